@@ -1,0 +1,169 @@
+"""Batched generation for the idea decoder: greedy, temperature / top-k / top-p sampling, beam search.
+
+All ideas of a batch decode together with the KV cache. The search is written here rather than taken
+from x-transformers' `AutoregressiveWrapper`: its beam search neither expands a conditioning prefix per
+beam nor reorders the caches of conditioned models (LIBRARY-NOTES), and we need per-idea scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from einops import repeat
+from torch import Tensor
+
+from decoder.model import IdeaDecoder
+
+
+@dataclass
+class GenerationConfig:
+    """How to turn prefix embeddings into tokens."""
+
+    max_tokens: int = 64  # per idea, EOS excluded
+    temperature: float = 0.0  # 0 = greedy (or beam search when num_beams > 1)
+    top_k: int = 0  # 0 = off
+    top_p: float = 1.0  # 1 = off
+    num_beams: int = 1
+    length_penalty: float = 1.0  # beam score = logprob / length ** length_penalty
+
+
+@dataclass
+class Generated:
+    """Token ids per idea (no BOS/EOS) and their total log-probability (nats) under the decoder."""
+
+    tokens: list[list[int]]
+    logprobs: Tensor  # (B,)
+
+
+def filter_logits(logits: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tensor:
+    """Mask logits outside the top-k / nucleus top-p set with -inf.
+
+    Args:
+        logits: (B, V).
+        top_k: keep the k largest (0: keep all).
+        top_p: keep the smallest set whose probability mass reaches top_p (1: keep all).
+
+    Returns:
+        (B, V) filtered logits.
+    """
+    if top_k > 0:
+        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        cum = sorted_logits.softmax(-1).cumsum(-1)
+        remove = cum - sorted_logits.softmax(-1) >= top_p  # keep the token that crosses top_p
+        remove_orig = torch.zeros_like(remove).scatter(1, order, remove)
+        logits = logits.masked_fill(remove_orig, float("-inf"))
+    return logits
+
+
+@torch.no_grad()
+def generate(
+    decoder: IdeaDecoder, prefix: Tensor, cfg: GenerationConfig, generator: torch.Generator | None = None
+) -> Generated:
+    """Decode every idea of a batch at once.
+
+    Args:
+        decoder: the idea decoder (eval mode is the caller's business).
+        prefix: (B, P, W) prefix embeddings.
+        cfg: decoding settings.
+        generator: random generator for sampling (seeded for reproducible samples).
+
+    Returns:
+        Generated tokens per idea and their log-probabilities.
+    """
+    if cfg.num_beams > 1:
+        return beam_search(decoder, prefix, cfg)
+    b, eos = prefix.shape[0], decoder.special.eos
+    tokens = prefix.new_full((b, 1), decoder.special.bos, dtype=torch.long)
+    done = torch.zeros(b, dtype=torch.bool, device=prefix.device)
+    logprob = torch.zeros(b, device=prefix.device)
+    cache = None
+    for step in range(cfg.max_tokens + 1):
+        logits, cache = decoder(tokens, prefix, cache=cache)
+        logits = logits[:, -1].float()
+        logp = logits.log_softmax(-1)
+        if step == cfg.max_tokens:  # out of budget: end here (log-probabilities then cover tokens + EOS)
+            nxt = torch.full((b,), eos, dtype=torch.long, device=logits.device)
+        elif cfg.temperature > 0:
+            probs = filter_logits(logits / cfg.temperature, cfg.top_k, cfg.top_p).softmax(-1)
+            nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        else:
+            nxt = logits.argmax(-1)
+        logprob += torch.where(done, 0.0, logp.gather(1, nxt[:, None]).squeeze(1))
+        nxt = torch.where(done, torch.full_like(nxt, eos), nxt)
+        tokens = torch.cat([tokens, nxt[:, None]], dim=1)
+        done |= nxt == eos
+        if bool(done.all()):
+            break
+    return Generated(_strip(tokens[:, 1:], eos, cfg.max_tokens), logprob)
+
+
+@torch.no_grad()
+def beam_search(decoder: IdeaDecoder, prefix: Tensor, cfg: GenerationConfig) -> Generated:
+    """Beam search per idea, all ideas and beams in one batch of B*K rows with a reordered KV cache.
+
+    Args:
+        decoder: the idea decoder.
+        prefix: (B, P, W) prefix embeddings.
+        cfg: num_beams K, max_tokens, length_penalty.
+
+    Returns:
+        The best finished beam of each idea (by length-normalised log-probability) and its log-probability.
+    """
+    k, b, eos = cfg.num_beams, prefix.shape[0], decoder.special.eos
+    dev = prefix.device
+    prefix = repeat(prefix, "b p w -> (b k) p w", k=k)
+    tokens = torch.full((b * k, 1), decoder.special.bos, dtype=torch.long, device=dev)
+    scores = torch.full((b, k), float("-inf"), device=dev)
+    scores[:, 0] = 0.0  # all beams start identical: keep one alive so the first step does not duplicate
+    finished = torch.zeros(b, k, dtype=torch.bool, device=dev)
+    lengths = torch.zeros(b, k, device=dev)
+    cache = None
+    for step in range(cfg.max_tokens + 1):
+        logits, cache = decoder(tokens, prefix, cache=cache)
+        logp = logits[:, -1].float().log_softmax(-1)
+        if step == cfg.max_tokens:  # out of budget: every beam ends here
+            logp = _only_eos(logp, eos)
+        logp = logp.view(b, k, -1)
+        vocab = logp.shape[-1]
+        # A finished beam may only continue with EOS, at no cost, so it keeps its score.
+        stay = torch.full_like(logp, float("-inf"))
+        stay[..., eos] = 0.0
+        logp = torch.where(finished.unsqueeze(-1), stay, logp)
+        cand = (scores.unsqueeze(-1) + logp).view(b, k * vocab)
+        top, flat = cand.topk(k, dim=-1)
+        parent, nxt = flat // vocab, flat % vocab
+        rows = (parent + torch.arange(b, device=dev)[:, None] * k).view(-1)
+        tokens = torch.cat([tokens[rows], nxt.view(-1, 1)], dim=1)
+        for inter in cache.attn_intermediates:  # reorder every layer's cached keys/values to the parents
+            if inter.cached_kv is not None:
+                inter.cached_kv = tuple(kv[rows] for kv in inter.cached_kv)
+        was_finished = finished.gather(1, parent)
+        lengths = lengths.gather(1, parent) + (~was_finished).float()
+        finished = was_finished | (nxt == eos)
+        scores = top
+        if bool(finished.all()):
+            break
+    norm = scores / lengths.clamp(min=1) ** cfg.length_penalty
+    norm = norm.masked_fill(~finished, float("-inf")).where(finished.any(1, keepdim=True), norm)
+    best = norm.argmax(-1)
+    rows = best + torch.arange(b, device=dev) * k
+    return Generated(_strip(tokens[rows, 1:], eos, cfg.max_tokens), scores.gather(1, best[:, None]).squeeze(1))
+
+
+def _only_eos(logp: Tensor, eos: int) -> Tensor:
+    """Allow only EOS, keeping its log-probability so a sequence's score stays its true log-probability."""
+    out = torch.full_like(logp, float("-inf"))
+    out[:, eos] = logp[:, eos]
+    return out
+
+
+def _strip(tokens: Tensor, eos: int, max_tokens: int) -> list[list[int]]:
+    """Cut each row at its first EOS, and at `max_tokens` when the idea never ended."""
+    out = []
+    for row in tokens.tolist():
+        out.append(row[: row.index(eos)] if eos in row else row[:max_tokens])
+    return out

@@ -1,0 +1,74 @@
+"""`Codes`: the multi-level idea codes of a batch of documents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Codes:
+    """Idea codes of documents, coarse to fine.
+
+    ids: (docs, ideas, levels) int64 codes; 0 where `mask` is False.
+    mask: (docs, ideas) True where an idea exists (documents have different numbers of ideas).
+    codebook_sizes: codebook size of each level.
+    """
+
+    ids: Tensor
+    mask: Tensor
+    codebook_sizes: list[int]
+
+    def __post_init__(self) -> None:
+        if self.ids.ndim != 3 or self.mask.shape != self.ids.shape[:2]:
+            raise ValueError(
+                f"codes must be (docs, ideas, levels) with a (docs, ideas) mask, got "
+                f"{tuple(self.ids.shape)} and {tuple(self.mask.shape)}"
+            )
+        if self.ids.shape[-1] > len(self.codebook_sizes):
+            raise ValueError(
+                f"codes have {self.ids.shape[-1]} levels but only {len(self.codebook_sizes)} codebook sizes are known"
+            )
+
+    @property
+    def levels(self) -> int:
+        return self.ids.shape[-1]
+
+    @property
+    def num_docs(self) -> int:
+        return self.ids.shape[0]
+
+    def prefix(self, k: int) -> Codes:
+        """The first k levels."""
+        if not 1 <= k <= self.levels:
+            raise ValueError(f"prefix must be in 1..{self.levels}, got {k}")
+        return Codes(self.ids[..., :k], self.mask, self.codebook_sizes)
+
+    def flat(self) -> Tensor:
+        """(N, levels) codes of every existing idea, documents in order."""
+        return self.ids[self.mask]
+
+    def to_lists(self) -> list[list[list[int]]]:
+        """Per document, per idea, the codes as plain ints (JSON-ready)."""
+        return [
+            [self.ids[d, i].tolist() for i in range(self.ids.shape[1]) if self.mask[d, i]] for d in range(self.num_docs)
+        ]
+
+    @classmethod
+    def from_lists(cls, docs: Sequence[Sequence[Sequence[int]]], codebook_sizes: list[int]) -> Codes:
+        """Inverse of `to_lists`; every idea must have the same number of levels."""
+        depths = {len(idea) for doc in docs for idea in doc}
+        if len(depths) > 1:
+            raise ValueError(f"ideas have different numbers of levels: {sorted(depths)}")
+        levels = depths.pop() if depths else len(codebook_sizes)
+        width = max((len(d) for d in docs), default=0)
+        ids = torch.zeros((len(docs), width, levels), dtype=torch.long)
+        mask = torch.zeros((len(docs), width), dtype=torch.bool)
+        for d, doc in enumerate(docs):
+            if doc:
+                ids[d, : len(doc)] = torch.as_tensor([list(map(int, idea)) for idea in doc], dtype=torch.long)
+                mask[d, : len(doc)] = True
+        return cls(ids, mask, list(codebook_sizes))

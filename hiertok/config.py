@@ -1,0 +1,117 @@
+"""Configuration: dataclasses merged with a YAML file and `key=value` overrides (OmegaConf).
+
+Each concern has its own dataclass next to the code that uses it; a stage's train config composes them.
+YAML files hold only what differs from the defaults. Any unknown key or wrong type becomes one
+`ConfigError` line that the CLI prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased as one line for the user."""
+
+
+@dataclass
+class DataConfig:
+    """Where the text comes from and how it is cut into ideas."""
+
+    source: str = "synthetic"  # "synthetic", a local .txt/.jsonl/.parquet file or directory, or a hub dataset
+    seed: int = 0  # synthetic world: training stories use this seed, held-out stories seed + 1
+    hub_config: str | None = None  # hub dataset config name
+    split: str = "train"
+    text_column: str = "text"
+    streaming: bool = False  # stream the source through `datasets` instead of loading it into memory
+    max_docs: int | None = None  # cap on training documents (None: all)
+    eval_docs: int = 300  # held-out documents: the first N of a file source; a separate seed for synthetic
+    synthetic_docs: int = 10000  # training stories of the built-in world
+    segmenter: str = "sentence"  # sentence | chunk
+    chunk_size: int = 16  # tokens per idea for the chunk segmenter
+    max_chars: int = 400  # sentences longer than this are split (losslessly) into several ideas
+    max_idea_tokens: int = 64  # ideas longer than this (in BPE tokens) are split into several ideas
+    vocab_size: int = 1024  # byte-level BPE vocabulary
+    bpe_docs: int = 20000  # documents the BPE is trained on
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation loop shared by every stage."""
+
+    seed: int = 0
+    batch_size: int = 128  # per process, per micro-step
+    grad_accum: int = 1
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.98)
+    grad_clip: float = 1.0
+    warmup_steps: int = 100
+    max_steps: int = 2000
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    mixed_precision: str = "no"  # no | bf16 | fp16
+    eval_every: int = 500
+    eval_ideas: int = 512  # held-out ideas decoded at each periodic evaluation
+    save_every: int = 500
+    keep_checkpoints: int = 2
+    log_every: int = 25
+    log_with: str | None = None  # an Accelerate tracker, e.g. "tensorboard"
+    num_threads: int | None = None  # torch CPU threads (None: torch's default)
+    progress: bool = True  # tqdm progress bar
+
+
+def load_config(schema: type[T], path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> T:
+    """Merge `schema`'s defaults, a YAML file and dotlist overrides into a typed dataclass.
+
+    Args:
+        schema: the dataclass type that defines every key.
+        path: optional YAML file with values that differ from the defaults.
+        overrides: `key=value` strings (nested keys with dots, e.g. `train.lr=3e-4`).
+
+    Returns:
+        An instance of `schema`.
+
+    Raises:
+        ConfigError: a missing file, bad YAML, an unknown key, a wrong type or a malformed override.
+    """
+    try:
+        merged = OmegaConf.structured(schema)
+        if path is not None:
+            path = Path(path)
+            if not path.is_file():
+                raise ConfigError(f"config file not found: {path}")
+            merged = OmegaConf.merge(merged, OmegaConf.load(path))
+        bad = [o for o in overrides if "=" not in o]
+        if bad:
+            raise ConfigError(f"override {bad[0]!r} is not of the form key=value")
+        merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
+        return OmegaConf.to_object(merged)  # type: ignore[return-value]
+    except ConfigError:
+        raise
+    except OmegaConfBaseException as e:
+        raise ConfigError(_one_line(e)) from None
+    except Exception as e:  # YAML syntax errors and the like
+        raise ConfigError(f"could not read config {path}: {_one_line(e)}") from None
+
+
+def to_yaml(cfg: Any) -> str:
+    """The resolved config as YAML text (what a run directory stores)."""
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def _one_line(e: Exception) -> str:
+    """OmegaConf errors span several lines with a `full_key:` line; keep the message and the key."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    key = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("full_key:")), "")
+    head = lines[0] if lines else type(e).__name__
+    return f"{head} (key: {key})" if key and key not in head else head
+
+
+__all__ = ["ConfigError", "DataConfig", "TrainConfig", "load_config", "to_yaml", "field"]

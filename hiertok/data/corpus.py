@@ -1,0 +1,68 @@
+"""Training and held-out documents for a `DataConfig`: the synthetic world or any `datasets` source.
+
+Held-out documents are the first `eval_docs` of a file or hub source (training skips them), or, for the
+synthetic world, stories drawn with seed + 1. Documents are yielded lazily so that streaming sources
+never sit in memory as text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from hiertok.config import DataConfig
+from hiertok.data.sources import is_synthetic, iter_documents
+from hiertok.data.synthetic import StoryWorld
+
+DocStream = Callable[[], Iterator[str]]
+
+
+@dataclass
+class Split:
+    """One side of the data: a re-iterable document stream and, for the synthetic world, event labels."""
+
+    docs: DocStream
+    events: list[tuple[str, ...]] | None = None
+
+
+def eval_seed(data: DataConfig) -> int:
+    """Seed of the synthetic world's held-out stories."""
+    return data.seed + 1
+
+
+def synthetic_split(num_docs: int, seed: int) -> Split:
+    stories = StoryWorld().generate(num_docs, seed=seed)
+    return Split(lambda: iter([s.text for s in stories]), [s.events for s in stories])
+
+
+def source_split(data: DataConfig, source: str, *, skip: int = 0, limit: int | None = None) -> Split:
+    def docs() -> Iterator[str]:
+        return iter_documents(
+            source,
+            split=data.split,
+            text_column=data.text_column,
+            config_name=data.hub_config,
+            streaming=data.streaming,
+            skip=skip,
+            limit=limit,
+        )
+
+    return Split(docs)
+
+
+def train_split(data: DataConfig) -> Split:
+    """The documents a tokenizer trains on."""
+    if is_synthetic(data.source):
+        return synthetic_split(data.max_docs or data.synthetic_docs, data.seed)
+    return source_split(data, data.source, skip=data.eval_docs, limit=data.max_docs)
+
+
+def heldout_split(data: DataConfig, source: str | None = None, limit: int | None = None) -> Split:
+    """Held-out documents: of the training source by default, or of another `source` (all of it)."""
+    n = limit or data.eval_docs
+    src = data.source if source is None else source
+    if is_synthetic(src):
+        return synthetic_split(n, eval_seed(data))
+    if src == data.source:
+        return source_split(data, src, limit=n)
+    return source_split(data, src, limit=limit)

@@ -1,0 +1,171 @@
+"""Documents -> ideas -> BPE token ids, and batches of ideas with their neighbours.
+
+An `IdeaCorpus` keeps every idea's token ids in one flat int32 array (4 bytes per token) with offsets,
+so a corpus of tens of millions of tokens fits in memory; documents themselves may come from a stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hiertok.autoencoder import IdeaBatch
+from hiertok.data.bpe import BPE
+from hiertok.data.segment import chunk_ids, split_sentences
+
+SEGMENTERS = ("sentence", "chunk")
+
+
+@dataclass
+class Segmentation:
+    """How a document becomes ideas."""
+
+    segmenter: str = "sentence"
+    chunk_size: int = 16
+    max_chars: int = 400
+    max_idea_tokens: int = 64
+
+    def __post_init__(self) -> None:
+        if self.segmenter not in SEGMENTERS:
+            raise ValueError(f"segmenter must be one of {SEGMENTERS}, got {self.segmenter!r}")
+        if self.chunk_size < 1 or self.max_idea_tokens < 1:
+            raise ValueError("chunk_size and max_idea_tokens must be >= 1")
+
+
+def segment_document(text: str, bpe: BPE, seg: Segmentation) -> list[list[int]]:
+    """Token ids of each idea of one document; concatenated they are exactly `bpe.encode`-able pieces.
+
+    Sentences longer than `max_idea_tokens` tokens are split into several ideas (never cut), so
+    `bpe.decode(sum(ideas, []))` gives the document back (whitespace-only documents give no ideas).
+
+    Args:
+        text: the document.
+        bpe: the text tokenizer.
+        seg: segmentation settings.
+
+    Returns:
+        A list of token-id lists, one per idea.
+    """
+    if seg.segmenter == "chunk":
+        return chunk_ids(bpe.encode(text), seg.chunk_size) if text.strip() else []
+    ideas: list[list[int]] = []
+    for ids in bpe.encode_batch(split_sentences(text, seg.max_chars)):
+        ideas.extend(chunk_ids(ids, seg.max_idea_tokens) if len(ids) > seg.max_idea_tokens else [ids])
+    return [i for i in ideas if i]
+
+
+@dataclass
+class IdeaCorpus:
+    """Ideas of many documents in flat arrays.
+
+    tokens: (total_tokens,) int32 token ids of all ideas, back to back.
+    idea_offsets: (num_ideas + 1,) int64 start of each idea in `tokens`.
+    doc_offsets: (num_docs + 1,) int64 first idea of each document.
+    events: optional ground-truth label per idea (synthetic corpus), None where unknown.
+    """
+
+    tokens: np.ndarray
+    idea_offsets: np.ndarray
+    doc_offsets: np.ndarray
+    events: list[str | None] | None = None
+
+    @classmethod
+    def build(
+        cls, docs: Iterable[str], bpe: BPE, seg: Segmentation, doc_events: Iterable[Sequence[str]] | None = None
+    ) -> IdeaCorpus:
+        """Segment and tokenize documents.
+
+        Args:
+            docs: document texts.
+            bpe: the text tokenizer.
+            seg: segmentation settings.
+            doc_events: per document, the event label of each sentence (kept where the segmentation
+                yields exactly one idea per labelled sentence).
+        """
+        flat: list[int] = []
+        idea_off, doc_off = [0], [0]
+        events: list[str | None] | None = [] if doc_events is not None else None
+        ev_iter = iter(doc_events) if doc_events is not None else None
+        for text in docs:
+            ideas = segment_document(text, bpe, seg)
+            for ids in ideas:
+                flat.extend(ids)
+                idea_off.append(len(flat))
+            doc_off.append(len(idea_off) - 1)
+            if events is not None and ev_iter is not None:
+                labels = list(next(ev_iter))
+                events.extend(labels if len(labels) == len(ideas) else [None] * len(ideas))
+        return cls(
+            np.asarray(flat, dtype=np.int32),
+            np.asarray(idea_off, dtype=np.int64),
+            np.asarray(doc_off, dtype=np.int64),
+            events,
+        )
+
+    @property
+    def num_ideas(self) -> int:
+        return len(self.idea_offsets) - 1
+
+    @property
+    def num_docs(self) -> int:
+        return len(self.doc_offsets) - 1
+
+    def idea(self, i: int) -> np.ndarray:
+        return self.tokens[self.idea_offsets[i] : self.idea_offsets[i + 1]]
+
+    def doc_of_ideas(self) -> np.ndarray:
+        """(num_ideas,) document index of each idea."""
+        return np.repeat(np.arange(self.num_docs), np.diff(self.doc_offsets))
+
+    def neighbors(self, window: int) -> np.ndarray:
+        """(num_ideas, 2*window) indices of the previous `window` and next `window` ideas in the same
+        document, -1 where there is none."""
+        if window == 0:
+            return np.zeros((self.num_ideas, 0), dtype=np.int64)
+        idx = np.arange(self.num_ideas)
+        doc = self.doc_of_ideas()
+        start, end = self.doc_offsets[doc], self.doc_offsets[doc + 1]
+        cols = []
+        for off in [-d for d in range(1, window + 1)] + list(range(1, window + 1)):
+            j = idx + off
+            cols.append(np.where((j >= start) & (j < end), j, -1))
+        return np.stack(cols, axis=1)
+
+
+def pad_ideas(ideas: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token lists.
+
+    Returns:
+        tokens (N, T) int64 and mask (N, T) bool, T = longest idea (at least 1).
+    """
+    width = max(1, max((len(i) for i in ideas), default=1))
+    tokens = torch.full((len(ideas), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ideas), width), dtype=torch.bool)
+    for r, ids in enumerate(ideas):
+        tokens[r, : len(ids)] = torch.as_tensor(np.asarray(ids, dtype=np.int64))
+        mask[r, : len(ids)] = True
+    return tokens, mask
+
+
+class IdeaCollator:
+    """Turns a list of idea indices into an `IdeaBatch` that also holds their neighbours' tokens."""
+
+    def __init__(self, corpus: IdeaCorpus, pad_id: int, window: int):
+        self.corpus = corpus
+        self.pad_id = pad_id
+        self.neighbors = corpus.neighbors(window)
+
+    def __call__(self, indices: Sequence[int]) -> IdeaBatch:
+        targets = np.asarray(indices, dtype=np.int64)
+        nb = self.neighbors[targets]
+        rows, inverse = np.unique(np.concatenate([targets, nb[nb >= 0]]), return_inverse=True)
+        lookup = dict(zip(rows.tolist(), range(len(rows))))
+        tokens, mask = pad_ideas([self.corpus.idea(int(r)) for r in rows], self.pad_id)
+        target_rows = torch.as_tensor(inverse[: len(targets)])
+        nb_rows = torch.as_tensor(
+            np.vectorize(lambda j: lookup.get(j, -1), otypes=[np.int64])(nb) if nb.size else nb.astype(np.int64)
+        )
+        return IdeaBatch(tokens, mask, target_rows, nb_rows.reshape(len(targets), -1))

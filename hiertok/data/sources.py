@@ -1,0 +1,181 @@
+"""Where documents come from: local files/directories or Hugging Face hub datasets.
+
+One spelling of ``source`` everywhere: a local file (``.txt``, ``.jsonl``, ``.json``,
+``.parquet``; ``.txt.gz``/``.jsonl.gz``/``.json.gz`` too), a local directory (all such
+files under it, sorted), or a hub dataset name such as ``roneneldan/TinyStories``.
+``"synthetic"`` (the built-in story world) is the caller's business.
+
+Loading goes through ``datasets.load_dataset``. Progress bars are left to the caller
+(``datasets.disable_progress_bars()``): for a big hub download they are useful.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import datasets
+
+SYNTHETIC = "synthetic"
+
+# Suffix -> datasets builder. Longest suffixes first so ".jsonl.gz" wins over ".gz".
+_BUILDERS = {
+    ".txt.gz": "text",
+    ".jsonl.gz": "json",
+    ".json.gz": "json",
+    ".txt": "text",
+    ".jsonl": "json",
+    ".json": "json",
+    ".parquet": "parquet",
+}
+# Suffixes that mark a name as a file path (so a missing one is "no such file", not a
+# hub lookup), including data formats we don't read.
+_FILE_SUFFIXES = (*_BUILDERS, ".gz", ".csv", ".tsv", ".arrow", ".bz2", ".xz", ".zst")
+# Same rule as datasets: a relative name with at most one "/" may be a hub repo id.
+_HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+
+
+def is_synthetic(source: str) -> bool:
+    """Whether ``source`` names the built-in synthetic story world.
+
+    Args:
+        source: A source spelling.
+
+    Returns:
+        True for ``"synthetic"``.
+    """
+    return source == SYNTHETIC
+
+
+def iter_documents(
+    source: str,
+    *,
+    split: str = "train",
+    text_column: str = "text",
+    config_name: str | None = None,
+    streaming: bool = False,
+    limit: int | None = None,
+    skip: int = 0,
+) -> Iterator[str]:
+    """Yield the non-blank documents of a source, in order.
+
+    ``skip`` then ``limit`` count documents (after blank ones are dropped), so
+    ``limit=N`` gives a held-out head and ``skip=N`` the rest.
+
+    Args:
+        source: Local file, local directory or hub dataset name (see module docstring).
+        split: Hub split; local files always form a single ``"train"`` split.
+        text_column: Column holding the text (``.txt`` files always use ``"text"``).
+        config_name: Hub dataset config; ignored for local files.
+        streaming: Read lazily (an ``IterableDataset``) instead of materializing the
+            corpus in an Arrow cache first.
+        limit: Maximum number of documents to yield (None: all).
+        skip: Number of leading documents to drop.
+
+    Returns:
+        An iterator over document texts. The source is opened (and checked) by this
+        call, not lazily, so errors surface here.
+
+    Raises:
+        ValueError: For ``"synthetic"``, bad ``skip``/``limit``, an unsupported file type,
+            a missing text column, or a hub dataset that can't be loaded.
+        FileNotFoundError: For a path that does not exist.
+    """
+    if is_synthetic(source):
+        raise ValueError("source 'synthetic' is generated, not loaded: use the synthetic story generator")
+    if skip < 0 or (limit is not None and limit < 0):
+        raise ValueError(f"skip and limit must be >= 0, got skip={skip}, limit={limit}")
+    ds = _load(source, split=split, config_name=config_name, streaming=streaming)
+    columns = ds.column_names  # None for some streamed hub datasets: checked per row then
+    if columns is not None and text_column not in columns:
+        raise ValueError(f"{source!r} has no column {text_column!r}; available columns: {columns}")
+    stop = None if limit is None else skip + limit
+    return itertools.islice(_texts(ds, source, text_column), skip, stop)
+
+
+def _load(
+    source: str, *, split: str, config_name: str | None, streaming: bool
+) -> datasets.Dataset | datasets.IterableDataset:
+    """Open ``source`` with ``datasets.load_dataset``."""
+    path = Path(source).expanduser()
+    if path.exists():
+        files = _data_files(path)
+        builder = _builder(files[0])
+        kinds = {_builder(f) for f in files}
+        if len(kinds) > 1:
+            raise ValueError(f"directory {source!r} mixes file types {sorted(kinds)}; use one type")
+        # Paragraph mode: a .txt document is a blank-line separated block, not a line.
+        extra = {"sample_by": "paragraph"} if builder == "text" else {}
+        try:
+            return datasets.load_dataset(
+                builder, data_files=[str(f) for f in files], split="train", streaming=streaming, **extra
+            )
+        except Exception as e:  # e.g. DatasetGenerationError on bad JSON: multi-line, deeply chained
+            raise ValueError(f"could not read {source!r} as {builder}: {_short(e)}") from e
+    if not _HUB_NAME.fullmatch(source) or source.lower().endswith(_FILE_SUFFIXES):
+        raise FileNotFoundError(f"no such file: {source!r}")
+    try:
+        return datasets.load_dataset(source, config_name, split=split, streaming=streaming)
+    except Exception as e:  # the hub stack raises many types (ConnectionError, HTTP errors, ...)
+        raise ValueError(
+            f"could not load dataset {source!r} from the hub: {_short(e)} (and it is not a local path)"
+        ) from e
+
+
+def _short(e: BaseException) -> str:
+    """A one-line description of an exception, for error messages."""
+    # DatasetGenerationError just says "An error occurred"; its cause says which.
+    while isinstance(e, datasets.exceptions.DatasetGenerationError) and e.__cause__ is not None:
+        e = e.__cause__
+    first_line = next(iter(str(e).splitlines()), "")
+    return f"{type(e).__name__}: {first_line}"[:300]
+
+
+def _builder(path: Path) -> str | None:
+    """The datasets builder for a file name, or None if the type is not supported."""
+    name = path.name.lower()
+    return next((b for suffix, b in _BUILDERS.items() if name.endswith(suffix)), None)
+
+
+def _data_files(path: Path) -> list[Path]:
+    """The data files of a local file or directory, checked and sorted."""
+    supported = ", ".join(_BUILDERS)
+    if path.is_file():
+        if _builder(path) is None:
+            raise ValueError(f"unsupported file type: {str(path)!r} (supported: {supported})")
+        return [path]
+    files = sorted(
+        f
+        for f in path.rglob("*")
+        if f.is_file()
+        and _builder(f) is not None
+        # Skip hidden files and folders (.git, .cache, ...).
+        and not any(part.startswith(".") for part in f.relative_to(path).parts)
+    )
+    if not files:
+        raise FileNotFoundError(f"no data files ({supported}) in directory {str(path)!r}")
+    return files
+
+
+def _texts(ds: Iterable[dict], source: str, column: str) -> Iterator[str]:
+    """Yield ``row[column]`` for each row, skipping None and whitespace-only values."""
+    rows = iter(ds)
+    while True:
+        # A stream parses files as it goes, so bad data shows up here rather than at load.
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as e:
+            raise ValueError(f"could not read {source!r}: {_short(e)}") from e
+        if column not in row:
+            raise ValueError(f"{source!r} has no column {column!r}; available columns: {list(row)}")
+        text = row[column]
+        if text is None:
+            continue
+        if not isinstance(text, str):
+            raise ValueError(f"column {column!r} of {source!r} holds {type(text).__name__}, not text")
+        if text.strip():
+            yield text

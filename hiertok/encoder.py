@@ -1,0 +1,76 @@
+"""Idea encoder: an x-transformers encoder over one idea's tokens, mean-pooled to one idea vector.
+
+Mean pooling, not attention pooling: prototypes showed one pooled vector feeding one decoder prefix
+learns, and x-transformers' attention pool leaves `to_logits` unused, which breaks DDP (LIBRARY-NOTES).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from einops import reduce
+from torch import Tensor, nn
+from x_transformers import Encoder, TransformerWrapper
+
+
+@dataclass
+class EncoderConfig:
+    """Size of the idea encoder."""
+
+    dim: int = 128
+    depth: int = 2
+    heads: int = 4
+    dropout: float = 0.0
+
+
+class IdeaEncoder(nn.Module):
+    """Tokens of a batch of ideas -> one vector per idea."""
+
+    def __init__(self, cfg: EncoderConfig, vocab_size: int, max_len: int, idea_dim: int):
+        """
+        Args:
+            cfg: encoder size.
+            vocab_size: BPE vocabulary size.
+            max_len: longest idea in tokens (rotary positions: only a bound for the wrapper).
+            idea_dim: width D of the idea vector the quantizer receives.
+        """
+        super().__init__()
+        self.net = TransformerWrapper(
+            num_tokens=vocab_size,
+            max_seq_len=max_len,
+            use_abs_pos_emb=False,
+            return_only_embed=True,
+            emb_dropout=cfg.dropout,
+            attn_layers=Encoder(
+                dim=cfg.dim,
+                depth=cfg.depth,
+                heads=cfg.heads,
+                rotary_pos_emb=True,
+                attn_flash=True,
+                attn_dropout=cfg.dropout,
+                ff_dropout=cfg.dropout,
+            ),
+        )
+        # LayerNorm keeps the idea vector in the quantizers' working range: unnormalised outputs drift into
+        # FSQ's saturated tanh, where codes stick to the codebook corners and gradients vanish.
+        self.to_idea = nn.Sequential(nn.Linear(cfg.dim, idea_dim), nn.LayerNorm(idea_dim))
+
+    @property
+    def token_embedding(self) -> nn.Embedding:
+        """The input embedding table (V, W), e.g. to embed soft token distributions."""
+        return self.net.token_emb.emb
+
+    def forward(self, tokens: Tensor, mask: Tensor) -> Tensor:
+        """Encode ideas.
+
+        Args:
+            tokens: (B, T) token ids, right-padded.
+            mask: (B, T) True at real tokens; every row has at least one.
+
+        Returns:
+            (B, D) idea vectors.
+        """
+        hidden = self.net(tokens, mask=mask)  # (B, T, W)
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = reduce(hidden * m, "b t w -> b w", "sum") / reduce(m, "b t 1 -> b 1", "sum").clamp(min=1)
+        return self.to_idea(pooled)

@@ -1,0 +1,199 @@
+"""Held-out evaluation of an idea tokenizer: reconstruction per prefix of levels, code usage, bits.
+
+Definitions (k = number of levels given to the decoder):
+- exact_match_by_prefix[k]: fraction of ideas whose greedy decoding equals the original text exactly.
+- token_accuracy_by_prefix[k]: teacher-forced next-token accuracy (EOS included) given the k-level codes.
+- char_similarity_by_prefix[k]: mean difflib ratio between greedy decoding and original (1 = identical).
+- bits_per_idea_by_prefix[k]: sum of log2 codebook sizes of levels 1..k.
+- bpb_by_prefix[k]: decoder bits per UTF-8 byte of the ideas given their true k-level codes.
+- bpb_true_codes / bpb_shuffled_codes: the same at full depth, with codes permuted across ideas.
+- utilization_by_level: fraction of a level's codes used at least once on the held-out ideas;
+  usage_perplexity_by_level: exp(entropy of code usage) / codebook size.
+- event_nmi_level1 (synthetic): normalized mutual information (arithmetic mean) of level-1 codes and events.
+- exact_match_unseen (synthetic): full-depth exact match on held-out ideas whose text never occurs in training.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from hiertok.codes import Codes
+from hiertok.data.ideas import IdeaCorpus, pad_ideas
+from hiertok.tokenizer import IdeaTokenizer, grid_neighbors
+
+
+@dataclass
+class TokenizerEval:
+    """Evaluation results (JSON keys are the field names; per-prefix dicts are keyed "1".."L")."""
+
+    num_ideas: int
+    bytes: int
+    exact_match_by_prefix: dict[str, float]
+    token_accuracy_by_prefix: dict[str, float]
+    char_similarity_by_prefix: dict[str, float]
+    bits_per_idea_by_prefix: dict[str, float]
+    bpb_by_prefix: dict[str, float]
+    utilization_by_level: dict[str, float]
+    usage_perplexity_by_level: dict[str, float]
+    bpb_true_codes: float
+    bpb_shuffled_codes: float
+    event_nmi_level1: float | None = None
+    exact_match_unseen: float | None = None
+    num_unseen: int | None = None
+    examples: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def corpus_codes(tok: IdeaTokenizer, corpus: IdeaCorpus) -> Codes:
+    """Encode every idea of a corpus into a (docs, ideas, L) `Codes` grid."""
+    flat = tok.encode_ideas([corpus.idea(i) for i in range(corpus.num_ideas)])
+    counts = np.diff(corpus.doc_offsets)
+    width = int(counts.max()) if len(counts) else 0
+    mask = torch.arange(width)[None, :] < torch.as_tensor(counts)[:, None]
+    ids = torch.zeros((corpus.num_docs, width, tok.levels), dtype=torch.long)
+    ids[mask] = flat
+    return Codes(ids, mask, tok.codebook_sizes)
+
+
+@torch.no_grad()
+def teacher_forced(tok: IdeaTokenizer, corpus: IdeaCorpus, codes: Codes, batch_size: int = 256) -> tuple[float, float]:
+    """Decoder nats summed over all ideas (tokens + EOS) and token accuracy, given `codes` (any prefix).
+
+    Returns:
+        (total nats, accuracy).
+    """
+    model = tok.model.eval()
+    flat = codes.flat().to(tok.device)
+    vectors = model.quantizer.decode_indices(flat)
+    nb = grid_neighbors(codes.mask, model.cfg.decoder.neighbor_window).to(tok.device)
+    total, correct, count = 0.0, 0, 0
+    for start in range(0, corpus.num_ideas, batch_size):
+        rows = torch.arange(start, min(start + batch_size, corpus.num_ideas), device=tok.device)
+        tokens, mask = pad_ideas([corpus.idea(int(i)) for i in rows], tok.bpe.pad_id)
+        tokens, mask = tokens.to(tok.device), mask.to(tok.device)
+        vec, present = model.neighbor_vectors(vectors, rows, nb[rows])
+        prefix = model.decoder.prefix(vec, present)
+        inp, target, tmask = model.decoder.teacher_forcing(tokens, mask)
+        logits, _ = model.decoder(inp, prefix)
+        logp = logits.float().log_softmax(-1)
+        nll = -logp.gather(-1, target[..., None]).squeeze(-1)
+        total += float((nll * tmask).sum())
+        correct += int(((logits.argmax(-1) == target) & tmask).sum())
+        count += int(tmask.sum())
+    return total, correct / max(1, count)
+
+
+def normalized_mutual_information(a: Sequence, b: Sequence) -> float:
+    """NMI(a, b) = I(a; b) / mean(H(a), H(b)) (sklearn's default normalisation); 0 if both are constant."""
+    n = len(a)
+    pa, pb, pab = Counter(a), Counter(b), Counter(zip(a, b))
+    mi = sum(c / n * math.log(c * n / (pa[x] * pb[y])) for (x, y), c in pab.items())
+    ha = -sum(c / n * math.log(c / n) for c in pa.values())
+    hb = -sum(c / n * math.log(c / n) for c in pb.values())
+    denom = (ha + hb) / 2
+    return mi / denom if denom > 0 else 0.0
+
+
+def evaluate_tokenizer(
+    tok: IdeaTokenizer,
+    corpus: IdeaCorpus,
+    train_texts: set[str] | None = None,
+    max_examples: int = 5,
+) -> TokenizerEval:
+    """Evaluate a tokenizer on held-out ideas.
+
+    Args:
+        tok: the tokenizer.
+        corpus: held-out ideas (with events for the synthetic world).
+        train_texts: idea texts seen in training, for exact_match_unseen.
+        max_examples: reconstructions kept for display (original / each prefix).
+
+    Returns:
+        TokenizerEval.
+    """
+    if corpus.num_ideas == 0:
+        raise ValueError("no ideas to evaluate: the held-out data is empty")
+    texts = [tok.bpe.decode(corpus.idea(i).tolist()) for i in range(corpus.num_ideas)]
+    n_bytes = sum(len(t.encode("utf-8")) for t in texts)
+    codes = corpus_codes(tok, corpus)
+    flat = codes.flat()
+    L = tok.levels
+    em, acc, sim, bits, bpb, decoded_by_k = {}, {}, {}, {}, {}, {}
+    for k in range(1, L + 1):
+        decoded = [t for doc in tok.decode_ideas(codes, levels=k) for t in doc]
+        decoded_by_k[k] = decoded
+        em[str(k)] = float(np.mean([d == t for d, t in zip(decoded, texts)]))
+        sim[str(k)] = float(np.mean([difflib.SequenceMatcher(None, d, t).ratio() for d, t in zip(decoded, texts)]))
+        nats, acc[str(k)] = teacher_forced(tok, corpus, codes.prefix(k))
+        bpb[str(k)] = nats / math.log(2) / n_bytes
+        bits[str(k)] = float(sum(math.log2(s) for s in tok.codebook_sizes[:k]))
+    perm = torch.randperm(len(flat), generator=torch.Generator().manual_seed(0))
+    shuffled = codes.ids.clone()
+    shuffled[codes.mask] = flat[perm]
+    nats_shuffled, _ = teacher_forced(tok, corpus, Codes(shuffled, codes.mask, codes.codebook_sizes))
+    util, ppl = {}, {}
+    for level, size in enumerate(tok.codebook_sizes):
+        counts = np.bincount(flat[:, level].numpy(), minlength=size)
+        p = counts[counts > 0] / counts.sum()
+        util[str(level + 1)] = float((counts > 0).sum() / size)
+        ppl[str(level + 1)] = float(math.exp(-(p * np.log(p)).sum()) / size)
+    result = TokenizerEval(
+        num_ideas=corpus.num_ideas,
+        bytes=n_bytes,
+        exact_match_by_prefix=em,
+        token_accuracy_by_prefix=acc,
+        char_similarity_by_prefix=sim,
+        bits_per_idea_by_prefix=bits,
+        bpb_by_prefix=bpb,
+        utilization_by_level=util,
+        usage_perplexity_by_level=ppl,
+        bpb_true_codes=bpb[str(L)],
+        bpb_shuffled_codes=nats_shuffled / math.log(2) / n_bytes,
+    )
+    labelled = [i for i, e in enumerate(corpus.events or []) if e is not None]
+    if labelled:
+        result.event_nmi_level1 = normalized_mutual_information(
+            [int(flat[i, 0]) for i in labelled], [corpus.events[i] for i in labelled]
+        )
+    if train_texts is not None:
+        unseen = [i for i, t in enumerate(texts) if t.strip() not in train_texts]
+        result.num_unseen = len(unseen)
+        if unseen:
+            result.exact_match_unseen = float(np.mean([decoded_by_k[L][i] == texts[i] for i in unseen]))
+    step = max(1, corpus.num_ideas // max(1, max_examples))
+    for i in list(range(0, corpus.num_ideas, step))[:max_examples]:
+        ex = {"original": texts[i]}
+        ex.update({f"k={k}": decoded_by_k[k][i] for k in sorted({1, max(1, L // 2), L})})
+        result.examples.append(ex)
+    return result
+
+
+def evaluate_run(ckpt: str, data: str | None = None, max_docs: int | None = None) -> TokenizerEval:
+    """Evaluate a saved tokenizer on held-out data (what `hiertok eval tokenizer` runs).
+
+    Args:
+        ckpt: tokenizer run directory.
+        data: 'synthetic', a local file/directory or hub dataset; None: the training source's held-out part.
+        max_docs: documents to evaluate (None: the config's eval_docs for the training source, all otherwise).
+    """
+    from hiertok.data.corpus import heldout_split, train_split
+    from hiertok.data.sources import is_synthetic
+
+    tok = IdeaTokenizer.from_pretrained(ckpt)
+    data_cfg = tok.cfg.data
+    split = heldout_split(data_cfg, source=data, limit=max_docs)
+    corpus = IdeaCorpus.build(split.docs(), tok.bpe, tok.segmentation, split.events)
+    train_texts = None
+    if is_synthetic(data or data_cfg.source) and is_synthetic(data_cfg.source):
+        train = IdeaCorpus.build(train_split(data_cfg).docs(), tok.bpe, tok.segmentation)
+        train_texts = {tok.bpe.decode(train.idea(i).tolist()).strip() for i in range(train.num_ideas)}
+    return evaluate_tokenizer(tok, corpus, train_texts)

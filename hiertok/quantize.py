@@ -1,0 +1,290 @@
+"""Multi-level quantizer: one idea vector -> L discrete codes, coarse to fine; any prefix 1..k decodes.
+
+Two hierarchy modes over vector-quantize-pytorch's quantizers (FSQ, VQ, LFQ):
+
+- `matryoshka`: the idea vector is L slices; level i quantizes slice i with its own codebook. A prefix
+  of k levels keeps slices 1..k and replaces the rest by a learned "absent" vector per level. Nested
+  dropout (a random prefix per sample) teaches the decoder to read any prefix, so the first slices
+  carry the gist. Per-level codebook sizes may differ.
+- `residual`: the library's ResidualFSQ / ResidualVQ / ResidualLFQ; level i quantizes what levels
+  < i left. Its quantize dropout (one cut-off per batch) trains the prefixes; one codebook size.
+
+The quantizer math runs in fp32 even under autocast (bf16 flips FSQ indices, see LIBRARY-NOTES).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+from vector_quantize_pytorch import FSQ, LFQ, ResidualFSQ, ResidualLFQ, ResidualVQ, VectorQuantize
+
+# FSQ levels per nominal codebook size (FSQ paper, Table 3, plus small sizes); the real size is the product.
+FSQ_LEVELS: dict[int, list[int]] = {
+    16: [4, 4],
+    64: [4, 4, 4],
+    256: [8, 6, 5],
+    1000: [8, 5, 5, 5],
+    1024: [8, 5, 5, 5],
+    4096: [7, 5, 5, 5, 5],
+    16384: [8, 8, 8, 6, 5],
+    65536: [8, 8, 8, 5, 5, 5],
+}
+KINDS = ("fsq", "vq", "lfq")
+HIERARCHIES = ("matryoshka", "residual")
+
+
+@dataclass
+class QuantizerConfig:
+    """The code layout: how many levels, how large each codebook, which quantizer and hierarchy."""
+
+    kind: str = "fsq"  # fsq | vq | lfq
+    hierarchy: str = "matryoshka"  # matryoshka | residual
+    levels: int = 16
+    codebook_sizes: list[int] = field(default_factory=lambda: [1000])  # one per level, or one for all
+    level_dim: int = 0  # matryoshka slice width per level; 0 = the quantizer's natural width
+    residual_dim: int = 64  # idea-vector width in residual mode
+    level_dropout: float = 0.25  # fraction of training samples (matryoshka) / batches (residual) cut to a prefix
+    vq_decay: float = 0.99
+    vq_dead_code_threshold: float = 2.0  # VQ codes used fewer times (EMA) are re-seeded from the batch
+    commitment_weight: float = 0.25  # VQ commitment loss weight
+    lfq_entropy_weight: float = 0.1
+
+
+@dataclass
+class QuantizerOutput:
+    """What the quantizer returns for a batch of idea vectors.
+
+    quantized: (B, D) the vector the decoder reads (straight-through gradients to the encoder).
+    indices: (B, L) int64 codes, coarse to fine.
+    aux_loss: scalar auxiliary loss (VQ commitment, LFQ entropy; 0 for FSQ).
+    kept_levels: (B,) how many levels each sample kept (level dropout); L without dropout.
+    """
+
+    quantized: Tensor
+    indices: Tensor
+    aux_loss: Tensor
+    kept_levels: Tensor
+
+
+def validate(cfg: QuantizerConfig) -> list[int]:
+    """Check a quantizer config and return the nominal codebook size of each level.
+
+    Raises:
+        ValueError: with a one-line explanation of what is wrong.
+    """
+    if cfg.kind not in KINDS:
+        raise ValueError(f"quantizer.kind must be one of {KINDS}, got {cfg.kind!r}")
+    if cfg.hierarchy not in HIERARCHIES:
+        raise ValueError(f"quantizer.hierarchy must be one of {HIERARCHIES}, got {cfg.hierarchy!r}")
+    if cfg.levels < 1:
+        raise ValueError(f"quantizer.levels must be >= 1, got {cfg.levels}")
+    sizes = list(cfg.codebook_sizes)
+    if len(sizes) == 1:
+        sizes = sizes * cfg.levels
+    if len(sizes) != cfg.levels:
+        raise ValueError(f"quantizer.codebook_sizes has {len(sizes)} entries for {cfg.levels} levels")
+    if cfg.hierarchy == "residual" and len(set(sizes)) > 1:
+        raise ValueError("residual hierarchy shares one codebook size across levels; give a single size")
+    for s in sizes:
+        if cfg.kind == "fsq" and s not in FSQ_LEVELS:
+            raise ValueError(f"FSQ codebook size {s} not supported; choose one of {sorted(FSQ_LEVELS)}")
+        if cfg.kind == "lfq" and (s < 2 or s & (s - 1)):
+            raise ValueError(f"LFQ codebook size must be a power of 2, got {s}")
+        if cfg.kind == "vq" and s < 2:
+            raise ValueError(f"VQ codebook size must be >= 2, got {s}")
+    if not 0.0 <= cfg.level_dropout <= 1.0:
+        raise ValueError(f"quantizer.level_dropout must be in [0, 1], got {cfg.level_dropout}")
+    return sizes
+
+
+def actual_codebook_size(kind: str, nominal: int) -> int:
+    """FSQ's implicit codebook is the product of its levels (1000 for a nominal 1024)."""
+    return math.prod(FSQ_LEVELS[nominal]) if kind == "fsq" else nominal
+
+
+def _natural_dim(kind: str, size: int) -> int:
+    if kind == "fsq":
+        return len(FSQ_LEVELS[size])
+    if kind == "lfq":
+        return int(math.log2(size))
+    return 16
+
+
+class MultiLevelQuantizer(nn.Module):
+    """Quantize idea vectors `(B, D)` into `L` codes per idea; decode any prefix of codes back."""
+
+    def __init__(self, cfg: QuantizerConfig):
+        super().__init__()
+        nominal = validate(cfg)
+        self.cfg = cfg
+        self.levels = cfg.levels
+        self.codebook_sizes = [actual_codebook_size(cfg.kind, s) for s in nominal]
+        if cfg.hierarchy == "matryoshka":
+            self.level_dims = [cfg.level_dim or _natural_dim(cfg.kind, s) for s in nominal]
+            self.dim = sum(self.level_dims)
+            self.quantizers = nn.ModuleList(self._single(d, s) for d, s in zip(self.level_dims, nominal))
+            # Equal FSQ levels run as one FSQ with L codebooks: same math, one call instead of L.
+            self.fused = None
+            if cfg.kind == "fsq" and len(set(nominal)) == 1 and not cfg.level_dim:
+                self.fused = FSQ(levels=FSQ_LEVELS[nominal[0]], num_codebooks=cfg.levels, keep_num_codebooks_dim=True)
+            # What a decoder sees for a level it was not given (prefix decoding, nested dropout).
+            self.absent = nn.Parameter(torch.zeros(self.dim))
+        else:
+            self.dim = cfg.residual_dim
+            self.residual = self._residual(nominal[0])
+
+    # -- construction -------------------------------------------------------------------------
+    def _single(self, dim: int, size: int) -> nn.Module:
+        c = self.cfg
+        if c.kind == "fsq":
+            return FSQ(levels=FSQ_LEVELS[size], dim=dim)
+        if c.kind == "lfq":
+            return LFQ(dim=dim, codebook_size=size, entropy_loss_weight=c.lfq_entropy_weight)
+        return VectorQuantize(
+            dim=dim,
+            codebook_size=size,
+            kmeans_init=True,
+            decay=c.vq_decay,
+            threshold_ema_dead_code=c.vq_dead_code_threshold,
+            commitment_weight=c.commitment_weight,
+        )
+
+    def _residual(self, size: int) -> nn.Module:
+        c = self.cfg
+        common = dict(dim=c.residual_dim, num_quantizers=c.levels, quantize_dropout=c.levels > 1)
+        if c.kind == "fsq":
+            return ResidualFSQ(levels=FSQ_LEVELS[size], **common)
+        if c.kind == "lfq":
+            return ResidualLFQ(codebook_size=size, entropy_loss_weight=c.lfq_entropy_weight, **common)
+        return ResidualVQ(
+            codebook_size=size,
+            kmeans_init=True,
+            decay=c.vq_decay,
+            threshold_ema_dead_code=c.vq_dead_code_threshold,
+            commitment_weight=c.commitment_weight,
+            **common,
+        )
+
+    # -- forward --------------------------------------------------------------------------------
+    def forward(self, z: Tensor) -> QuantizerOutput:
+        """Quantize a batch of idea vectors.
+
+        Args:
+            z: (B, D) idea vectors, D = `self.dim`.
+
+        Returns:
+            QuantizerOutput with quantized (B, D), indices (B, L), aux_loss, kept_levels (B,).
+        """
+        with torch.autocast(z.device.type, enabled=False):
+            z = z.float()
+            if self.cfg.hierarchy == "matryoshka":
+                return self._forward_matryoshka(z)
+            return self._forward_residual(z)
+
+    def _forward_matryoshka(self, z: Tensor) -> QuantizerOutput:
+        aux = z.new_zeros(())
+        if self.fused is not None:
+            quantized, idx = self.fused(rearrange(z, "b d -> b 1 d"))
+            quantized, indices = rearrange(quantized, "b 1 d -> b d"), rearrange(idx, "b 1 l -> b l")
+        else:
+            parts, cols = [], []
+            for q, part in zip(self.quantizers, z.split(self.level_dims, dim=-1)):
+                out, idx, loss = _call(q, rearrange(part, "b d -> b 1 d"))
+                parts.append(rearrange(out, "b 1 d -> b d"))
+                cols.append(rearrange(idx, "b 1 -> b"))
+                aux = aux + loss
+            quantized, indices = torch.cat(parts, dim=-1), torch.stack(cols, dim=-1)
+        kept = torch.full((z.shape[0],), self.levels, device=z.device, dtype=torch.long)
+        if self.training and self.cfg.level_dropout > 0 and self.levels > 1:
+            # Nested dropout per sample: keep a uniform prefix of 1..L-1 levels.
+            drop = torch.rand(z.shape[0], device=z.device) < self.cfg.level_dropout
+            cut = torch.randint(1, self.levels, (z.shape[0],), device=z.device)
+            kept = torch.where(drop, cut, kept)
+            quantized = self._mask_levels(quantized, kept)
+        return QuantizerOutput(quantized, indices.long(), aux, kept)
+
+    def _forward_residual(self, z: Tensor) -> QuantizerOutput:
+        rq = self.residual
+        # The library drops levels on every training batch; we want it on a fraction of them only.
+        use_dropout = self.training and self.levels > 1 and random.random() < self.cfg.level_dropout
+        rq.quantize_dropout = use_dropout
+        try:
+            out = rq(rearrange(z, "b d -> b 1 d"))
+        finally:
+            rq.quantize_dropout = self.levels > 1  # prefix decoding needs it on
+        quantized, idx = out[0], out[1]
+        aux = out[2].sum() if len(out) > 2 and torch.is_tensor(out[2]) else z.new_zeros(())
+        idx = rearrange(idx, "b 1 l -> b l").long()
+        kept = (idx >= 0).sum(-1)
+        return QuantizerOutput(rearrange(quantized, "b 1 d -> b d"), idx, aux, kept)
+
+    # -- decoding codes -------------------------------------------------------------------------
+    def decode_indices(self, indices: Tensor) -> Tensor:
+        """The decoder-side vector for a prefix of codes.
+
+        Args:
+            indices: (B, k) codes of the first k levels, 1 <= k <= L.
+
+        Returns:
+            (B, D) the same vector `forward` gives for those codes with levels > k absent.
+        """
+        k = indices.shape[-1]
+        if not 1 <= k <= self.levels:
+            raise ValueError(f"expected codes for 1..{self.levels} levels, got {k}")
+        self.check_indices(indices)
+        indices = indices.long()
+        with torch.autocast(indices.device.type, enabled=False):
+            if self.cfg.hierarchy == "residual":
+                out = self.residual.get_output_from_indices(rearrange(indices, "b l -> b 1 l"))
+                return rearrange(out, "b 1 d -> b d").float()
+            kept = torch.full((indices.shape[0],), k, device=indices.device, dtype=torch.long)
+            if self.fused is not None:
+                full = torch.cat([indices, indices.new_zeros((indices.shape[0], self.levels - k))], dim=-1)
+                codes = self.fused.indices_to_codes(rearrange(full, "b l -> b 1 l"))
+                return self._mask_levels(rearrange(codes, "b 1 d -> b d").float(), kept)
+            parts = []
+            for level, (q, dim) in enumerate(zip(self.quantizers, self.level_dims)):
+                if level < k:
+                    parts.append(rearrange(_codes(q, indices[:, level : level + 1]), "b 1 d -> b d").float())
+                else:
+                    parts.append(indices.new_zeros((indices.shape[0], dim), dtype=torch.float))
+            return self._mask_levels(torch.cat(parts, dim=-1), kept)
+
+    def check_indices(self, indices: Tensor) -> None:
+        """Raise ValueError if any code is outside its level's codebook."""
+        for level in range(indices.shape[-1]):
+            col, size = indices[..., level], self.codebook_sizes[level]
+            if col.numel() and (int(col.min()) < 0 or int(col.max()) >= size):
+                bad = int(col.max()) if int(col.max()) >= size else int(col.min())
+                raise ValueError(f"code {bad} out of range for level {level + 1} (codebook size {size})")
+
+    def _mask_levels(self, quantized: Tensor, kept: Tensor) -> Tensor:
+        """Replace the slices of levels >= kept[b] by the learned absent vector (matryoshka only)."""
+        level_of_dim = torch.repeat_interleave(
+            torch.arange(self.levels, device=quantized.device),
+            torch.tensor(self.level_dims, device=quantized.device),
+        )
+        present = level_of_dim[None, :] < kept[:, None]
+        return torch.where(present, quantized, self.absent.to(quantized.dtype))
+
+
+def _call(q: nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Uniform (quantized, indices, aux_loss) from FSQ / LFQ / VectorQuantize on (B, 1, d)."""
+    out = q(x)
+    if isinstance(q, FSQ):
+        return out[0], out[1], x.new_zeros(())
+    if isinstance(q, LFQ):
+        return out.quantized, out.indices, out.entropy_aux_loss
+    return out[0], out[1], out[2].sum()
+
+
+def _codes(q: nn.Module, idx: Tensor) -> Tensor:
+    """Code vectors (B, 1, d) for indices (B, 1) of one single-level quantizer."""
+    if isinstance(q, (FSQ, LFQ)):
+        return q.indices_to_codes(idx)
+    return q.get_output_from_indices(idx)

@@ -1,0 +1,240 @@
+"""`IdeaTokenizer`: text <-> multi-level idea codes, with save_pretrained / from_pretrained.
+
+A saved tokenizer is a directory holding `config.yaml` (the resolved training config),
+`tokenizer.json` (the byte-level BPE) and `model.safetensors` (weights and quantizer buffers).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
+
+from decoder.generate import GenerationConfig, generate
+from decoder.model import SpecialIds
+from hiertok.autoencoder import IdeaAutoencoder, ModelConfig
+from hiertok.codes import Codes
+from hiertok.config import ConfigError, DataConfig, TrainConfig, load_config, to_yaml
+from hiertok.data.bpe import BPE
+from hiertok.data.ideas import Segmentation, pad_ideas, segment_document
+
+CONFIG_FILE, BPE_FILE, WEIGHTS_FILE = "config.yaml", "tokenizer.json", "model.safetensors"
+
+
+@dataclass
+class TokenizerConfig:
+    """Stage 1: the full config of an idea-tokenizer run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+
+
+def segmentation_of(data: DataConfig) -> Segmentation:
+    return Segmentation(data.segmenter, data.chunk_size, data.max_chars, data.max_idea_tokens)
+
+
+class IdeaTokenizer:
+    """Encode documents into `Codes` and decode codes back into text."""
+
+    def __init__(self, cfg: TokenizerConfig, bpe: BPE, model: IdeaAutoencoder | None = None):
+        self.cfg = cfg
+        self.bpe = bpe
+        self.model = model if model is not None else build_model(cfg, bpe)
+        self.segmentation = segmentation_of(cfg.data)
+
+    @property
+    def levels(self) -> int:
+        return self.model.levels
+
+    @property
+    def codebook_sizes(self) -> list[int]:
+        return list(self.model.quantizer.codebook_sizes)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # -- text -> codes ---------------------------------------------------------------------------
+    def split(self, text: str) -> list[list[int]]:
+        """Token ids of each idea of one document."""
+        return segment_document(text, self.bpe, self.segmentation)
+
+    @torch.no_grad()
+    def encode_ideas(self, ideas: Sequence[Sequence[int]], batch_size: int = 512) -> torch.Tensor:
+        """Codes of ideas given as token ids.
+
+        Args:
+            ideas: N token-id lists (non-empty).
+            batch_size: ideas per forward pass.
+
+        Returns:
+            (N, L) int64 codes.
+        """
+        self.model.eval()
+        out = [torch.zeros((0, self.levels), dtype=torch.long)]
+        order = sorted(range(len(ideas)), key=lambda i: len(ideas[i]))  # similar lengths pad less
+        for start in range(0, len(order), batch_size):
+            chunk = [ideas[i] for i in order[start : start + batch_size]]
+            tokens, mask = pad_ideas(chunk, self.bpe.pad_id)
+            out.append(self.model.encode(tokens.to(self.device), mask.to(self.device)).cpu())
+        codes = torch.cat(out)
+        result = torch.empty_like(codes)
+        result[torch.as_tensor(order, dtype=torch.long)] = codes
+        return result
+
+    def encode(self, texts: str | Sequence[str]) -> Codes:
+        """Codes of documents.
+
+        Args:
+            texts: one document or a list of documents.
+
+        Returns:
+            Codes with ids (docs, max ideas, L) and mask (docs, max ideas).
+        """
+        docs = [texts] if isinstance(texts, str) else list(texts)
+        ideas = [self.split(t) for t in docs]
+        flat = self.encode_ideas([i for doc in ideas for i in doc])
+        width = max((len(d) for d in ideas), default=0)
+        ids = torch.zeros((len(docs), width, self.levels), dtype=torch.long)
+        mask = torch.zeros((len(docs), width), dtype=torch.bool)
+        for d, n in enumerate(len(x) for x in ideas):
+            mask[d, :n] = True
+        ids[mask] = flat
+        return Codes(ids, mask, self.codebook_sizes)
+
+    # -- codes -> text ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def decode_to_ids(
+        self,
+        codes: Codes,
+        levels: int | None = None,
+        generation: GenerationConfig | None = None,
+        batch_size: int = 512,
+        seed: int = 0,
+    ) -> list[list[list[int]]]:
+        """Token ids of every idea, decoded from its first `levels` codes (all ideas batched).
+
+        Args:
+            codes: codes of documents; only the first `levels` levels are read.
+            levels: prefix depth k (None: every level the codes have).
+            generation: decoding settings (default: the config's, greedy).
+            batch_size: ideas per decoding batch.
+            seed: seed for sampling.
+
+        Returns:
+            Per document, per idea, token ids.
+        """
+        k = codes.levels if levels is None else levels
+        if not 1 <= k <= min(codes.levels, self.levels):
+            raise ValueError(f"levels must be in 1..{min(codes.levels, self.levels)}, got {k}")
+        if codes.levels > self.levels:
+            raise ValueError(f"codes have {codes.levels} levels, this tokenizer has {self.levels}")
+        gen = generation or self.cfg.generation
+        self.model.eval()
+        q = self.model.quantizer
+        flat = codes.ids[..., :k][codes.mask].to(self.device)
+        vectors = q.decode_indices(flat) if len(flat) else torch.zeros((0, q.dim), device=self.device)
+        nb = grid_neighbors(codes.mask, self.model.cfg.decoder.neighbor_window)
+        gen_seed = torch.Generator(device=self.device).manual_seed(seed)
+        tokens: list[list[int]] = []
+        for start in range(0, len(flat), batch_size):
+            rows = torch.arange(start, min(start + batch_size, len(flat)), device=self.device)
+            vec, present = self.model.neighbor_vectors(vectors, rows, nb[start : start + len(rows)].to(self.device))
+            prefix = self.model.decoder.prefix(vec, present)
+            tokens.extend(generate(self.model.decoder, prefix, gen, generator=gen_seed).tokens)
+        out, it = [], iter(tokens)
+        for d in range(codes.num_docs):
+            out.append([next(it) for _ in range(int(codes.mask[d].sum()))])
+        return out
+
+    def decode_ideas(self, codes: Codes, levels: int | None = None, **kw) -> list[list[str]]:
+        """Per document, the text of each idea decoded from its codes."""
+        return [self.bpe.decode_batch(doc) for doc in self.decode_to_ids(codes, levels, **kw)]
+
+    def decode(self, codes: Codes, levels: int | None = None, **kw) -> list[str]:
+        """Per document, its text: the decoded ideas joined (ideas carry their own leading spaces)."""
+        return [self.bpe.decode([t for idea in doc for t in idea]) for doc in self.decode_to_ids(codes, levels, **kw)]
+
+    # -- persistence -----------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write config.yaml, tokenizer.json and model.safetensors, each atomically."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(directory / CONFIG_FILE, to_yaml(self.cfg))
+        self.bpe.save(directory / BPE_FILE)
+        with tempfile.NamedTemporaryFile(dir=directory, suffix=".tmp", delete=False) as f:
+            tmp = f.name
+        try:
+            save_model(self.model, tmp)
+            os.replace(tmp, directory / WEIGHTS_FILE)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> IdeaTokenizer:
+        """Load a tokenizer saved by `save_pretrained` (or a training run directory).
+
+        Raises:
+            FileNotFoundError / ValueError: one line naming the missing or broken file.
+        """
+        directory = Path(directory)
+        for name in (CONFIG_FILE, BPE_FILE, WEIGHTS_FILE):
+            if not (directory / name).is_file():
+                raise FileNotFoundError(f"{directory / name} not found: not a saved idea tokenizer")
+        try:
+            cfg = load_config(TokenizerConfig, directory / CONFIG_FILE)
+        except ConfigError as e:
+            raise ValueError(f"{directory / CONFIG_FILE}: {e}") from None
+        tok = cls(cfg, BPE.load(directory / BPE_FILE))
+        try:
+            missing, unexpected = load_model(tok.model, directory / WEIGHTS_FILE, strict=False, device=str(device))
+        except (SafetensorError, OSError, RuntimeError) as e:
+            raise ValueError(f"{directory / WEIGHTS_FILE}: cannot load weights ({str(e).splitlines()[0]})") from None
+        if missing or unexpected:
+            raise ValueError(
+                f"{directory / WEIGHTS_FILE} does not match {CONFIG_FILE}: "
+                f"missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]}"
+            )
+        tok.model.to(device).eval()
+        return tok
+
+
+def grid_neighbors(mask: torch.Tensor, window: int) -> torch.Tensor:
+    """Neighbour rows of each existing idea of a (docs, ideas) grid, in the training layout.
+
+    Args:
+        mask: (docs, ideas) True where an idea exists; ideas are numbered in `mask` order.
+        window: w previous and w next ideas.
+
+    Returns:
+        (N, 2w) row of [prev_1..prev_w, next_1..next_w] within the same document, -1 where none.
+    """
+    grid = torch.full(mask.shape, -1, dtype=torch.long)
+    grid[mask] = torch.arange(int(mask.sum()))
+    padded = torch.nn.functional.pad(grid, (window, window), value=-1)
+    width = grid.shape[1]
+    offsets = [-d for d in range(1, window + 1)] + list(range(1, window + 1))
+    cols = [padded[:, window + o : window + o + width] for o in offsets]
+    return torch.stack(cols, -1)[mask] if window else torch.zeros((int(mask.sum()), 0), dtype=torch.long)
+
+
+def build_model(cfg: TokenizerConfig, bpe: BPE) -> IdeaAutoencoder:
+    """The network a config describes, sized to the BPE vocabulary."""
+    special = SpecialIds(pad=bpe.pad_id, bos=bpe.bos_id, eos=bpe.eos_id)
+    return IdeaAutoencoder(cfg.model, bpe.vocab_size, special)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a crash never leaves a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,188 @@
+"""Stage 1: train the idea tokenizer (encoder + quantizer + decoder) with Accelerate.
+
+    hiertok train tokenizer --config configs/tokenizer/tiny.yaml --out runs/tok [--resume] [key=value ...]
+
+The run directory ends up loadable with `IdeaTokenizer.from_pretrained(run_dir)`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hiertok.data.bpe import BPE
+from hiertok.data.corpus import heldout_split, train_split
+from hiertok.data.ideas import IdeaCollator, IdeaCorpus
+from hiertok.evaluate import corpus_codes
+from hiertok.quantize import validate
+from hiertok.tokenizer import BPE_FILE, IdeaTokenizer, TokenizerConfig, segmentation_of
+from hiertok.training import (
+    Averager,
+    Checkpoints,
+    MetricsLog,
+    StepBatches,
+    make_accelerator,
+    make_optimizer,
+    micro_batches,
+    prepare_run_dir,
+)
+
+
+@dataclass
+class TrainResult:
+    """What a finished run reports."""
+
+    run_dir: Path
+    steps: int
+    seconds: float
+    last_eval: dict[str, float]
+
+
+def load_or_train_bpe(cfg: TokenizerConfig, run_dir: Path, accelerator) -> BPE:
+    """The run's BPE: trained on the first `bpe_docs` training documents, or reloaded when resuming."""
+    path = run_dir / BPE_FILE
+    if accelerator.is_main_process and not path.exists():
+        docs = itertools.islice(train_split(cfg.data).docs(), cfg.data.bpe_docs)
+        BPE.train(docs, cfg.data.vocab_size).save(path)
+    accelerator.wait_for_everyone()
+    return BPE.load(path)
+
+
+def build_corpora(cfg: TokenizerConfig, bpe: BPE) -> tuple[IdeaCorpus, IdeaCorpus]:
+    """Segment and tokenize the training and held-out documents."""
+    seg = segmentation_of(cfg.data)
+    train, held = train_split(cfg.data), heldout_split(cfg.data)
+    return (
+        IdeaCorpus.build(train.docs(), bpe, seg, train.events),
+        IdeaCorpus.build(held.docs(), bpe, seg, held.events),
+    )
+
+
+@torch.no_grad()
+def quick_eval(tok: IdeaTokenizer, corpus: IdeaCorpus, n: int, collate: IdeaCollator) -> dict[str, float]:
+    """Held-out teacher-forced loss on `n` ideas and greedy exact match at level 1 and at full depth."""
+    model = tok.model.eval()
+    n = min(n, corpus.num_ideas)
+    batch = collate(list(range(n))).to(tok.device)
+    out = model(batch)
+    sub = IdeaCorpus(corpus.tokens, corpus.idea_offsets[: n + 1], np.array([0, n]), None)
+    codes = corpus_codes(tok, sub)
+    texts = [tok.bpe.decode(sub.idea(i).tolist()) for i in range(n)]
+    result = {"recon": float(out.recon), "token_accuracy": float(out.token_accuracy)}
+    for k in sorted({1, tok.levels}):
+        decoded = tok.decode_ideas(codes, levels=k)[0]
+        result[f"exact_match_k{k}"] = float(np.mean([d == t for d, t in zip(decoded, texts)]))
+    return result
+
+
+def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> TrainResult:
+    """Train an idea tokenizer into `run_dir`.
+
+    Args:
+        cfg: the resolved config.
+        run_dir: output directory (config.yaml, tokenizer.json, checkpoints/, metrics.jsonl, model.safetensors).
+        resume: continue from the latest checkpoint in `run_dir`.
+
+    Returns:
+        TrainResult with the number of steps and the last held-out evaluation.
+    """
+    validate(cfg.model.quantizer)
+    run_dir = Path(run_dir)
+    prepare_run_dir(run_dir, cfg, resume)
+    acc = make_accelerator(cfg.train, run_dir)
+    bpe = load_or_train_bpe(cfg, run_dir, acc)
+    train_corpus, eval_corpus = build_corpora(cfg, bpe)
+    tc = cfg.train
+    window = cfg.model.decoder.neighbor_window
+    collate = IdeaCollator(train_corpus, bpe.pad_id, window)
+    eval_collate = IdeaCollator(eval_corpus, bpe.pad_id, window)
+    plan = StepBatches(train_corpus.num_ideas, tc.batch_size, tc.seed, acc.process_index, acc.num_processes)
+
+    tok = IdeaTokenizer(cfg, bpe)
+    model = tok.model
+    optimizer, scheduler = make_optimizer(model, tc)
+    model, optimizer = acc.prepare(model, optimizer)
+    acc.register_for_checkpointing(scheduler)
+    if acc.log_with:
+        acc.init_trackers("hiertok-tokenizer")
+    ckpt = Checkpoints(acc, run_dir, tc.keep_checkpoints)
+    log = MetricsLog(acc, run_dir)
+    start = ckpt.resume() if resume else 0
+    log.truncate_after(start)
+    if start == 0 and cfg.model.quantizer.kind == "vq":
+        init_codebooks(tok, train_corpus, collate)
+
+    acc.print(
+        f"training tokenizer: {train_corpus.num_ideas} ideas ({train_corpus.num_docs} docs), "
+        f"{sum(p.numel() for p in tok.model.parameters()) / 1e6:.2f}M params, steps {start}..{tc.max_steps}"
+    )
+    avg, last_eval, t0 = Averager.new(), {}, time.perf_counter()
+    bar = tqdm(
+        total=tc.max_steps,
+        initial=start,
+        disable=not (tc.progress and acc.is_local_main_process),
+        desc="tokenizer",
+        dynamic_ncols=True,
+    )
+    for step in range(start, tc.max_steps):
+        model.train()
+        for i, micro in enumerate(micro_batches(step, tc.grad_accum)):
+            batch = collate(plan.indices(micro)).to(acc.device)
+            sync = i == tc.grad_accum - 1
+            with acc.no_sync(model) if not sync else nullcontext():
+                with acc.autocast():
+                    out = model(batch)
+                acc.backward(out.loss / tc.grad_accum)
+            avg.add(
+                {
+                    "loss": out.loss.item(),
+                    "recon": out.recon.item(),
+                    "bow": out.bow.item(),
+                    "aux": out.aux.item(),
+                    "token_accuracy": out.token_accuracy.item(),
+                }
+            )
+        if tc.grad_clip > 0:
+            acc.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        done = step + 1
+        bar.update(1)
+        if done % tc.log_every == 0 or done == tc.max_steps:
+            values = avg.pop()
+            values["lr"] = scheduler.get_last_lr()[0]
+            log.log(done, "train", values)
+            bar.set_postfix(loss=f"{values['loss']:.3f}", acc=f"{values['token_accuracy']:.3f}")
+        if done % tc.eval_every == 0 or done == tc.max_steps:
+            if acc.is_main_process:
+                last_eval = quick_eval(tok, eval_corpus, tc.eval_ideas, eval_collate)
+                log.log(done, "eval", last_eval)
+                bar.write(f"step {done}: " + ", ".join(f"{k} {v:.3f}" for k, v in last_eval.items()))
+            acc.wait_for_everyone()
+        if done % tc.save_every == 0 or done == tc.max_steps:
+            ckpt.save(done)
+    bar.close()
+    if acc.is_main_process:
+        tok.model = acc.unwrap_model(model)
+        tok.save_pretrained(run_dir)
+    acc.wait_for_everyone()
+    acc.end_training()
+    return TrainResult(run_dir, tc.max_steps, time.perf_counter() - t0, last_eval)
+
+
+@torch.no_grad()
+def init_codebooks(tok: IdeaTokenizer, corpus: IdeaCorpus, collate: IdeaCollator) -> None:
+    """VQ's k-means init runs on the first batch it sees: give it several vectors per code."""
+    need = 4 * max(tok.codebook_sizes)
+    idx = np.random.default_rng(tok.cfg.train.seed).permutation(corpus.num_ideas)[:need]
+    batch = collate(idx.tolist())
+    model = tok.model.train()
+    model.quantizer(model.encoder(batch.tokens.to(tok.device), batch.mask.to(tok.device)))

@@ -1,0 +1,233 @@
+"""Building blocks every training stage shares: run directory, Accelerator, optimizer and schedule,
+batches addressed by step, atomic checkpoints with exact resume, and metrics.jsonl logging.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration, set_seed
+from torch import nn
+
+from hiertok.config import TrainConfig, to_yaml
+
+CHECKPOINT_DIR = "checkpoints"
+METRICS_FILE = "metrics.jsonl"
+
+
+class RunDirError(ValueError):
+    """The run directory cannot be used as asked (exists without --resume, unwritable, ...)."""
+
+
+def prepare_run_dir(run_dir: Path, cfg: Any, resume: bool) -> None:
+    """Create the run directory and write config.yaml; refuse to clobber a run unless resuming.
+
+    Args:
+        run_dir: output directory.
+        cfg: the resolved config dataclass.
+        resume: continue a run that exists in `run_dir`.
+    """
+    has_run = (run_dir / CHECKPOINT_DIR).is_dir() or (run_dir / METRICS_FILE).exists()
+    if has_run and not resume:
+        raise RunDirError(f"{run_dir} already holds a run: pass --resume to continue it or choose another --out")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise RunDirError(f"cannot write to {run_dir}: {e.strerror or e}") from None
+    new = to_yaml(cfg)
+    old_path = run_dir / "config.yaml"
+    if resume and old_path.exists() and _without_budget(old_path.read_text()) != _without_budget(new):
+        raise RunDirError(f"{old_path} differs from the config given: resume with the same config")
+    tmp = run_dir / "config.yaml.tmp"
+    tmp.write_text(new)
+    os.replace(tmp, old_path)
+
+
+def _without_budget(yaml_text: str) -> str:
+    # Resuming may extend a run: the step budget and logging cadence may change, nothing else.
+    skip = ("max_steps:", "progress:", "log_every:", "num_threads:")
+    return "\n".join(line for line in yaml_text.splitlines() if not line.strip().startswith(skip))
+
+
+def make_accelerator(cfg: TrainConfig, run_dir: Path) -> Accelerator:
+    """The Accelerator of a run. Create it before the model: VQ's codebook sync is decided at first use."""
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    acc = Accelerator(
+        mixed_precision=cfg.mixed_precision,
+        log_with=cfg.log_with,
+        project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
+    )
+    set_seed(cfg.seed)
+    return acc
+
+
+def make_optimizer(
+    model: nn.Module, cfg: TrainConfig
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW (no weight decay on biases, norms and 1-d parameters) with linear warmup and cosine decay."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+        betas=tuple(cfg.betas),
+    )
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
+
+
+def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
+    """Multiplier of the base LR at an optimizer step: linear warmup, then cosine to min_lr_ratio."""
+
+    def f(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        span = max(1, cfg.max_steps - cfg.warmup_steps)
+        progress = min(1.0, (step - cfg.warmup_steps) / span)
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return f
+
+
+class StepBatches:
+    """Index batches addressed by (optimizer step, micro-step): a seeded permutation per epoch.
+
+    Written by hand rather than with a prepared DataLoader: random access by step gives an exact resume
+    without replaying the loader, and the same global batches for any number of processes (each takes
+    its slice), which is what makes 1- and 2-process runs comparable.
+    """
+
+    def __init__(self, num_items: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+        if num_items < batch_size * world:
+            raise ValueError(f"only {num_items} training ideas for a global batch of {batch_size * world}")
+        self.num_items, self.batch_size, self.seed, self.rank, self.world = num_items, batch_size, seed, rank, world
+        self.global_batch = batch_size * world
+        self.per_epoch = num_items // self.global_batch
+        self._perm: tuple[int, np.ndarray] | None = None
+
+    def indices(self, micro_step: int) -> np.ndarray:
+        """This process's item indices for global micro-step `micro_step`."""
+        epoch, offset = divmod(micro_step, self.per_epoch)
+        if self._perm is None or self._perm[0] != epoch:
+            self._perm = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.num_items))
+        start = offset * self.global_batch + self.rank * self.batch_size
+        return self._perm[1][start : start + self.batch_size]
+
+
+class Checkpoints:
+    """Accelerate `save_state` checkpoints under run_dir/checkpoints/step_XXXXXXXX, written atomically.
+
+    A checkpoint is saved into a temporary directory and renamed into place when complete, so a crash
+    during saving leaves the previous checkpoint as the latest one.
+    """
+
+    def __init__(self, accelerator: Accelerator, run_dir: Path, keep: int):
+        self.acc, self.root, self.keep = accelerator, run_dir / CHECKPOINT_DIR, keep
+
+    def all(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.iterdir() if p.is_dir() and p.name.startswith("step_"))
+
+    def save(self, step: int) -> Path:
+        final = self.root / f"step_{step:08d}"
+        tmp = self.root / f".tmp_step_{step:08d}"
+        if self.acc.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        self.acc.wait_for_everyone()
+        self.acc.save_state(str(tmp))
+        self.acc.wait_for_everyone()
+        if self.acc.is_main_process:
+            (tmp / "step.json").write_text(json.dumps({"step": step}))
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+            for old in self.all()[: -self.keep] if self.keep > 0 else []:
+                shutil.rmtree(old, ignore_errors=True)
+        self.acc.wait_for_everyone()
+        return final
+
+    def resume(self) -> int:
+        """Load the latest complete checkpoint; return the step to continue from (0 if none)."""
+        ckpts = [p for p in self.all() if (p / "step.json").exists()]
+        if not ckpts:
+            return 0
+        latest = ckpts[-1]
+        try:
+            self.acc.load_state(str(latest))
+        except Exception as e:  # noqa: BLE001 - any failure to load is reported with the path
+            raise RunDirError(f"checkpoint {latest} cannot be loaded: {str(e).splitlines()[0]}") from None
+        return int(json.loads((latest / "step.json").read_text())["step"])
+
+
+class MetricsLog:
+    """Appends one JSON object per line to run_dir/metrics.jsonl (main process) and to trackers."""
+
+    def __init__(self, accelerator: Accelerator, run_dir: Path):
+        self.acc, self.path = accelerator, run_dir / METRICS_FILE
+        self.start = time.perf_counter()
+
+    def log(self, step: int, split: str, values: dict[str, float]) -> None:
+        record = {"step": step, "split": split, "time_s": round(time.perf_counter() - self.start, 2)}
+        record.update({k: _plain(v) for k, v in values.items()})
+        if self.acc.is_main_process:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+        if self.acc.log_with:
+            self.acc.log({f"{split}/{k}": v for k, v in record.items() if isinstance(v, (int, float))}, step=step)
+
+    def truncate_after(self, step: int) -> None:
+        """Drop records past `step` (written after the checkpoint a resumed run restarts from)."""
+        if self.acc.is_main_process and self.path.exists():
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+            kept = [ln for ln in lines if ln.strip() and json.loads(ln).get("step", 0) <= step]
+            self.path.write_text("".join(ln + "\n" for ln in kept), encoding="utf-8")
+
+
+def _plain(v: Any) -> Any:
+    if torch.is_tensor(v):
+        v = v.item()
+    return round(v, 6) if isinstance(v, float) else v
+
+
+@dataclass
+class Averager:
+    """Running means of scalar metrics between log lines."""
+
+    sums: dict[str, float]
+    count: int = 0
+
+    @classmethod
+    def new(cls) -> Averager:
+        return cls({})
+
+    def add(self, values: dict[str, float]) -> None:
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + float(v)
+        self.count += 1
+
+    def pop(self) -> dict[str, float]:
+        out = {k: v / max(1, self.count) for k, v in self.sums.items()}
+        self.sums, self.count = {}, 0
+        return out
+
+
+def micro_batches(step: int, accum: int) -> Iterator[int]:
+    """Global micro-step numbers of one optimizer step."""
+    return iter(range(step * accum, (step + 1) * accum))

@@ -1,0 +1,41 @@
+"""Shared fixtures: offline hubs, and one toy tokenizer run trained once per session."""
+
+import os
+
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+# A model small enough to train in seconds on the synthetic world.
+TOY = [
+    "data.synthetic_docs=300",
+    "data.eval_docs=12",
+    "data.vocab_size=300",
+    "model.encoder.dim=32",
+    "model.encoder.heads=2",
+    "model.decoder.dim=32",
+    "model.decoder.heads=2",
+    "model.quantizer.levels=4",
+    "train.batch_size=32",
+    "train.max_steps=40",
+    "train.warmup_steps=5",
+    "train.lr=3e-3",
+    "train.eval_every=20",
+    "train.save_every=20",
+    "train.log_every=5",
+    "train.eval_ideas=16",
+    "train.progress=false",
+    "generation.max_tokens=24",
+]
+
+
+@pytest.fixture(scope="session")
+def toy_run(tmp_path_factory):
+    """A trained toy tokenizer run directory (trained through the CLI entry point)."""
+    from hiertok.cli import main
+
+    run = tmp_path_factory.mktemp("toy") / "tok"
+    assert main(["train", "tokenizer", "--out", str(run), *TOY]) == 0
+    return run

@@ -1,0 +1,89 @@
+"""The `hiertok` command line through `main([...])`: train, eval, encode, decode, and one-line errors."""
+
+import json
+
+import pytest
+
+from hiertok.cli import main
+from hiertok.data.synthetic import StoryWorld
+
+from .conftest import TOY
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_encode_decode_round_trip_through_files(toy_run, tmp_path, capsys):
+    stories = StoryWorld().generate(2, seed=4242)
+    src = tmp_path / "docs.jsonl"
+    src.write_text("".join(json.dumps({"text": s.text}) + "\n" for s in stories))
+    code, out, _ = run(capsys, "encode", "--ckpt", str(toy_run), str(src))
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [len(r["codes"]) for r in lines] == [len(s.sentences) for s in stories]
+    assert all(len(idea) == 4 for r in lines for idea in r["codes"])
+    codes_file = tmp_path / "codes.jsonl"
+    codes_file.write_text(out)
+    code, out, _ = run(capsys, "decode", "--ckpt", str(toy_run), str(codes_file), "--json", "--levels", "2")
+    assert code == 0
+    assert len([json.loads(line)["text"] for line in out.splitlines()]) == 2
+
+
+def test_eval_writes_json(toy_run, tmp_path, capsys):
+    out_file = tmp_path / "eval" / "tok.json"
+    code, _, _ = run(
+        capsys,
+        "eval",
+        "tokenizer",
+        "--ckpt",
+        str(toy_run),
+        "--data",
+        "synthetic",
+        "--max-docs",
+        "5",
+        "--out",
+        str(out_file),
+    )
+    assert code == 0
+    result = json.loads(out_file.read_text())
+    assert set(result["exact_match_by_prefix"]) == {"1", "2", "3", "4"}
+
+
+def test_resume_extends_a_finished_run(toy_run, tmp_path, capsys):
+    import shutil
+
+    run_dir = tmp_path / "resumed"
+    shutil.copytree(toy_run, run_dir)
+    code, out, _ = run(capsys, "train", "tokenizer", "--out", str(run_dir), "--resume", *TOY, "train.max_steps=45")
+    assert code == 0 and json.loads(out.splitlines()[-1])["steps"] == 45
+    steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps) and steps[-1] == 45
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["train", "tokenizer", "--out", "{run}"], "already holds a run"),
+        (["train", "tokenizer", "--out", "{tmp}/x", "train.nope=1"], "nope"),
+        (["train", "tokenizer", "--out", "{tmp}/x", "train.lr=abc"], "train.lr"),
+        (["train", "tokenizer", "--out", "{tmp}/x", "--config", "{tmp}/missing.yaml"], "not found"),
+        (["train", "tokenizer", "--out", "{tmp}/x", "data.source={tmp}/missing.txt"], "missing.txt"),
+        (["eval", "tokenizer", "--ckpt", "{tmp}/nothing"], "not found"),
+        (["encode", "--ckpt", "{run}", "{tmp}/missing.txt"], "no such file"),
+        (["decode", "--ckpt", "{run}", "{tmp}/bad.jsonl"], "line 1"),
+        (["decode", "--ckpt", "{run}", "{tmp}/range.jsonl"], "out of range"),
+        (["decode", "--ckpt", "{run}", "{tmp}/range.jsonl", "--levels", "9"], "levels"),
+    ],
+)
+def test_errors_are_one_line_with_exit_2(toy_run, tmp_path, capsys, argv, fragment):
+    (tmp_path / "bad.jsonl").write_text("not json\n")
+    (tmp_path / "range.jsonl").write_text(json.dumps({"codes": [[0, 0, 0, 99999]]}) + "\n")
+    argv = [a.format(run=toy_run, tmp=tmp_path) for a in argv]
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("hiertok: error:")]
+    assert len(lines) == 1 and fragment in lines[0], err
+    assert "Traceback" not in err

@@ -1,0 +1,53 @@
+"""Config loading: defaults, YAML, overrides, and one-line errors."""
+
+import pytest
+
+from hiertok.config import ConfigError, load_config, to_yaml
+from hiertok.tokenizer import TokenizerConfig
+
+
+def test_defaults_yaml_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  lr: 0.01\nmodel:\n  quantizer:\n    levels: 4\n")
+    cfg = load_config(TokenizerConfig, path, ["train.batch_size=7", "model.quantizer.codebook_sizes=[256,1000]"])
+    assert cfg.train.lr == 0.01 and cfg.train.batch_size == 7
+    assert cfg.model.quantizer.levels == 4 and cfg.model.quantizer.codebook_sizes == [256, 1000]
+    assert cfg.data.source == "synthetic"
+    assert load_config(TokenizerConfig, None, []) == TokenizerConfig()
+
+
+def test_round_trip_through_yaml(tmp_path):
+    cfg = load_config(TokenizerConfig, None, ["model.decoder.neighbor_window=1", "data.max_docs=50"])
+    path = tmp_path / "saved.yaml"
+    path.write_text(to_yaml(cfg))
+    assert load_config(TokenizerConfig, path) == cfg
+
+
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        (["train.lrr=1"], "lrr"),
+        (["train.lr=fast"], "train.lr"),
+        (["model.quantizer.levels=1.5"], "levels"),
+        (["nonsense"], "key=value"),
+        (["data.source"], "key=value"),
+    ],
+)
+def test_bad_overrides_are_one_line(overrides, fragment):
+    with pytest.raises(ConfigError) as e:
+        load_config(TokenizerConfig, None, overrides)
+    assert fragment in str(e.value) and "\n" not in str(e.value)
+
+
+def test_bad_files_are_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(TokenizerConfig, tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(TokenizerConfig, bad)
+    assert "\n" not in str(e.value)
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("trainer:\n  lr: 1\n")
+    with pytest.raises(ConfigError, match="trainer"):
+        load_config(TokenizerConfig, unknown)

@@ -1,0 +1,107 @@
+"""Quantizer round trips for every type x hierarchy, prefix decoding, config errors."""
+
+import pytest
+import torch
+
+from hiertok.quantize import HIERARCHIES, KINDS, MultiLevelQuantizer, QuantizerConfig, validate
+
+SIZES = {"fsq": [1000], "vq": [32], "lfq": [64]}
+
+
+def make(kind: str, hierarchy: str, levels: int = 4, **kw) -> MultiLevelQuantizer:
+    torch.manual_seed(0)
+    return MultiLevelQuantizer(
+        QuantizerConfig(
+            kind=kind, hierarchy=hierarchy, levels=levels, codebook_sizes=SIZES[kind], residual_dim=24, **kw
+        )
+    )
+
+
+@pytest.mark.parametrize("hierarchy", HIERARCHIES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_round_trip_and_prefixes(kind, hierarchy):
+    q = make(kind, hierarchy)
+    z = torch.randn(256, q.dim)
+    q.train()
+    out = q(z)
+    (out.quantized.square().sum() + out.aux_loss).backward()  # gradients flow through the straight-through path
+    q.eval()
+    with torch.no_grad():
+        out = q(z)
+        assert out.indices.shape == (256, 4) and out.indices.dtype == torch.long
+        assert (out.indices >= 0).all()
+        for level, size in enumerate(q.codebook_sizes):
+            assert int(out.indices[:, level].max()) < size
+        assert torch.allclose(q.decode_indices(out.indices), out.quantized, atol=1e-5)
+        prev_err = None
+        for k in range(1, 5):
+            part = q.decode_indices(out.indices[:, :k])
+            assert part.shape == out.quantized.shape
+            if hierarchy == "residual":  # residual prefixes approximate the vector better with each level
+                err = (part - out.quantized).square().mean().item()
+                assert prev_err is None or err <= prev_err + 1e-6
+                prev_err = err
+
+
+def test_matryoshka_prefix_keeps_first_slices_and_marks_the_rest_absent():
+    q = make("fsq", "matryoshka")
+    with torch.no_grad():
+        q.absent.fill_(7.0)
+        q.eval()
+        out = q(torch.randn(8, q.dim))
+        part = q.decode_indices(out.indices[:, :2])
+    d = sum(q.level_dims[:2])
+    assert torch.allclose(part[:, :d], out.quantized[:, :d])
+    assert torch.all(part[:, d:] == 7.0)
+
+
+def test_level_dropout_cuts_a_prefix_per_sample():
+    q = make("fsq", "matryoshka", level_dropout=1.0)
+    q.train()
+    out = q(torch.randn(512, q.dim))
+    assert out.kept_levels.min() >= 1 and out.kept_levels.max() <= 3
+    assert len(out.kept_levels.unique()) == 3
+
+
+def test_gradient_reaches_the_input_for_each_level():
+    q = make("fsq", "matryoshka", level_dropout=0.0)
+    z = torch.randn(16, q.dim, requires_grad=True)
+    q.train()
+    q(z).quantized.sum().backward()
+    assert (z.grad.abs().sum(0) > 0).all()
+
+
+def test_out_of_range_codes_are_rejected():
+    q = make("fsq", "matryoshka")
+    with pytest.raises(ValueError, match="out of range for level 2"):
+        q.decode_indices(torch.tensor([[0, 1000]]))
+    with pytest.raises(ValueError, match="1..4 levels"):
+        q.decode_indices(torch.zeros((1, 5), dtype=torch.long))
+
+
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        (dict(kind="pq"), "kind"),
+        (dict(hierarchy="flat"), "hierarchy"),
+        (dict(levels=0), "levels"),
+        (dict(codebook_sizes=[1000, 1000]), "2 entries"),
+        (dict(codebook_sizes=[999]), "FSQ codebook size"),
+        (dict(kind="lfq", codebook_sizes=[100]), "power of 2"),
+        (dict(hierarchy="residual", levels=2, codebook_sizes=[1000, 4096]), "single size"),
+        (dict(level_dropout=1.5), "level_dropout"),
+    ],
+)
+def test_invalid_configs(kw, msg):
+    cfg = QuantizerConfig(**{**dict(levels=4), **kw})
+    with pytest.raises(ValueError, match=msg):
+        validate(cfg)
+
+
+def test_per_level_codebook_sizes_in_matryoshka():
+    q = MultiLevelQuantizer(QuantizerConfig(levels=3, codebook_sizes=[256, 1000, 4096]))
+    assert q.codebook_sizes == [240, 1000, 4375]
+    q.eval()
+    with torch.no_grad():
+        out = q(torch.randn(64, q.dim))
+    assert torch.allclose(q.decode_indices(out.indices), out.quantized, atol=1e-5)

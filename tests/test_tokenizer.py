@@ -1,0 +1,94 @@
+"""The idea tokenizer end to end on a toy run: training, encode/decode, save/load, evaluation."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from hiertok.codes import Codes
+from hiertok.data.synthetic import StoryWorld
+from hiertok.evaluate import evaluate_run, normalized_mutual_information
+from hiertok.tokenizer import IdeaTokenizer
+
+STORIES = [s.text for s in StoryWorld().generate(3, seed=777)]
+
+
+def test_training_loss_falls_and_checkpoints_exist(toy_run):
+    records = [json.loads(line) for line in (toy_run / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if r["split"] == "train"]
+    assert train[-1]["loss"] < 0.8 * train[0]["loss"]
+    assert [r["step"] for r in records if r["split"] == "eval"] == [20, 40]
+    ckpts = sorted(p.name for p in (toy_run / "checkpoints").iterdir())
+    assert ckpts == ["step_00000020", "step_00000040"]
+
+
+def test_final_checkpoint_holds_the_saved_weights(toy_run):
+    saved = load_file(toy_run / "model.safetensors")
+    ckpt = load_file(toy_run / "checkpoints" / "step_00000040" / "model.safetensors")
+    assert saved.keys() == ckpt.keys()
+    assert all(torch.equal(saved[k], ckpt[k]) for k in saved)
+
+
+def test_encode_shapes_and_determinism(toy_run):
+    tok = IdeaTokenizer.from_pretrained(toy_run)
+    codes = tok.encode(STORIES)
+    assert codes.ids.shape[0] == 3 and codes.levels == 4
+    assert codes.mask.sum(1).tolist() == [len(s) for s in (tok.split(t) for t in STORIES)]
+    for level, size in enumerate(codes.codebook_sizes):
+        assert int(codes.flat()[:, level].max()) < size
+    assert torch.equal(tok.encode(STORIES).ids, codes.ids)
+    assert torch.equal(tok.encode(STORIES[1]).flat(), codes.ids[1][codes.mask[1]])
+
+
+def test_save_load_gives_identical_codes_and_text(toy_run, tmp_path):
+    tok = IdeaTokenizer.from_pretrained(toy_run)
+    tok.save_pretrained(tmp_path / "copy")
+    again = IdeaTokenizer.from_pretrained(tmp_path / "copy")
+    a, b = tok.encode(STORIES), again.encode(STORIES)
+    assert torch.equal(a.ids, b.ids)
+    assert tok.decode(a) == again.decode(b)
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_prefix_decoding(toy_run, k):
+    tok = IdeaTokenizer.from_pretrained(toy_run)
+    codes = tok.encode(STORIES)
+    per_idea = tok.decode_ideas(codes, levels=k)
+    assert [len(d) for d in per_idea] == codes.mask.sum(1).tolist()
+    assert tok.decode(codes.prefix(k)) == tok.decode(codes, levels=k)
+    assert tok.decode(codes, levels=k) == ["".join(d) for d in per_idea]
+
+
+def test_decode_rejects_bad_codes(toy_run):
+    tok = IdeaTokenizer.from_pretrained(toy_run)
+    with pytest.raises(ValueError, match="out of range"):
+        tok.decode(Codes.from_lists([[[0, 0, 0, 5000]]], tok.codebook_sizes))
+    with pytest.raises(ValueError, match="levels"):
+        tok.decode(tok.encode(STORIES[0]), levels=5)
+
+
+def test_evaluation_keys_and_sanity(toy_run):
+    res = evaluate_run(str(toy_run), "synthetic", max_docs=8).to_dict()
+    for key in [
+        "exact_match_by_prefix",
+        "token_accuracy_by_prefix",
+        "bits_per_idea_by_prefix",
+        "utilization_by_level",
+        "bpb_true_codes",
+        "bpb_shuffled_codes",
+        "event_nmi_level1",
+        "exact_match_unseen",
+    ]:
+        assert res[key] is not None, key
+    assert list(res["exact_match_by_prefix"]) == ["1", "2", "3", "4"]
+    assert res["bits_per_idea_by_prefix"]["4"] == pytest.approx(4 * 9.9658, abs=1e-3)
+    assert 0 < res["utilization_by_level"]["1"] <= 1
+    assert 0 <= res["event_nmi_level1"] <= 1
+
+
+def test_nmi_on_hand_checkable_cases():
+    assert normalized_mutual_information([0, 0, 1, 1], ["a", "a", "b", "b"]) == pytest.approx(1.0)
+    assert normalized_mutual_information([0, 1, 0, 1], ["a", "a", "b", "b"]) == pytest.approx(0.0)
+    # H(a) = log 2, H(b) = log 4 (all distinct), I = log 2  ->  NMI = log2 / ((log2 + log4) / 2) = 2/3
+    assert normalized_mutual_information([0, 0, 1, 1], ["w", "x", "y", "z"]) == pytest.approx(2 / 3)
