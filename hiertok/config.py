@@ -47,14 +47,15 @@ class TrainConfig:
     """The optimisation loop shared by every stage."""
 
     seed: int = 0
-    batch_size: int = 128  # per process, per micro-step
+    batch_size: int = 64  # per process, per micro-step
     grad_accum: int = 1
-    lr: float = 1e-3
+    lr: float = 2e-3
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.98)
     grad_clip: float = 1.0
     warmup_steps: int = 100
     max_steps: int = 2000
+    stop_at_step: int | None = None  # leave the run unfinished here (checkpointed), e.g. to fit a job slot
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     mixed_precision: str = "no"  # no | bf16 | fp16
     eval_every: int = 500

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from hiertok.codes import Codes
 from hiertok.data.ideas import IdeaCorpus, pad_ideas
@@ -108,6 +109,7 @@ def evaluate_tokenizer(
     corpus: IdeaCorpus,
     train_texts: set[str] | None = None,
     max_examples: int = 5,
+    progress: bool = True,
 ) -> TokenizerEval:
     """Evaluate a tokenizer on held-out ideas.
 
@@ -116,6 +118,7 @@ def evaluate_tokenizer(
         corpus: held-out ideas (with events for the synthetic world).
         train_texts: idea texts seen in training, for exact_match_unseen.
         max_examples: reconstructions kept for display (original / each prefix).
+        progress: show a progress bar over the prefixes.
 
     Returns:
         TokenizerEval.
@@ -128,7 +131,7 @@ def evaluate_tokenizer(
     flat = codes.flat()
     L = tok.levels
     em, acc, sim, bits, bpb, decoded_by_k = {}, {}, {}, {}, {}, {}
-    for k in range(1, L + 1):
+    for k in tqdm(range(1, L + 1), desc="eval prefixes", disable=not progress, dynamic_ncols=True):
         decoded = [t for doc in tok.decode_ideas(codes, levels=k) for t in doc]
         decoded_by_k[k] = decoded
         em[str(k)] = float(np.mean([d == t for d, t in zip(decoded, texts)]))

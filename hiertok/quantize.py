@@ -48,7 +48,7 @@ class QuantizerConfig:
     codebook_sizes: list[int] = field(default_factory=lambda: [1000])  # one per level, or one for all
     level_dim: int = 0  # matryoshka slice width per level; 0 = the quantizer's natural width
     residual_dim: int = 64  # idea-vector width in residual mode
-    level_dropout: float = 0.25  # fraction of training samples (matryoshka) / batches (residual) cut to a prefix
+    level_dropout: float = 0.1  # fraction of training samples (matryoshka) / batches (residual) cut to a prefix
     vq_decay: float = 0.99
     vq_dead_code_threshold: float = 2.0  # VQ codes used fewer times (EMA) are re-seeded from the batch
     commitment_weight: float = 0.25  # VQ commitment loss weight

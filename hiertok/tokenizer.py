@@ -132,11 +132,11 @@ class IdeaTokenizer:
         Returns:
             Per document, per idea, token ids.
         """
-        k = codes.levels if levels is None else levels
-        if not 1 <= k <= min(codes.levels, self.levels):
-            raise ValueError(f"levels must be in 1..{min(codes.levels, self.levels)}, got {k}")
         if codes.levels > self.levels:
             raise ValueError(f"codes have {codes.levels} levels, this tokenizer has {self.levels}")
+        k = codes.levels if levels is None else levels
+        if not 1 <= k <= codes.levels:
+            raise ValueError(f"levels must be in 1..{codes.levels}, got {k}")
         gen = generation or self.cfg.generation
         self.model.eval()
         q = self.model.quantizer

@@ -72,12 +72,13 @@ def quick_eval(tok: IdeaTokenizer, corpus: IdeaCorpus, n: int, collate: IdeaColl
     n = min(n, corpus.num_ideas)
     batch = collate(list(range(n))).to(tok.device)
     out = model(batch)
-    sub = IdeaCorpus(corpus.tokens, corpus.idea_offsets[: n + 1], np.array([0, n]), None)
+    docs = corpus.doc_offsets[corpus.doc_offsets < n]  # whole documents, the last one cut at n ideas
+    sub = IdeaCorpus(corpus.tokens, corpus.idea_offsets[: n + 1], np.append(docs, n), None)
     codes = corpus_codes(tok, sub)
     texts = [tok.bpe.decode(sub.idea(i).tolist()) for i in range(n)]
     result = {"recon": float(out.recon), "token_accuracy": float(out.token_accuracy)}
     for k in sorted({1, tok.levels}):
-        decoded = tok.decode_ideas(codes, levels=k)[0]
+        decoded = [t for doc in tok.decode_ideas(codes, levels=k) for t in doc]
         result[f"exact_match_k{k}"] = float(np.mean([d == t for d, t in zip(decoded, texts)]))
     return result
 
@@ -94,6 +95,11 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
         TrainResult with the number of steps and the last held-out evaluation.
     """
     validate(cfg.model.quantizer)
+    if cfg.generation.max_tokens < cfg.data.max_idea_tokens:
+        raise ValueError(
+            f"generation.max_tokens ({cfg.generation.max_tokens}) < data.max_idea_tokens "
+            f"({cfg.data.max_idea_tokens}): decoded ideas would be cut short"
+        )
     run_dir = Path(run_dir)
     prepare_run_dir(run_dir, cfg, resume)
     acc = make_accelerator(cfg.train, run_dir)
@@ -140,15 +146,12 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
                 with acc.autocast():
                     out = model(batch)
                 acc.backward(out.loss / tc.grad_accum)
-            avg.add(
-                {
-                    "loss": out.loss.item(),
-                    "recon": out.recon.item(),
-                    "bow": out.bow.item(),
-                    "aux": out.aux.item(),
-                    "token_accuracy": out.token_accuracy.item(),
-                }
-            )
+            values = {"loss": out.loss.item(), "recon": out.recon.item(), "token_accuracy": out.token_accuracy.item()}
+            if cfg.model.loss.bow_weight > 0:
+                values["bow"] = out.bow.item()
+            if cfg.model.quantizer.kind != "fsq":
+                values["aux"] = out.aux.item()
+            avg.add(values)
         if tc.grad_clip > 0:
             acc.clip_grad_norm_(model.parameters(), tc.grad_clip)
         optimizer.step()
@@ -167,8 +170,13 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
                 log.log(done, "eval", last_eval)
                 bar.write(f"step {done}: " + ", ".join(f"{k} {v:.3f}" for k, v in last_eval.items()))
             acc.wait_for_everyone()
-        if done % tc.save_every == 0 or done == tc.max_steps:
+        stop = tc.stop_at_step is not None and done >= tc.stop_at_step
+        if done % tc.save_every == 0 or done == tc.max_steps or stop:
             ckpt.save(done)
+        if stop:
+            bar.close()
+            acc.print(f"stopped at step {done} as asked (train.stop_at_step); continue with --resume")
+            return TrainResult(run_dir, done, time.perf_counter() - t0, last_eval)
     bar.close()
     if acc.is_main_process:
         tok.model = acc.unwrap_model(model)

@@ -59,7 +59,7 @@ def prepare_run_dir(run_dir: Path, cfg: Any, resume: bool) -> None:
 
 def _without_budget(yaml_text: str) -> str:
     # Resuming may extend a run: the step budget and logging cadence may change, nothing else.
-    skip = ("max_steps:", "progress:", "log_every:", "num_threads:")
+    skip = ("max_steps:", "stop_at_step:", "progress:", "log_every:", "num_threads:")
     return "\n".join(line for line in yaml_text.splitlines() if not line.strip().startswith(skip))
 
 

@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 TOY = [
     "data.synthetic_docs=300",
     "data.eval_docs=12",
-    "data.vocab_size=300",
+    "data.vocab_size=512",
     "model.encoder.dim=32",
     "model.encoder.heads=2",
     "model.decoder.dim=32",
@@ -27,7 +27,8 @@ TOY = [
     "train.log_every=5",
     "train.eval_ideas=16",
     "train.progress=false",
-    "generation.max_tokens=24",
+    "generation.max_tokens=40",
+    "data.max_idea_tokens=40",
 ]
 
 

@@ -26,6 +26,7 @@ def uncached_greedy(d: IdeaDecoder, prefix: torch.Tensor, max_tokens: int) -> li
     return out
 
 
+@torch.no_grad()
 def sequence_logprob(d: IdeaDecoder, prefix: torch.Tensor, ids: list[int]) -> float:
     """Log-probability of `ids` + EOS under one fresh forward pass (no cache)."""
     inp = torch.tensor([[SPECIAL.bos] + ids])
@@ -51,15 +52,13 @@ def test_beam_one_is_greedy(decoder):
     assert greedy.tokens == beam.tokens
 
 
-def test_beam_score_is_the_sequence_logprob_and_beats_greedy(decoder):
+def test_beam_score_is_the_sequence_logprob(decoder):
     prefix = decoder.prefix(torch.randn(3, 1, 8))
     cfg = GenerationConfig(max_tokens=8, num_beams=4, length_penalty=0.0)
     beam = generate(decoder, prefix, cfg)
-    greedy = generate(decoder, prefix, GenerationConfig(max_tokens=8))
     for i, ids in enumerate(beam.tokens):
         expected = sequence_logprob(decoder, prefix[i : i + 1], ids)
         assert beam.logprobs[i].item() == pytest.approx(expected, abs=1e-4)
-        assert beam.logprobs[i] >= greedy.logprobs[i] - 1e-5
 
 
 def test_sampling_is_seeded_and_filters(decoder):

@@ -92,3 +92,38 @@ def test_nmi_on_hand_checkable_cases():
     assert normalized_mutual_information([0, 1, 0, 1], ["a", "a", "b", "b"]) == pytest.approx(0.0)
     # H(a) = log 2, H(b) = log 4 (all distinct), I = log 2  ->  NMI = log2 / ((log2 + log4) / 2) = 2/3
     assert normalized_mutual_information([0, 0, 1, 1], ["w", "x", "y", "z"]) == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model.quantizer.kind=vq", "model.quantizer.codebook_sizes=[64]"],
+        ["model.quantizer.kind=lfq", "model.quantizer.codebook_sizes=[256]"],
+        ["model.quantizer.hierarchy=residual", "model.quantizer.residual_dim=16"],
+        ["model.quantizer.kind=vq", "model.quantizer.hierarchy=residual", "model.quantizer.codebook_sizes=[64]"],
+        ["model.decoder.neighbor_window=1"],
+        ["data.segmenter=chunk", "data.chunk_size=6"],
+    ],
+)
+def test_every_variant_trains_saves_and_decodes(tmp_path, overrides):
+    from hiertok.config import load_config
+    from hiertok.tokenizer import TokenizerConfig
+    from hiertok.train_tokenizer import train
+
+    from .conftest import TOY
+
+    cfg = load_config(
+        TokenizerConfig,
+        None,
+        [*TOY, "train.max_steps=6", "train.eval_every=6", "train.save_every=6", "data.synthetic_docs=120", *overrides],
+    )
+    result = train(cfg, tmp_path / "run")
+    assert result.steps == 6 and "exact_match_k4" in result.last_eval
+    tok = IdeaTokenizer.from_pretrained(tmp_path / "run")
+    codes = tok.encode(STORIES)
+    assert (codes.flat() >= 0).all()
+    for level, size in enumerate(tok.codebook_sizes):
+        assert int(codes.flat()[:, level].max()) < size
+    texts = tok.decode(codes, levels=2)
+    assert len(texts) == len(STORIES) and all(isinstance(t, str) for t in texts)
+    assert torch.equal(IdeaTokenizer.from_pretrained(tmp_path / "run").encode(STORIES).ids, codes.ids)

@@ -1,0 +1,84 @@
+"""Ideas from documents, the idea corpus, batches with neighbours, and step-addressed batches."""
+
+import numpy as np
+import pytest
+import torch
+
+from hiertok.config import TrainConfig
+from hiertok.data.bpe import BPE
+from hiertok.data.ideas import IdeaCollator, IdeaCorpus, Segmentation, segment_document
+from hiertok.data.synthetic import StoryWorld
+from hiertok.training import StepBatches, lr_lambda
+
+STORIES = StoryWorld().generate(60, seed=3)
+
+
+@pytest.fixture(scope="module")
+def bpe() -> BPE:
+    return BPE.train([s.text for s in STORIES], 300)
+
+
+@pytest.mark.parametrize("seg", [Segmentation(), Segmentation("chunk", chunk_size=5), Segmentation(max_idea_tokens=4)])
+def test_segmentation_is_lossless(bpe, seg):
+    text = "Tom ran home. " + "word " * 200 + "\n\nLast one! 🙂 Done?"
+    ideas = segment_document(text, bpe, seg)
+    assert bpe.decode([t for idea in ideas for t in idea]) == text
+    assert all(0 < len(i) for i in ideas)
+    if seg.segmenter == "chunk":
+        assert all(len(i) == 5 for i in ideas[:-1])
+    else:
+        assert all(len(i) <= seg.max_idea_tokens for i in ideas)
+    assert segment_document("   \n ", bpe, seg) == []
+
+
+def test_synthetic_stories_give_one_idea_per_labelled_sentence(bpe):
+    corpus = IdeaCorpus.build([s.text for s in STORIES], bpe, Segmentation(), [s.events for s in STORIES])
+    assert corpus.num_ideas == sum(len(s.sentences) for s in STORIES)
+    assert corpus.events == [e for s in STORIES for e in s.events]
+    first = STORIES[0]
+    assert [bpe.decode(corpus.idea(i).tolist()) for i in range(len(first.sentences))] == [
+        (" " if i else "") + s for i, s in enumerate(first.sentences)
+    ]
+
+
+def test_neighbors_stay_inside_documents(bpe):
+    docs = ["Tom ran. Amy sat. Dogs bark.", "Cats nap.", "Sun rose. Birds sang."]
+    corpus = IdeaCorpus.build(docs, bpe, Segmentation())
+    assert corpus.doc_offsets.tolist() == [0, 3, 4, 6]
+    nb = corpus.neighbors(1)
+    assert nb.tolist() == [[-1, 1], [0, 2], [1, -1], [-1, -1], [-1, 5], [4, -1]]
+    batch = IdeaCollator(corpus, bpe.pad_id, 1)([1, 4])
+    rows = batch.targets.tolist()
+    assert len(batch.tokens) == 5  # ideas 0, 1, 2, 4, 5
+    for r, idea in zip(rows, [1, 4]):
+        assert bpe.decode(batch.tokens[r][batch.mask[r]].tolist()) == bpe.decode(corpus.idea(idea).tolist())
+    assert batch.neighbors[1, 0].item() == -1
+    nb_idea = batch.neighbors[0, 1].item()
+    assert bpe.decode(batch.tokens[nb_idea][batch.mask[nb_idea]].tolist()) == " Dogs bark."
+
+
+def test_step_batches_are_deterministic_and_shard_one_global_batch():
+    one = StepBatches(100, 8, seed=1)
+    assert np.array_equal(one.indices(3), StepBatches(100, 8, seed=1).indices(3))
+    r0, r1 = StepBatches(100, 4, seed=1, rank=0, world=2), StepBatches(100, 4, seed=1, rank=1, world=2)
+    assert np.array_equal(np.concatenate([r0.indices(3), r1.indices(3)]), one.indices(3))
+    epoch = np.concatenate([one.indices(s) for s in range(one.per_epoch)])
+    assert len(set(epoch.tolist())) == len(epoch)  # no repeats within an epoch
+    assert not np.array_equal(one.indices(0), one.indices(one.per_epoch))  # reshuffled next epoch
+    with pytest.raises(ValueError, match="global batch"):
+        StepBatches(10, 8, seed=0, world=2)
+
+
+def test_lr_schedule_warms_up_then_decays():
+    f = lr_lambda(TrainConfig(warmup_steps=10, max_steps=110, min_lr_ratio=0.1))
+    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
+    assert f(60) == pytest.approx(0.55) and f(110) == pytest.approx(0.1) and f(500) == pytest.approx(0.1)
+    values = [f(s) for s in range(10, 111)]
+    assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+def test_pad_mask_matches_lengths(bpe):
+    corpus = IdeaCorpus.build(["Tom ran. Ccc ddd eee fff."], bpe, Segmentation())
+    batch = IdeaCollator(corpus, bpe.pad_id, 0)([0, 1])
+    assert batch.mask.sum(1).tolist() == [len(corpus.idea(0)), len(corpus.idea(1))]
+    assert torch.all(batch.tokens[~batch.mask] == bpe.pad_id)
