@@ -1,6 +1,6 @@
 """Conditioned token decoder: codes -> tokens, with batched greedy / sampling / beam-search generation."""
 
-from decoder.generate import GenerationConfig, Generated, generate
+from decoder.generate import Generated, GenerationConfig, generate
 from decoder.model import DecoderConfig, IdeaDecoder, SpecialIds
 
 __all__ = ["DecoderConfig", "GenerationConfig", "Generated", "IdeaDecoder", "SpecialIds", "generate"]
