@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import ProjectConfiguration, set_seed
 from torch import nn
 
@@ -67,6 +68,10 @@ def make_accelerator(cfg: TrainConfig, run_dir: Path) -> Accelerator:
     """The Accelerator of a run. Create it before the model: VQ's codebook sync is decided at first use."""
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
+    # Accelerate keeps one process-wide state and refuses a second Accelerator with another mixed
+    # precision; runs started one after another in one process (ablations, tests) each need their own.
+    # The process group (PartialState) is kept.
+    AcceleratorState._reset_state(reset_partial_state=False)
     acc = Accelerator(
         mixed_precision=cfg.mixed_precision,
         log_with=cfg.log_with,

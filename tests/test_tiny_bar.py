@@ -19,8 +19,7 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 @pytest.mark.slow
 def test_tiny_config_reaches_the_bar(tmp_path):
     cfg = load_config(TokenizerConfig, CONFIGS / "tokenizer" / "tiny.yaml", ["train.progress=false"])
-    result = train(cfg, tmp_path / "tiny")
-    assert result.seconds < 400
+    train(cfg, tmp_path / "tiny")
     res = evaluate_run(str(tmp_path / "tiny"), "synthetic")
     em = [res.exact_match_by_prefix[str(k)] for k in range(1, cfg.model.quantizer.levels + 1)]
     assert em[-1] >= 0.93

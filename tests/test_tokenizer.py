@@ -103,6 +103,7 @@ def test_nmi_on_hand_checkable_cases():
         ["model.quantizer.kind=vq", "model.quantizer.hierarchy=residual", "model.quantizer.codebook_sizes=[64]"],
         ["model.decoder.neighbor_window=1"],
         ["data.segmenter=chunk", "data.chunk_size=6"],
+        ["train.mixed_precision=bf16", "train.grad_accum=2"],
     ],
 )
 def test_every_variant_trains_saves_and_decodes(tmp_path, overrides):
@@ -127,3 +128,23 @@ def test_every_variant_trains_saves_and_decodes(tmp_path, overrides):
     texts = tok.decode(codes, levels=2)
     assert len(texts) == len(STORIES) and all(isinstance(t, str) for t in texts)
     assert torch.equal(IdeaTokenizer.from_pretrained(tmp_path / "run").encode(STORIES).ids, codes.ids)
+
+
+def test_tensorboard_tracker_writes_events(tmp_path):
+    pytest.importorskip("tensorboard")
+    from hiertok.config import load_config
+    from hiertok.tokenizer import TokenizerConfig
+    from hiertok.train_tokenizer import train
+
+    from .conftest import TOY
+
+    overrides = [
+        "train.max_steps=5",
+        "train.log_every=5",
+        "train.eval_every=5",
+        "train.save_every=5",
+        "data.synthetic_docs=120",
+        "train.log_with=tensorboard",
+    ]
+    train(load_config(TokenizerConfig, None, [*TOY, *overrides]), tmp_path / "run")
+    assert list((tmp_path / "run" / "logs").rglob("events.out.tfevents*"))
