@@ -76,7 +76,8 @@ class IdeaAutoencoder(nn.Module):
         self.quantizer = MultiLevelQuantizer(cfg.quantizer)
         self.encoder = IdeaEncoder(cfg.encoder, vocab_size, cfg.decoder.max_len, self.quantizer.dim)
         self.decoder = IdeaDecoder(cfg.decoder, vocab_size, self.quantizer.dim, special)
-        self.bow_head = nn.Linear(self.quantizer.dim, vocab_size)
+        # Built only when used: a parameter without gradients breaks DistributedDataParallel.
+        self.bow_head = nn.Linear(self.quantizer.dim, vocab_size) if cfg.loss.bow_weight > 0 else None
 
     @property
     def levels(self) -> int:

@@ -104,6 +104,7 @@ def test_nmi_on_hand_checkable_cases():
         ["model.decoder.neighbor_window=1"],
         ["data.segmenter=chunk", "data.chunk_size=6"],
         ["train.mixed_precision=bf16", "train.grad_accum=2"],
+        ["model.loss.bow_weight=0.5"],
     ],
 )
 def test_every_variant_trains_saves_and_decodes(tmp_path, overrides):
