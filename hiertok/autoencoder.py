@@ -121,9 +121,7 @@ class IdeaAutoencoder(nn.Module):
         recon = (nll * tmask).sum() / n_tok
         acc = ((logits.argmax(-1) == target) & tmask).sum() / n_tok
         bow = (
-            self.bow_loss(quantized[batch.targets], tokens, mask)
-            if self.cfg.loss.bow_weight > 0
-            else recon.new_zeros(())
+            self.bow_loss(quantized[batch.targets], tokens, mask) if self.bow_head is not None else recon.new_zeros(())
         )
         loss = recon + self.cfg.loss.bow_weight * bow + q.aux_loss
         return AutoencoderOutput(

@@ -137,6 +137,7 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
         desc="tokenizer",
         dynamic_ncols=True,
     )
+    done = start
     for step in range(start, tc.max_steps):
         model.train()
         for i, micro in enumerate(micro_batches(step, tc.grad_accum)):
@@ -174,16 +175,15 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
         if done % tc.save_every == 0 or done == tc.max_steps or stop:
             ckpt.save(done)
         if stop:
-            bar.close()
             acc.print(f"stopped at step {done} as asked (train.stop_at_step); continue with --resume")
-            return TrainResult(run_dir, done, time.perf_counter() - t0, last_eval)
+            break
     bar.close()
-    if acc.is_main_process:
+    if done >= tc.max_steps and acc.is_main_process:  # an unfinished run keeps only its checkpoint
         tok.model = acc.unwrap_model(model)
         tok.save_pretrained(run_dir)
     acc.wait_for_everyone()
     acc.end_training()
-    return TrainResult(run_dir, tc.max_steps, time.perf_counter() - t0, last_eval)
+    return TrainResult(run_dir, done, time.perf_counter() - t0, last_eval)
 
 
 @torch.no_grad()
