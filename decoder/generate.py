@@ -76,29 +76,34 @@ def generate(
     """
     if cfg.num_beams > 1:
         return beam_search(decoder, prefix, cfg)
-    b, eos = prefix.shape[0], decoder.special.eos
+    b, eos, dev = prefix.shape[0], decoder.special.eos, prefix.device
+    out = torch.full((b, cfg.max_tokens + 1), eos, dtype=torch.long, device=dev)
+    logprob = torch.zeros(b, device=dev)
+    active = torch.arange(b, device=dev)  # rows still decoding; finished rows leave the batch
     tokens = prefix.new_full((b, 1), decoder.special.bos, dtype=torch.long)
-    done = torch.zeros(b, dtype=torch.bool, device=prefix.device)
-    logprob = torch.zeros(b, device=prefix.device)
     cache = None
     for step in range(cfg.max_tokens + 1):
         logits, cache = decoder(tokens, prefix, cache=cache)
         logits = logits[:, -1].float()
         logp = logits.log_softmax(-1)
         if step == cfg.max_tokens:  # out of budget: end here (log-probabilities then cover tokens + EOS)
-            nxt = torch.full((b,), eos, dtype=torch.long, device=logits.device)
+            nxt = torch.full((len(active),), eos, dtype=torch.long, device=dev)
         elif cfg.temperature > 0:
             probs = filter_logits(logits / cfg.temperature, cfg.top_k, cfg.top_p).softmax(-1)
             nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
         else:
             nxt = logits.argmax(-1)
-        logprob += torch.where(done, 0.0, logp.gather(1, nxt[:, None]).squeeze(1))
-        nxt = torch.where(done, torch.full_like(nxt, eos), nxt)
-        tokens = torch.cat([tokens, nxt[:, None]], dim=1)
-        done |= nxt == eos
-        if bool(done.all()):
+        logprob[active] += logp.gather(1, nxt[:, None]).squeeze(1)
+        out[active, step] = nxt
+        going = nxt != eos
+        if not bool(going.any()):
             break
-    return Generated(_strip(tokens[:, 1:], eos, cfg.max_tokens), logprob)
+        if not bool(going.all()):  # compact: later steps cost only what is still decoding
+            keep = going.nonzero().squeeze(1)
+            active, tokens, prefix, nxt = active[keep], tokens[keep], prefix[keep], nxt[keep]
+            _reorder_cache(cache, keep)
+        tokens = torch.cat([tokens, nxt[:, None]], dim=1)
+    return Generated(_strip(out, eos, cfg.max_tokens), logprob)
 
 
 @torch.no_grad()
@@ -138,9 +143,7 @@ def beam_search(decoder: IdeaDecoder, prefix: Tensor, cfg: GenerationConfig) -> 
         parent, nxt = flat // vocab, flat % vocab
         rows = (parent + torch.arange(b, device=dev)[:, None] * k).view(-1)
         tokens = torch.cat([tokens[rows], nxt.view(-1, 1)], dim=1)
-        for inter in cache.attn_intermediates:  # reorder every layer's cached keys/values to the parents
-            if inter.cached_kv is not None:
-                inter.cached_kv = tuple(kv[rows] for kv in inter.cached_kv)
+        _reorder_cache(cache, rows)
         was_finished = finished.gather(1, parent)
         lengths = lengths.gather(1, parent) + (~was_finished).float()
         finished = was_finished | (nxt == eos)
@@ -152,6 +155,13 @@ def beam_search(decoder: IdeaDecoder, prefix: Tensor, cfg: GenerationConfig) -> 
     best = norm.argmax(-1)
     rows = best + torch.arange(b, device=dev) * k
     return Generated(_strip(tokens[rows, 1:], eos, cfg.max_tokens), scores.gather(1, best[:, None]).squeeze(1))
+
+
+def _reorder_cache(cache, rows: Tensor) -> None:
+    """Keep (and reorder) batch rows `rows` of every layer's cached keys/values, in place."""
+    for inter in cache.attn_intermediates:
+        if inter.cached_kv is not None:
+            inter.cached_kv = tuple(kv[rows] for kv in inter.cached_kv)
 
 
 def _only_eos(logp: Tensor, eos: int) -> Tensor:

@@ -109,7 +109,15 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
     window = cfg.model.decoder.neighbor_window
     collate = IdeaCollator(train_corpus, bpe.pad_id, window)
     eval_collate = IdeaCollator(eval_corpus, bpe.pad_id, window)
-    plan = StepBatches(train_corpus.num_ideas, tc.batch_size, tc.seed, acc.process_index, acc.num_processes)
+    plan = StepBatches(
+        train_corpus.num_ideas,
+        tc.batch_size,
+        tc.seed,
+        acc.process_index,
+        acc.num_processes,
+        lengths=np.diff(train_corpus.idea_offsets),
+        pool=tc.bucket_pool,
+    )
 
     tok = IdeaTokenizer(cfg, bpe)
     model = tok.model

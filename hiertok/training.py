@@ -116,23 +116,60 @@ class StepBatches:
     Written by hand rather than with a prepared DataLoader: random access by step gives an exact resume
     without replaying the loader, and the same global batches for any number of processes (each takes
     its slice), which is what makes 1- and 2-process runs comparable.
+
+    With `lengths`, batches are length-bucketed (as fairseq and others do): each pool of `pool` consecutive
+    global batches of the permutation is sorted by length, cut into batches, and the batches are shuffled
+    within the pool. Every item is still seen once per epoch, but a batch holds ideas of similar length, so
+    little compute goes to padding (on TinyStories a random batch of 64 pads to 3x the mean length).
     """
 
-    def __init__(self, num_items: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+    def __init__(
+        self,
+        num_items: int,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+        lengths: np.ndarray | None = None,
+        pool: int = 1,
+    ):
         if num_items < batch_size * world:
             raise ValueError(f"only {num_items} training ideas for a global batch of {batch_size * world}")
+        if lengths is not None and len(lengths) != num_items:
+            raise ValueError(f"{len(lengths)} lengths for {num_items} items")
         self.num_items, self.batch_size, self.seed, self.rank, self.world = num_items, batch_size, seed, rank, world
         self.global_batch = batch_size * world
         self.per_epoch = num_items // self.global_batch
+        self.lengths = lengths
+        self.pool = max(1, pool) if lengths is not None else 1
         self._perm: tuple[int, np.ndarray] | None = None
+        self._pooled: tuple[tuple[int, int], np.ndarray] | None = None
+
+    def _epoch_perm(self, epoch: int) -> np.ndarray:
+        if self._perm is None or self._perm[0] != epoch:
+            self._perm = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.num_items))
+        return self._perm[1]
+
+    def _global_batch(self, epoch: int, offset: int) -> np.ndarray:
+        """(global_batch,) item indices of batch `offset` of `epoch`."""
+        perm = self._epoch_perm(epoch)
+        if self.pool == 1:
+            return perm[offset * self.global_batch : (offset + 1) * self.global_batch]
+        pool_id, within = divmod(offset, self.pool)
+        if self._pooled is None or self._pooled[0] != (epoch, pool_id):
+            first = pool_id * self.pool
+            count = min(self.pool, self.per_epoch - first)
+            items = perm[first * self.global_batch : (first + count) * self.global_batch]
+            items = items[np.argsort(self.lengths[items], kind="stable")].reshape(count, self.global_batch)
+            order = np.random.default_rng([self.seed, epoch, pool_id, 1]).permutation(count)
+            self._pooled = ((epoch, pool_id), items[order])
+        return self._pooled[1][within]
 
     def indices(self, micro_step: int) -> np.ndarray:
         """This process's item indices for global micro-step `micro_step`."""
         epoch, offset = divmod(micro_step, self.per_epoch)
-        if self._perm is None or self._perm[0] != epoch:
-            self._perm = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.num_items))
-        start = offset * self.global_batch + self.rank * self.batch_size
-        return self._perm[1][start : start + self.batch_size]
+        batch = self._global_batch(epoch, offset)
+        return batch[self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
 
 
 class Checkpoints:

@@ -45,6 +45,25 @@ def test_cached_greedy_equals_uncached(decoder):
         assert out.logprobs[i].item() == pytest.approx(sequence_logprob(decoder, prefix[i : i + 1], ids), abs=1e-4)
 
 
+def test_rows_that_finish_early_leave_the_batch_without_changing_the_others():
+    """Greedy decoding drops finished rows from the batch (and their cache); the result must not change."""
+    torch.manual_seed(1)
+    d = IdeaDecoder(DecoderConfig(dim=32, depth=2, heads=2), vocab_size=40, cond_dim=8, special=SPECIAL).eval()
+    head = torch.nn.Linear(32, 40)
+    with torch.no_grad():
+        head.weight.copy_(d.net.to_logits.weight * 4)
+        head.bias.zero_()
+        head.bias[SPECIAL.eos] = 1.5  # EOS is often, but not always, the argmax: rows end at different steps
+    d.net.to_logits = head
+    prefix = d.prefix(torch.randn(24, 1, 8))
+    out = generate(d, prefix, GenerationConfig(max_tokens=12))
+    lengths = {len(t) for t in out.tokens}
+    assert len(lengths) >= 3, lengths  # the test needs rows of several lengths
+    assert out.tokens == uncached_greedy(d, prefix, 12)
+    for i, ids in enumerate(out.tokens):
+        assert out.logprobs[i].item() == pytest.approx(sequence_logprob(d, prefix[i : i + 1], ids), abs=1e-4)
+
+
 def test_beam_one_is_greedy(decoder):
     prefix = decoder.prefix(torch.randn(3, 1, 8))
     greedy = generate(decoder, prefix, GenerationConfig(max_tokens=10))

@@ -69,6 +69,27 @@ def test_step_batches_are_deterministic_and_shard_one_global_batch():
         StepBatches(10, 8, seed=0, world=2)
 
 
+def test_length_bucketed_batches_cover_the_epoch_with_little_padding():
+    lengths = np.random.default_rng(0).integers(1, 60, size=1000)
+    plain = StepBatches(1000, 16, seed=2)
+    bucketed = StepBatches(1000, 16, seed=2, lengths=lengths, pool=10)
+    # 62 batches per epoch: six full pools and a short last one, over two epochs.
+    for epoch in range(2):
+        steps = range(epoch * bucketed.per_epoch, (epoch + 1) * bucketed.per_epoch)
+        items = np.concatenate([bucketed.indices(s) for s in steps])
+        assert len(set(items.tolist())) == len(items) == bucketed.per_epoch * 16
+        assert set(items.tolist()) == set(np.concatenate([plain.indices(s) for s in steps]).tolist())
+
+    def padded(plan):
+        return sum(lengths[plan.indices(s)].max() * 16 for s in range(plan.per_epoch))
+
+    assert padded(bucketed) < 0.7 * padded(plain)  # pool 10: the mean batch max falls from ~57 to ~33
+    assert np.array_equal(bucketed.indices(7), StepBatches(1000, 16, seed=2, lengths=lengths, pool=10).indices(7))
+    r0 = StepBatches(1000, 8, seed=2, rank=0, world=2, lengths=lengths, pool=10)
+    r1 = StepBatches(1000, 8, seed=2, rank=1, world=2, lengths=lengths, pool=10)
+    assert np.array_equal(np.concatenate([r0.indices(5), r1.indices(5)]), bucketed.indices(5))
+
+
 def test_lr_schedule_warms_up_then_decays():
     f = lr_lambda(TrainConfig(warmup_steps=10, max_steps=110, min_lr_ratio=0.1))
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
