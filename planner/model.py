@@ -1,0 +1,185 @@
+"""The planner: a causal transformer over a document's ideas, with a depth head that emits each idea's levels.
+
+Sequence (one position per idea, rotary positions):
+
+    [goal | no-goal]  [start | continue]  idea_1  idea_2 ... idea_n
+                       ^ predicts idea_1   ^ predicts idea_2     ^ predicts END (or idea_n+1)
+
+An idea enters as the sum of its L code embeddings (RQ-Transformer style), so a 16-idea plan costs 16
+sequential steps of the main transformer, not 16 * L. The depth head then emits the next idea's levels
+coarse to fine, each conditioned on the main state and the levels already chosen.
+
+The depth head is a residual MLP recurrence written by hand rather than a second x-transformers stack:
+a level step is then a few small matrix products (~0.1 ms here) instead of a full transformer call
+(~7 ms per step on this CPU, see LIBRARY-NOTES), and the planner's speed is decided by sequential steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange, repeat
+from torch import Tensor, nn
+from x_transformers import ContinuousTransformerWrapper, Decoder
+from x_transformers.x_transformers import LayerIntermediates
+
+from planner.vocab import CodeVocab
+
+
+@dataclass
+class PlannerModelConfig:
+    """Sizes of the planner."""
+
+    dim: int = 256
+    depth: int = 4
+    heads: int = 4
+    depth_head_blocks: int = 2  # residual MLP blocks per level step
+    dropout: float = 0.0
+
+
+class DepthHead(nn.Module):
+    """Emits one idea's levels coarse to fine from the main transformer's state.
+
+    state_0 = h; logits_l = out(norm(state_l + level_l)) restricted to level l's slice of the vocabulary;
+    state_{l+1} = state_l + MLPs(state_l + level_l + embed(code_l)).
+    """
+
+    def __init__(self, dim: int, vocab: CodeVocab, blocks: int):
+        super().__init__()
+        self.vocab = vocab
+        self.level_emb = nn.Parameter(torch.zeros(vocab.levels, dim))
+        self.code_emb = nn.Embedding(vocab.size, dim)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+            for _ in range(blocks)
+        )
+        self.norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, vocab.size)
+
+    def logits(self, state: Tensor, level: int) -> Tensor:
+        """(N, D) state -> (N, n_level) logits over `vocab.level_slice(level)` (END first at level 0)."""
+        sl = self.vocab.level_slice(level)
+        return F.linear(self.norm(state + self.level_emb[level]), self.out.weight[sl], self.out.bias[sl])
+
+    def advance(self, state: Tensor, level: int, ids: Tensor) -> Tensor:
+        """State after choosing unified ids `ids` (N,) at `level`."""
+        x = state + self.level_emb[level] + self.code_emb(ids)
+        for block in self.blocks:
+            x = x + block(x)
+        return x
+
+    def nll(self, state: Tensor, targets: Tensor) -> Tensor:
+        """Teacher-forced negative log-likelihood of each level.
+
+        Args:
+            state: (N, D) main transformer states.
+            targets: (N, L) unified ids; -1 where a level has no target (after END, padding).
+
+        Returns:
+            (N, L) nats, 0 where there is no target.
+        """
+        out = []
+        for level in range(self.vocab.levels):
+            tgt = targets[:, level]
+            local = (tgt - self.vocab.level_slice(level).start).clamp(min=0)
+            nll = F.cross_entropy(self.logits(state, level).float(), local, reduction="none")
+            out.append(torch.where(tgt >= 0, nll, 0.0))
+            if level + 1 < self.vocab.levels:
+                state = self.advance(state, level, tgt.clamp(min=0))
+        return torch.stack(out, dim=1)
+
+
+class Planner(nn.Module):
+    """Next-idea model over multi-level codes, with an optional goal (the document's final idea)."""
+
+    def __init__(self, cfg: PlannerModelConfig, vocab: CodeVocab):
+        super().__init__()
+        self.cfg, self.vocab = cfg, vocab
+        self.code_emb = nn.Embedding(vocab.size, cfg.dim)
+        self.idea_norm = nn.LayerNorm(cfg.dim)
+        self.start_emb = nn.Parameter(torch.randn(2, cfg.dim) * 0.02)  # [document start, continuation]
+        self.goal_tag = nn.Parameter(torch.randn(cfg.dim) * 0.02)  # marks the goal slot's idea as a goal
+        self.no_goal = nn.Parameter(torch.randn(cfg.dim) * 0.02)
+        self.net = ContinuousTransformerWrapper(
+            dim_in=None,
+            dim_out=None,
+            max_seq_len=0,
+            use_abs_pos_emb=False,
+            emb_dropout=cfg.dropout,
+            attn_layers=Decoder(
+                dim=cfg.dim,
+                depth=cfg.depth,
+                heads=cfg.heads,
+                rotary_pos_emb=True,
+                attn_flash=True,
+                attn_dropout=cfg.dropout,
+                ff_dropout=cfg.dropout,
+            ),
+        )
+        self.head = DepthHead(cfg.dim, vocab, cfg.depth_head_blocks)
+
+    def embed_ideas(self, ids: Tensor) -> Tensor:
+        """(..., L) unified ids -> (..., D) idea embeddings."""
+        return self.idea_norm(self.code_emb(ids).sum(-2))
+
+    def context(self, ideas: Tensor, goal: Tensor | None, goal_on: Tensor | None, cont: Tensor | None) -> Tensor:
+        """Input embeddings [goal slot, start slot, ideas...].
+
+        Args:
+            ideas: (B, T, L) unified ids (T may be 0).
+            goal: (B, L) unified ids of the goal idea, or None for no goal.
+            goal_on: (B,) bool, False where the goal is dropped (None: all on).
+            cont: (B,) bool, True where the window continues a document (None: all document starts).
+
+        Returns:
+            (B, T + 2, D).
+        """
+        b = ideas.shape[0]
+        no_goal = repeat(self.no_goal, "d -> b d", b=b)
+        if goal is None:
+            goal_slot = no_goal
+        else:
+            goal_slot = self.embed_ideas(goal) + self.goal_tag
+            if goal_on is not None:
+                goal_slot = torch.where(goal_on[:, None], goal_slot, no_goal)
+        kind = cont.long() if cont is not None else torch.zeros(b, dtype=torch.long, device=ideas.device)
+        slots = torch.stack([goal_slot, self.start_emb[kind]], dim=1)
+        return torch.cat([slots, self.embed_ideas(ideas)], dim=1)
+
+    def hidden(self, x: Tensor, cache: LayerIntermediates | None = None) -> tuple[Tensor, LayerIntermediates]:
+        """Main transformer states for new inputs `x` (B, S, D), continuing `cache` when given."""
+        return self.net(
+            x, return_embeddings=True, return_intermediates=True, cache=cache, input_not_include_cache=cache is not None
+        )
+
+    def forward(
+        self, ideas: Tensor, mask: Tensor, ends: Tensor, goal: Tensor, goal_on: Tensor, cont: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Teacher-forced code negative log-likelihood of a batch of windows.
+
+        Args:
+            ideas: (B, T, L) unified ids, right-padded.
+            mask: (B, T) True at real ideas.
+            ends: (B,) True where the document ends after the window's last idea (END is a target).
+            goal: (B, L) unified ids of each document's final idea.
+            goal_on: (B,) whether the goal is shown.
+            cont: (B,) whether the window starts inside its document.
+
+        Returns:
+            nll (B, T + 1, L) nats per predicted code (0 where nothing is predicted), and its mask.
+        """
+        b, t, levels = ideas.shape
+        h, _ = self.hidden(self.context(ideas, goal, goal_on, cont))
+        h = h[:, 1:]  # (B, T + 1, D): the start slot and every idea predict what follows
+        targets = torch.full((b, t + 1, levels), -1, dtype=torch.long, device=ideas.device)
+        targets[:, :t] = torch.where(mask[..., None], ideas, -1)
+        lengths = mask.sum(1)
+        end_rows = ends.nonzero().squeeze(1)
+        targets[end_rows, lengths[end_rows], 0] = 0  # END (id 0) after the last idea
+        flat_t = rearrange(targets, "b t l -> (b t) l")
+        keep = (flat_t[:, 0] >= 0).nonzero().squeeze(1)
+        nll = torch.zeros(b * (t + 1), levels, device=ideas.device)
+        nll[keep] = self.head.nll(rearrange(h, "b t d -> (b t) d")[keep], flat_t[keep])
+        return rearrange(nll, "(b t) l -> b t l", b=b), targets >= 0

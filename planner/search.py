@@ -1,0 +1,279 @@
+"""Search over plans: beam search (optionally diverse, in groups), greedy, and temperature / top-k / top-p sampling.
+
+A plan is a sequence of ideas, each L codes. The search moves one level at a time (the depth head), and
+one idea at a time through the main transformer, whose KV cache follows the surviving beams. It is the
+project's own: x-transformers' beam search works on flat token sequences and reorders only
+self-attention caches (LIBRARY-NOTES), while a plan step is an idea of L codes.
+
+Beam search records, at every idea boundary, each alive beam's "END here" extension as a finished plan;
+the n-best list is the best finished plans (and, at the idea budget, the unfinished beams), ranked by
+log-probability / ideas ** length_penalty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from einops import repeat
+from torch import Tensor
+
+from decoder.generate import filter_logits
+from planner.model import Planner
+
+NEG = float("-inf")
+
+
+@dataclass
+class SearchConfig:
+    """How to search for plans."""
+
+    max_ideas: int = 8  # new ideas per plan at most
+    num_beams: int = 1  # >1: beam search (unless sampling)
+    diverse_groups: int = 1  # >1: diverse beam search with this many groups (num_beams divisible by it)
+    diversity_penalty: float = 1.0  # subtracted per earlier group that chose the same code at the same step
+    temperature: float = 0.0  # >0: sampling (num_samples independent plans)
+    top_k: int = 0
+    top_p: float = 1.0
+    num_samples: int = 1
+    length_penalty: float = 1.0  # rank = logprob / ideas ** length_penalty
+    allow_end: bool = True  # False: every plan has exactly max_ideas ideas
+    use_cache: bool = True  # False recomputes the main transformer over the whole plan (for tests)
+
+    def validate(self) -> None:
+        if self.max_ideas < 1:
+            raise ValueError(f"max_ideas must be >= 1, got {self.max_ideas}")
+        if self.num_beams < 1 or self.num_samples < 1:
+            raise ValueError("num_beams and num_samples must be >= 1")
+        if self.diverse_groups < 1 or self.num_beams % self.diverse_groups:
+            raise ValueError(f"num_beams ({self.num_beams}) must be a multiple of diverse_groups")
+        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0:
+            raise ValueError("temperature must be >= 0, top_p in (0, 1], top_k >= 0")
+        if self.temperature > 0 and self.num_beams > 1:
+            raise ValueError("choose beam search (num_beams > 1) or sampling (temperature > 0), not both")
+
+
+@dataclass
+class Plan:
+    """One searched plan: per-level codes of its new ideas, whether the planner ended the document."""
+
+    codes: Tensor  # (N, L) per-level codes (not unified ids)
+    ended: bool
+    logprob: float  # log-probability (nats) of the codes, and of END when ended
+    score: float  # the ranking score: logprob / (N + ended) ** length_penalty
+    idea_logprobs: list[float] = field(default_factory=list)  # per new idea (END's share is in logprob only)
+
+
+class _Rows:
+    """The search's per-row state: B prompts x K rows, main cache, depth state, chosen ids so far."""
+
+    def __init__(self, planner: Planner, prompt: Tensor, goal: Tensor | None, k: int, use_cache: bool):
+        self.planner, self.k, self.use_cache = planner, k, use_cache
+        self.b = prompt.shape[0]
+        self.prompt = repeat(prompt, "b t l -> (b k) t l", k=k)
+        self.goal = None if goal is None else repeat(goal, "b l -> (b k) l", k=k)
+        self.ideas = self.prompt[:, :0]  # (R, i, L) unified ids of planned ideas
+        self.device = prompt.device
+        self.idea_logprobs = torch.zeros(self.b * k, 0, device=self.device)
+        h, self.cache = planner.hidden(planner.context(self.prompt, self.goal, None, None))
+        self.h = h[:, -1]
+        self.origin = torch.arange(self.b * k, device=self.device)  # row of the main cache each row descends from
+
+    def reorder(self, rows: Tensor) -> None:
+        self.ideas, self.idea_logprobs = self.ideas[rows], self.idea_logprobs[rows]
+        self.origin, self.h = self.origin[rows], self.h[rows]
+
+    def add_idea(self, ids: Tensor, logprobs: Tensor) -> None:
+        """Append the chosen idea (R, L) and advance the main transformer by one step."""
+        self.ideas = torch.cat([self.ideas, ids[:, None]], dim=1)
+        self.idea_logprobs = torch.cat([self.idea_logprobs, logprobs[:, None]], dim=1)
+        p = self.planner
+        if self.use_cache:
+            for inter in self.cache.attn_intermediates:
+                if inter.cached_kv is not None:
+                    inter.cached_kv = tuple(kv[self.origin] for kv in inter.cached_kv)
+            h, self.cache = p.hidden(p.embed_ideas(ids[:, None]), self.cache)
+        else:
+            full = torch.cat([self.prompt, self.ideas], dim=1)
+            h, _ = p.hidden(p.context(full, self.goal, None, None))
+        self.h, self.origin = h[:, -1], torch.arange(len(ids), device=self.device)
+
+
+@torch.no_grad()
+def search(
+    planner: Planner,
+    prompt: Tensor,
+    goal: Tensor | None,
+    cfg: SearchConfig,
+    generator: torch.Generator | None = None,
+) -> list[list[Plan]]:
+    """Plans continuing each prompt: beam search when num_beams > 1, else greedy or sampled plans.
+
+    Args:
+        planner: the planner (eval mode is the caller's business).
+        prompt: (B, T, L) per-level codes of each prompt's ideas (T may be 0; one length for the batch).
+        goal: (B, L) per-level codes of a goal idea per prompt, or None.
+        cfg: search settings.
+        generator: random generator for sampling.
+
+    Returns:
+        Per prompt, its plans best first: the n-best beams, or the num_samples samples.
+    """
+    cfg.validate()
+    if cfg.num_beams > 1:
+        return beam_search(planner, prompt, goal, cfg)
+    return sample(planner, prompt, goal, cfg, generator)
+
+
+@torch.no_grad()
+def sample(
+    planner: Planner, prompt: Tensor, goal: Tensor | None, cfg: SearchConfig, generator: torch.Generator | None = None
+) -> list[list[Plan]]:
+    """num_samples independent plans per prompt: greedy at temperature 0, else filtered sampling."""
+    vocab, k = planner.vocab, cfg.num_samples
+    rows = _Rows(planner, vocab.to_ids(prompt), None if goal is None else vocab.to_ids(goal), k, cfg.use_cache)
+    n = rows.b * k
+    dev = rows.device
+    logprob, done = torch.zeros(n, device=dev), torch.zeros(n, dtype=torch.bool, device=dev)
+    for _ in range(cfg.max_ideas):
+        state, ids, idea_lp = rows.h, [], torch.zeros(n, device=dev)
+        for level in range(vocab.levels):
+            logp = planner.head.logits(state, level).float().log_softmax(-1)
+            if level == 0 and not cfg.allow_end:
+                logp[:, 0] = NEG
+            if cfg.temperature > 0:
+                probs = filter_logits(logp / cfg.temperature, cfg.top_k, cfg.top_p).softmax(-1)
+                choice = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            else:
+                choice = logp.argmax(-1)
+            idea_lp += torch.where(done, 0.0, logp.gather(1, choice[:, None]).squeeze(1))
+            if level == 0:
+                done_before, done = done, done | (choice == 0)
+            ids.append(vocab.choice_to_id(level, choice))
+            if level + 1 < vocab.levels:
+                state = planner.head.advance(state, level, ids[-1])
+        logprob += idea_lp
+        rows.add_idea(torch.stack(ids, dim=1), torch.where(done_before, 0.0, idea_lp))
+        if bool(done.all()):
+            break
+    return [
+        sorted(
+            (_sampled_plan(rows, i * k + j, float(logprob[i * k + j]), cfg) for j in range(k)), key=lambda p: -p.score
+        )
+        for i in range(rows.b)
+    ]
+
+
+@torch.no_grad()
+def beam_search(planner: Planner, prompt: Tensor, goal: Tensor | None, cfg: SearchConfig) -> list[list[Plan]]:
+    """Beam search over plans, level by level; diverse beam search when cfg.diverse_groups > 1.
+
+    END competes with the first level's codes: an END among a group's top candidates finishes that beam
+    as a plan; the others continue. A prompt's search stops once it has num_beams finished plans
+    (early stopping), or at max_ideas, where the alive beams are returned as unfinished plans.
+    With one beam this is exactly greedy decoding.
+    """
+    vocab, k = planner.vocab, cfg.num_beams
+    groups = cfg.diverse_groups
+    per = k // groups
+    rows = _Rows(planner, vocab.to_ids(prompt), None if goal is None else vocab.to_ids(goal), k, cfg.use_cache)
+    b = rows.b
+    dev = rows.device
+    logprob = torch.full((b, k), NEG, device=dev)
+    logprob[:, ::per] = 0.0  # identical beams at the start: one alive per group, so groups do not duplicate
+    finished: list[list[Plan]] = [[] for _ in range(b)]
+    offsets = torch.arange(b, device=dev)[:, None] * k
+    for _ in range(cfg.max_ideas):
+        state, ids, idea_lp = rows.h, [], torch.zeros(b * k, device=dev)
+        for level in range(vocab.levels):
+            logp = planner.head.logits(state, level).float().log_softmax(-1).view(b, k, -1)
+            ends_here = level == 0 and cfg.allow_end and rows.ideas.shape[1] > 0  # a plan has >= 1 new idea
+            if level == 0 and not ends_here:
+                logp[..., 0] = NEG
+            choice, parent, step_lp, ended = _beam_step(logp, logprob, groups, cfg.diversity_penalty, ends_here)
+            for i, j in ended.nonzero().tolist():
+                total = float(logprob[i, j] + logp[i, j, 0])
+                finished[i].append(_plan(rows, i * k + j, total, True, cfg))
+            flat = (parent + offsets).reshape(-1)
+            rows.reorder(flat)
+            state, ids = state[flat], [x[flat] for x in ids]
+            idea_lp = idea_lp[flat] + step_lp.reshape(-1)
+            logprob = logprob.gather(1, parent) + step_lp
+            ids.append(vocab.choice_to_id(level, choice.reshape(-1)))
+            if level + 1 < vocab.levels:
+                state = planner.head.advance(state, level, ids[-1])
+        rows.add_idea(torch.stack(ids, dim=1), idea_lp)
+        if all(len(plans) >= k for plans in finished):
+            break
+    for i in range(b):
+        if len(finished[i]) < k:  # out of budget: the alive beams are plans too
+            finished[i].extend(
+                _plan(rows, i * k + j, float(logprob[i, j]), False, cfg) for j in range(k) if logprob[i, j] > NEG
+            )
+    return [sorted(plans, key=lambda p: -p.score)[:k] for plans in finished]
+
+
+def _beam_step(
+    logp: Tensor, logprob: Tensor, groups: int, penalty: float, ends_here: bool
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One level's beam step, group by group (Vijayakumar et al.'s diverse beam search).
+
+    Args:
+        logp: (B, K, n) log-probabilities of this level's choices (index 0 = END at the first level).
+        logprob: (B, K) running log-probabilities (-inf for dead beams).
+        groups: beam groups; group g pays `penalty` per earlier group that chose the same code this step.
+        ends_here: END (index 0) may be chosen: an END ranked within its group's top candidates ends
+            that beam instead of continuing it.
+
+    Returns:
+        choice (B, K) index in the level slice, parent (B, K), the choice's log-probability (B, K),
+        and ended (B, K): beams whose END extension finished a plan.
+    """
+    b, k, n = logp.shape
+    per = k // groups
+    used = torch.zeros(b, n, device=logp.device)
+    choices, parents = [], []
+    ended = torch.zeros(b, k, dtype=torch.bool, device=logp.device)
+    for g in range(groups):
+        grp = slice(g * per, (g + 1) * per)
+        cand = logprob[:, grp, None] + logp[:, grp] - penalty * used[:, None, :]
+        if ends_here:
+            cutoff = cand.reshape(b, -1).topk(per, dim=-1).values[:, -1:]
+            ended[:, grp] = (cand[..., 0] >= cutoff) & (cand[..., 0] > NEG)
+            cand = cand.clone()
+            cand[..., 0] = NEG
+        flat = cand.reshape(b, -1).topk(per, dim=-1).indices
+        parent, choice = flat // n + g * per, flat % n
+        choices.append(choice)
+        parents.append(parent)
+        used.scatter_add_(1, choice, torch.ones_like(choice, dtype=used.dtype))
+    choice, parent = torch.cat(choices, 1), torch.cat(parents, 1)
+    step_lp = logp[torch.arange(b, device=logp.device)[:, None], parent, choice]
+    return choice, parent, step_lp, ended
+
+
+def _plan(rows: _Rows, r: int, logprob: float, ended: bool, cfg: SearchConfig) -> Plan:
+    vocab = rows.planner.vocab
+    n = rows.ideas.shape[1]
+    return Plan(
+        codes=vocab.to_codes(rows.ideas[r]),
+        ended=ended,
+        logprob=logprob,
+        score=logprob / max(1, n + ended) ** cfg.length_penalty,
+        idea_logprobs=rows.idea_logprobs[r].tolist(),
+    )
+
+
+def _sampled_plan(rows: _Rows, r: int, logprob: float, cfg: SearchConfig) -> Plan:
+    """A sampled / greedy row: its ideas up to the first END."""
+    ids = rows.ideas[r]
+    ends = (ids[:, 0] == 0).nonzero()
+    n = int(ends[0]) if len(ends) else ids.shape[0]
+    vocab = rows.planner.vocab
+    return Plan(
+        codes=vocab.to_codes(ids[:n]),
+        ended=bool(len(ends)),
+        logprob=logprob,
+        score=logprob / max(1, n + bool(len(ends))) ** cfg.length_penalty,
+        idea_logprobs=rows.idea_logprobs[r, :n].tolist(),
+    )

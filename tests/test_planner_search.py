@@ -1,0 +1,164 @@
+"""Planner model and plan search on a small random planner: exactness properties of the search."""
+
+import pytest
+import torch
+
+from planner.model import Planner, PlannerModelConfig
+from planner.search import SearchConfig, beam_search, sample, search
+from planner.vocab import END, CodeVocab
+
+SIZES = (5, 4, 3)
+
+
+@pytest.fixture(scope="module")
+def planner() -> Planner:
+    torch.manual_seed(0)
+    p = Planner(PlannerModelConfig(dim=32, depth=2, heads=2), CodeVocab(SIZES)).eval()
+    with torch.no_grad():  # sharper distributions than at init, so beams and greedy differ meaningfully
+        p.head.out.weight.mul_(8)
+    return p
+
+
+def random_codes(*shape: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.stack([torch.randint(0, s, shape, generator=g) for s in SIZES], dim=-1)
+
+
+def fresh_logprob(planner: Planner, prompt: torch.Tensor, goal: torch.Tensor | None, plan) -> float:
+    """Log-probability of a plan's codes (and END) in one teacher-forced forward pass, no cache."""
+    vocab = planner.vocab
+    t = prompt.shape[0]
+    ideas = vocab.to_ids(torch.cat([prompt, plan.codes]))[None]
+    goal_ids = vocab.to_ids(goal if goal is not None else torch.zeros(len(SIZES), dtype=torch.long))[None]
+    with torch.no_grad():
+        nll, _ = planner(
+            ideas,
+            torch.ones(ideas.shape[:2], dtype=torch.bool),
+            torch.tensor([plan.ended]),
+            goal_ids,
+            torch.tensor([goal is not None]),
+            torch.tensor([False]),
+        )
+    return -float(nll[0, t:].sum())
+
+
+def test_vocab_round_trip_and_level_slices():
+    vocab = CodeVocab(SIZES)
+    codes = random_codes(7)
+    assert torch.equal(vocab.to_codes(vocab.to_ids(codes)), codes)
+    assert vocab.size == 1 + sum(SIZES)
+    assert vocab.level_slice(0) == slice(0, 6) and vocab.level_slice(1) == slice(6, 10)
+    assert vocab.level_slice(2) == slice(10, 13)
+
+
+def test_training_targets_put_end_after_the_last_idea(planner):
+    vocab = planner.vocab
+    ideas = vocab.to_ids(random_codes(2, 3))
+    mask = torch.tensor([[True, True, True], [True, False, False]])
+    goal = ideas[:, -1]
+    nll, tmask = planner(
+        ideas, mask, torch.tensor([True, False]), goal, torch.tensor([True, False]), torch.tensor([False, True])
+    )
+    assert nll.shape == tmask.shape == (2, 4, 3)
+    assert tmask[0].tolist() == [[True] * 3] * 3 + [[True, False, False]]  # 3 ideas, then END at level 1
+    assert tmask[1].tolist() == [[True] * 3] + [[False] * 3] * 3  # 1 idea, window does not end the document
+    assert bool((nll[~tmask] == 0).all()) and bool((nll[tmask] > 0).all())
+
+
+def test_goal_changes_the_context(planner):
+    prompt = planner.vocab.to_ids(random_codes(3, 2))
+    goal = planner.vocab.to_ids(random_codes(3, seed=1))
+    with_goal = planner.context(prompt, goal, None, None)
+    without = planner.context(prompt, None, None, None)
+    dropped = planner.context(prompt, goal, torch.tensor([False, True, False]), None)
+    assert with_goal.shape == without.shape == (3, 4, 32)
+    assert not torch.allclose(with_goal[:, 0], without[:, 0])
+    assert torch.equal(dropped[0], without[0]) and torch.equal(dropped[1], with_goal[1])
+    assert torch.equal(with_goal[:, 1:], without[:, 1:])
+
+
+def test_one_beam_is_greedy(planner):
+    prompt = random_codes(4, 2)
+    cfg = SearchConfig(max_ideas=6)
+    greedy = sample(planner, prompt, None, cfg)
+    beam = beam_search(planner, prompt, None, cfg)
+    for g, b in zip(greedy, beam):
+        assert torch.equal(g[0].codes, b[0].codes) and g[0].ended == b[0].ended
+        assert g[0].logprob == pytest.approx(b[0].logprob, abs=1e-5)
+
+
+def test_beams_are_sorted_and_their_scores_are_fresh_logprobs(planner):
+    prompt, goal = random_codes(2, 2), random_codes(2, seed=3)
+    cfg = SearchConfig(max_ideas=5, num_beams=4, length_penalty=0.7)
+    results = search(planner, prompt, goal, cfg)
+    ended = 0
+    for i, plans in enumerate(results):
+        assert len(plans) == 4
+        scores = [p.score for p in plans]
+        assert scores == sorted(scores, reverse=True)
+        for p in plans:
+            assert p.logprob == pytest.approx(fresh_logprob(planner, prompt[i], goal[i], p), abs=1e-4)
+            assert p.score == pytest.approx(p.logprob / (len(p.codes) + p.ended) ** 0.7)
+            assert sum(p.idea_logprobs) <= p.logprob + 1e-4 if not p.ended else True
+            ended += p.ended
+    assert ended > 0  # the test covers plans that end
+
+
+def test_cached_and_uncached_search_agree(planner):
+    prompt = random_codes(2, 1)
+    for cfg in (SearchConfig(max_ideas=4, num_beams=3), SearchConfig(max_ideas=4, temperature=1.0, num_samples=3)):
+        cached = search(planner, prompt, None, cfg, torch.Generator().manual_seed(5))
+        cfg.use_cache = False
+        plain = search(planner, prompt, None, cfg, torch.Generator().manual_seed(5))
+        for a, b in zip(cached, plain):
+            assert [p.codes.tolist() for p in a] == [p.codes.tolist() for p in b]
+            assert [p.logprob for p in a] == pytest.approx([p.logprob for p in b], abs=1e-4)
+
+
+def test_plans_respect_level_ranges(planner):
+    plans = search(planner, random_codes(3, 1), None, SearchConfig(max_ideas=5, num_beams=4))
+    plans += search(planner, random_codes(3, 1), None, SearchConfig(max_ideas=5, temperature=1.5, num_samples=4))
+    for p in (p for per_prompt in plans for p in per_prompt):
+        assert p.codes.shape[1] == len(SIZES)
+        for level, size in enumerate(SIZES):
+            assert bool(((p.codes[:, level] >= 0) & (p.codes[:, level] < size)).all())
+
+
+def test_without_end_every_plan_has_the_full_length(planner):
+    for cfg in (SearchConfig(max_ideas=4, num_beams=3, allow_end=False), SearchConfig(max_ideas=4, allow_end=False)):
+        for p in search(planner, random_codes(2, 1), None, cfg)[0]:
+            assert len(p.codes) == 4 and not p.ended
+    assert END == 0
+
+
+def test_diverse_groups_differ(planner):
+    prompt = random_codes(1, 1)
+    plain = search(planner, prompt, None, SearchConfig(max_ideas=3, num_beams=4, allow_end=False))[0]
+    diverse = search(
+        planner,
+        prompt,
+        None,
+        SearchConfig(max_ideas=3, num_beams=4, diverse_groups=4, diversity_penalty=100.0, allow_end=False),
+    )[0]
+    first = {tuple(p.codes[0].tolist()) for p in diverse}
+    assert len({p.codes[0, 0].item() for p in diverse}) == 4  # each group took its own first code
+    assert len(first) == 4
+    assert diverse[0].logprob <= plain[0].logprob + 1e-5  # diversity costs likelihood, never gains it
+
+
+def test_sampling_is_seeded_and_top_k_one_is_greedy(planner):
+    prompt = random_codes(2, 1)
+    cfg = SearchConfig(max_ideas=4, temperature=1.0, num_samples=3)
+    a = sample(planner, prompt, None, cfg, torch.Generator().manual_seed(1))
+    b = sample(planner, prompt, None, cfg, torch.Generator().manual_seed(1))
+    assert [[p.codes.tolist() for p in x] for x in a] == [[p.codes.tolist() for p in x] for x in b]
+    top1 = sample(planner, prompt, None, SearchConfig(max_ideas=4, temperature=1.0, top_k=1))
+    greedy = sample(planner, prompt, None, SearchConfig(max_ideas=4))
+    assert [x[0].codes.tolist() for x in top1] == [x[0].codes.tolist() for x in greedy]
+
+
+def test_bad_search_settings_are_refused():
+    with pytest.raises(ValueError, match="multiple"):
+        SearchConfig(num_beams=4, diverse_groups=3).validate()
+    with pytest.raises(ValueError, match="not both"):
+        SearchConfig(num_beams=4, temperature=1.0).validate()
