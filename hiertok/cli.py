@@ -3,6 +3,9 @@
 hiertok demo
 hiertok train tokenizer --config configs/tokenizer/tiny.yaml --out runs/tok [--resume] [key=value ...]
 hiertok eval tokenizer --ckpt runs/tok --data synthetic --out tok.json
+hiertok train planner --config configs/planner/tiny.yaml --out runs/plan tokenizer=runs/tok [--resume] [key=value ...]
+hiertok eval planner --ckpt runs/plan --data synthetic --out plan.json
+hiertok generate --ckpt runs/plan --prompt "..." [--sentences N] [--beams B] [--goal "..."] [--show-plan] [--json]
 hiertok encode --ckpt runs/tok [FILE]        # documents (one per line, or JSONL {"text": ...}) -> JSONL codes
 hiertok decode --ckpt runs/tok [FILE]        # JSONL codes -> text
 """
@@ -37,6 +40,29 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     tt.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. train.lr=3e-4")
 
+    tp = train_sub.add_parser("planner", help="stage 3: the planner over a tokenizer's codes (add tokenizer=RUN_DIR)")
+    tp.add_argument("--config", "-c", help="YAML config (overrides of the defaults)")
+    tp.add_argument("--out", "-o", required=True, help="run directory")
+    tp.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    tp.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. tokenizer=runs/tok")
+
+    gen = sub.add_parser("generate", help="prompt -> planned ideas -> text")
+    gen.add_argument("--ckpt", required=True, help="planner run directory")
+    gen.add_argument("--prompt", "-p", default=None, help="text to continue (default: read stdin)")
+    gen.add_argument("--sentences", "-n", type=int, default=None, help="new ideas at most (default: the config's)")
+    gen.add_argument("--beams", "-b", type=int, default=None, help="beam width (default: the config's)")
+    gen.add_argument("--diverse-groups", type=int, default=None, help="diverse beam search with this many groups")
+    gen.add_argument("--sample", action="store_true", help="sample plans instead of beam search")
+    gen.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    gen.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass")
+    gen.add_argument("--top-k", type=int, default=0, help="sample among the k most likely codes (0: all)")
+    gen.add_argument("--num-samples", type=int, default=1, help="plans to sample")
+    gen.add_argument("--goal", default=None, help="a final sentence the plan should arrive at")
+    gen.add_argument("--no-end", action="store_true", help="always plan --sentences ideas (no early end)")
+    gen.add_argument("--show-plan", action="store_true", help="print each planned idea's codes and score")
+    gen.add_argument("--json", action="store_true", help="print a JSON record with the n-best plans")
+    gen.add_argument("--seed", type=int, default=0, help="sampling seed")
+
     ev = sub.add_parser("eval", help="evaluate a trained stage")
     ev_sub = ev.add_subparsers(dest="stage", required=True, metavar="STAGE")
     et = ev_sub.add_parser("tokenizer", help="reconstruction per prefix, code usage, bits per byte")
@@ -50,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-docs", type=int, default=None, help="documents to evaluate (default: the config's eval_docs)"
     )
     et.add_argument("--out", "-o", help="write the results as JSON here")
+    ep = ev_sub.add_parser("planner", help="planner bits per idea, next-idea accuracy, plan adherence, grammar")
+    ep.add_argument("--ckpt", required=True, help="planner run directory")
+    ep.add_argument("--data", default=None, help="as for eval tokenizer (default: the planner's held-out data)")
+    ep.add_argument("--max-docs", type=int, default=None, help="held-out documents (default: the config's)")
+    ep.add_argument("--prompts", type=int, default=200, help="held-out stories to generate from")
+    ep.add_argument("--beams", type=int, default=4, help="beam width of the generations")
+    ep.add_argument("--out", "-o", help="write the results as JSON here")
 
     enc = sub.add_parser("encode", help="documents -> idea codes (JSONL)")
     enc.add_argument("--ckpt", required=True, help="tokenizer run directory")
@@ -85,12 +118,17 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         run_demo(Path(args.out), args.overrides)
         return 0
+    if args.command == "generate":
+        return _generate(args)
     if args.command == "train":
         from hiertok.config import load_config
-        from hiertok.tokenizer import TokenizerConfig
-        from hiertok.train_tokenizer import train
 
-        cfg = load_config(TokenizerConfig, args.config, args.overrides)
+        if args.stage == "planner":
+            from planner.train import PlannerConfig, train
+        else:
+            from hiertok.tokenizer import TokenizerConfig as Config  # noqa: N814
+            from hiertok.train_tokenizer import train
+        cfg = load_config(PlannerConfig if args.stage == "planner" else Config, args.config, args.overrides)
         result = train(cfg, args.out, resume=args.resume)
         print(
             json.dumps(
@@ -104,9 +142,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         )
         return 0
     if args.command == "eval":
-        from hiertok.evaluate import evaluate_run
+        if args.stage == "planner":
+            from hiertok.eval_planner import evaluate_planner_run
 
-        result = evaluate_run(args.ckpt, args.data, args.max_docs)
+            result = evaluate_planner_run(args.ckpt, args.data, args.max_docs, args.prompts, args.beams)
+        else:
+            from hiertok.evaluate import evaluate_run
+
+            result = evaluate_run(args.ckpt, args.data, args.max_docs)
         text = json.dumps(result.to_dict(), indent=2, ensure_ascii=False)
         if args.out:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -128,6 +171,40 @@ def _dispatch(args: argparse.Namespace) -> int:
     codes = Codes.from_lists(records, tok.codebook_sizes)
     for text in tok.decode(codes, levels=args.levels):
         print(json.dumps({"text": text}, ensure_ascii=False) if args.json else text)
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from hiertok.pipeline import Pipeline
+
+    prompt = args.prompt if args.prompt is not None else sys.stdin.read()
+    pipe = Pipeline.from_pretrained(args.ckpt)
+    result = pipe.generate(
+        prompt.strip("\n"),
+        sentences=args.sentences,
+        beams=args.beams,
+        diverse_groups=args.diverse_groups,
+        sample=args.sample,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        num_samples=args.num_samples,
+        goal=args.goal,
+        allow_end=False if args.no_end else None,
+        seed=args.seed,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        return 0
+    if args.show_plan:
+        best = result.best
+        print(
+            f"plan: {len(best.ideas)} ideas, log-probability {best.logprob:.2f}, score {best.score:.3f}"
+            + (", ends the document" if best.ended else "")
+        )
+        for i, (codes, idea, lp) in enumerate(zip(best.codes, best.ideas, best.idea_logprobs), 1):
+            print(f"  {i:2d} [{lp:7.2f}] {' '.join(map(str, codes))}  ->{idea}")
+    print(prompt.strip("\n") + result.best.text)
     return 0
 
 

@@ -9,30 +9,20 @@ from __future__ import annotations
 
 import itertools
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from hiertok.data.bpe import BPE
 from hiertok.data.corpus import heldout_split, train_split
 from hiertok.data.ideas import IdeaCollator, IdeaCorpus
 from hiertok.evaluate import corpus_codes
+from hiertok.loop import run_steps
 from hiertok.quantize import validate
 from hiertok.tokenizer import BPE_FILE, IdeaTokenizer, TokenizerConfig, segmentation_of
-from hiertok.training import (
-    Averager,
-    Checkpoints,
-    MetricsLog,
-    StepBatches,
-    make_accelerator,
-    make_optimizer,
-    micro_batches,
-    prepare_run_dir,
-)
+from hiertok.training import Checkpoints, MetricsLog, StepBatches, make_accelerator, make_optimizer, prepare_run_dir
 
 
 @dataclass
@@ -137,61 +127,36 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
         f"training tokenizer: {train_corpus.num_ideas} ideas ({train_corpus.num_docs} docs), "
         f"{sum(p.numel() for p in tok.model.parameters()) / 1e6:.2f}M params, steps {start}..{tc.max_steps}"
     )
-    avg, last_eval, t0 = Averager.new(), {}, time.perf_counter()
-    bar = tqdm(
-        total=tc.max_steps,
-        initial=start,
-        disable=not (tc.progress and acc.is_local_main_process),
-        desc="tokenizer",
-        dynamic_ncols=True,
+
+    def loss_fn(micro: int) -> tuple[torch.Tensor, dict[str, float]]:
+        out = model(collate(plan.indices(micro)).to(acc.device))
+        values = {"loss": out.loss.item(), "recon": out.recon.item(), "token_accuracy": out.token_accuracy.item()}
+        if cfg.model.loss.bow_weight > 0:
+            values["bow"] = out.bow.item()
+        if cfg.model.quantizer.kind != "fsq":
+            values["aux"] = out.aux.item()
+        return out.loss, values
+
+    t0 = time.perf_counter()
+    result = run_steps(
+        acc,
+        model,
+        optimizer,
+        scheduler,
+        tc,
+        loss_fn,
+        lambda: quick_eval(tok, eval_corpus, tc.eval_ideas, eval_collate),
+        ckpt,
+        log,
+        start,
+        "tokenizer",
     )
-    done = start
-    for step in range(start, tc.max_steps):
-        model.train()
-        for i, micro in enumerate(micro_batches(step, tc.grad_accum)):
-            batch = collate(plan.indices(micro)).to(acc.device)
-            sync = i == tc.grad_accum - 1
-            with acc.no_sync(model) if not sync else nullcontext():
-                with acc.autocast():
-                    out = model(batch)
-                acc.backward(out.loss / tc.grad_accum)
-            values = {"loss": out.loss.item(), "recon": out.recon.item(), "token_accuracy": out.token_accuracy.item()}
-            if cfg.model.loss.bow_weight > 0:
-                values["bow"] = out.bow.item()
-            if cfg.model.quantizer.kind != "fsq":
-                values["aux"] = out.aux.item()
-            avg.add(values)
-        if tc.grad_clip > 0:
-            acc.clip_grad_norm_(model.parameters(), tc.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        done = step + 1
-        bar.update(1)
-        if done % tc.log_every == 0 or done == tc.max_steps:
-            values = avg.pop()
-            values["lr"] = scheduler.get_last_lr()[0]
-            log.log(done, "train", values)
-            bar.set_postfix(loss=f"{values['loss']:.3f}", acc=f"{values['token_accuracy']:.3f}")
-        if done % tc.eval_every == 0 or done == tc.max_steps:
-            if acc.is_main_process:
-                last_eval = quick_eval(tok, eval_corpus, tc.eval_ideas, eval_collate)
-                log.log(done, "eval", last_eval)
-                bar.write(f"step {done}: " + ", ".join(f"{k} {v:.3f}" for k, v in last_eval.items()))
-            acc.wait_for_everyone()
-        stop = tc.stop_at_step is not None and done >= tc.stop_at_step
-        if done % tc.save_every == 0 or done == tc.max_steps or stop:
-            ckpt.save(done)
-        if stop:
-            acc.print(f"stopped at step {done} as asked (train.stop_at_step); continue with --resume")
-            break
-    bar.close()
-    if done >= tc.max_steps and acc.is_main_process:  # an unfinished run keeps only its checkpoint
+    if result.finished and acc.is_main_process:  # an unfinished run keeps only its checkpoint
         tok.model = acc.unwrap_model(model)
         tok.save_pretrained(run_dir)
     acc.wait_for_everyone()
     acc.end_training()
-    return TrainResult(run_dir, done, time.perf_counter() - t0, last_eval)
+    return TrainResult(run_dir, result.steps, time.perf_counter() - t0, result.last_eval)
 
 
 @torch.no_grad()

@@ -154,6 +154,11 @@ class Planner(nn.Module):
             x, return_embeddings=True, return_intermediates=True, cache=cache, input_not_include_cache=cache is not None
         )
 
+    def states(self, ideas: Tensor, goal: Tensor | None, goal_on: Tensor | None, cont: Tensor | None) -> Tensor:
+        """(B, T + 1, D) states that predict idea 1..T and what follows idea T (arguments as `context`)."""
+        h, _ = self.hidden(self.context(ideas, goal, goal_on, cont))
+        return h[:, 1:]
+
     def forward(
         self, ideas: Tensor, mask: Tensor, ends: Tensor, goal: Tensor, goal_on: Tensor, cont: Tensor
     ) -> tuple[Tensor, Tensor]:
@@ -171,8 +176,7 @@ class Planner(nn.Module):
             nll (B, T + 1, L) nats per predicted code (0 where nothing is predicted), and its mask.
         """
         b, t, levels = ideas.shape
-        h, _ = self.hidden(self.context(ideas, goal, goal_on, cont))
-        h = h[:, 1:]  # (B, T + 1, D): the start slot and every idea predict what follows
+        h = self.states(ideas, goal, goal_on, cont)
         targets = torch.full((b, t + 1, levels), -1, dtype=torch.long, device=ideas.device)
         targets[:, :t] = torch.where(mask[..., None], ideas, -1)
         lengths = mask.sum(1)

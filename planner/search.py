@@ -18,7 +18,7 @@ import torch
 from einops import repeat
 from torch import Tensor
 
-from decoder.generate import filter_logits
+from hiertok.sampling import filter_logits
 from planner.model import Planner
 
 NEG = float("-inf")

@@ -40,3 +40,32 @@ def toy_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("toy") / "tok"
     assert main(["train", "tokenizer", "--out", str(run), *TOY]) == 0
     return run
+
+
+PLANNER_TOY = [
+    "model.dim=32",
+    "model.depth=2",
+    "model.heads=2",
+    "data.window=8",
+    "train.batch_size=16",
+    "train.max_steps=30",
+    "train.warmup_steps=5",
+    "train.lr=3e-3",
+    "train.eval_every=15",
+    "train.save_every=15",
+    "train.log_every=5",
+    "train.eval_ideas=8",
+    "train.progress=false",
+    "search.max_ideas=3",
+    "search.num_beams=2",
+]
+
+
+@pytest.fixture(scope="session")
+def toy_planner_run(toy_run, tmp_path_factory):
+    """A trained toy planner run on the toy tokenizer's codes (trained through the CLI entry point)."""
+    from hiertok.cli import main
+
+    run = tmp_path_factory.mktemp("toy") / "plan"
+    assert main(["train", "planner", "--out", str(run), f"tokenizer={toy_run}", *PLANNER_TOY]) == 0
+    return run

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from decoder.generate import GenerationConfig, filter_logits, generate
+from decoder.generate import GenerationConfig, generate
 from decoder.model import DecoderConfig, IdeaDecoder, SpecialIds
+from hiertok.sampling import filter_logits
 
 SPECIAL = SpecialIds(pad=0, bos=1, eos=2)
 

@@ -1,0 +1,179 @@
+"""Tokenizer + planner + decoder: prompt -> ideas -> codes -> plan search -> all planned ideas decoded at once.
+
+pipe = Pipeline.from_pretrained("runs/plan")
+result = pipe.generate("tom found a key.", sentences=6, beams=8, goal="tom opened the old box.")
+print(result.best.text)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model
+
+from hiertok.codes import Codes
+from hiertok.config import ConfigError, load_config
+from hiertok.tokenizer import CONFIG_FILE, IdeaTokenizer
+from planner.model import Planner
+from planner.search import Plan, SearchConfig, search
+from planner.shards import TokenizerMismatchError, tokenizer_hash
+from planner.train import WEIGHTS_FILE, PlannerConfig, build_planner
+
+
+@dataclass
+class PlannedText:
+    """One plan and its text."""
+
+    codes: list[list[int]]  # (N, L) the planned ideas' codes
+    ideas: list[str]  # each planned idea decoded
+    logprob: float
+    score: float
+    ended: bool
+    idea_logprobs: list[float] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.ideas)
+
+
+@dataclass
+class Generation:
+    """A prompt's continuation: its n-best (or sampled) plans, best first."""
+
+    prompt: str
+    prompt_codes: list[list[int]]
+    plans: list[PlannedText]
+
+    @property
+    def best(self) -> PlannedText:
+        return self.plans[0]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self) | {"text": self.best.text}
+
+
+class Pipeline:
+    """A trained planner with the idea tokenizer it was trained on."""
+
+    def __init__(self, tokenizer: IdeaTokenizer, planner: Planner, cfg: PlannerConfig):
+        self.tokenizer, self.planner, self.cfg = tokenizer, planner.eval(), cfg
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, tokenizer: str | Path | None = None) -> Pipeline:
+        """Load a planner run and its tokenizer (the recorded one unless `tokenizer` is given).
+
+        Raises:
+            FileNotFoundError / ValueError: a missing or broken file, one line.
+            TokenizerMismatchError: the tokenizer's content hash differs from the one the planner was trained on.
+        """
+        directory = Path(directory)
+        for name in (CONFIG_FILE, WEIGHTS_FILE):
+            if not (directory / name).is_file():
+                raise FileNotFoundError(f"{directory / name} not found: not a trained planner run")
+        try:
+            cfg = load_config(PlannerConfig, directory / CONFIG_FILE)
+        except ConfigError as e:
+            raise ValueError(f"{directory / CONFIG_FILE}: {e}") from None
+        tok_dir = Path(tokenizer or cfg.tokenizer)
+        found = tokenizer_hash(tok_dir)
+        if found != cfg.tokenizer_hash:
+            raise TokenizerMismatchError(
+                f"planner {directory} was trained on tokenizer {cfg.tokenizer_hash}, but {tok_dir} is {found}"
+            )
+        tok = IdeaTokenizer.from_pretrained(tok_dir)
+        planner = build_planner(cfg, tok.codebook_sizes)
+        try:
+            missing, unexpected = load_model(planner, directory / WEIGHTS_FILE, strict=False)
+        except (SafetensorError, OSError, RuntimeError) as e:
+            raise ValueError(f"{directory / WEIGHTS_FILE}: cannot load weights ({str(e).splitlines()[0]})") from None
+        if missing or unexpected:
+            raise ValueError(f"{directory / WEIGHTS_FILE}: weights do not match the config ({len(missing)} missing)")
+        return cls(tok, planner, cfg)
+
+    def plans(
+        self, prompt_codes: torch.Tensor, goal_codes: torch.Tensor | None, cfg: SearchConfig, seed: int = 0
+    ) -> list[list[Plan]]:
+        """Search plans for prompts of one length: (B, T, L) codes, optional (B, L) goals."""
+        return search(self.planner, prompt_codes, goal_codes, cfg, torch.Generator().manual_seed(seed))
+
+    def expand(self, prompt_codes: torch.Tensor, plans: list[list[Plan]]) -> list[list[list[str]]]:
+        """Decode every planned idea of every plan in ONE batch.
+
+        Each plan is decoded as a document prompt + plan (neighbouring codes then include the prompt's);
+        only the planned ideas are returned.
+
+        Returns:
+            Per prompt, per plan, the planned ideas' texts.
+        """
+        docs = [(i, torch.cat([prompt_codes[i], p.codes])) for i, per in enumerate(plans) for p in per]
+        if not docs:
+            return [[] for _ in plans]
+        width = max(len(d) for _, d in docs)
+        levels = self.tokenizer.levels
+        ids = torch.zeros(len(docs), width, levels, dtype=torch.long)
+        mask = torch.zeros(len(docs), width, dtype=torch.bool)
+        for j, (_, d) in enumerate(docs):
+            ids[j, : len(d)], mask[j, : len(d)] = d, True
+        decoded = iter(self.tokenizer.decode_ideas(Codes(ids, mask, self.tokenizer.codebook_sizes)))
+        t = prompt_codes.shape[1]
+        return [[next(decoded)[t:] for _ in per] for per in plans]
+
+    def generate(
+        self,
+        prompt: str,
+        sentences: int | None = None,
+        beams: int | None = None,
+        diverse_groups: int | None = None,
+        sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        num_samples: int = 1,
+        goal: str | None = None,
+        allow_end: bool | None = None,
+        seed: int = 0,
+    ) -> Generation:
+        """Plan and write a continuation of `prompt` (settings default to the run's `search` config).
+
+        Args:
+            prompt: the text to continue (may be empty: the planner starts a document).
+            sentences: new ideas at most.
+            beams: beam width (ignored when sampling).
+            diverse_groups: diverse beam search groups.
+            sample: sample plans (temperature, top_p, top_k, num_samples) instead of beam search.
+            goal: a final sentence the plan should arrive at.
+            allow_end: let the planner end the document before `sentences` ideas (default: the config's).
+            seed: sampling seed.
+        """
+        s = dataclasses.replace(self.cfg.search)
+        if sentences is not None:
+            s.max_ideas = sentences
+        if allow_end is not None:
+            s.allow_end = allow_end
+        if sample:
+            s.num_beams, s.diverse_groups = 1, 1
+            s.temperature, s.top_p, s.top_k, s.num_samples = temperature, top_p, top_k, num_samples
+        else:
+            s.temperature = 0.0
+            s.num_beams = beams if beams is not None else s.num_beams
+            s.diverse_groups = diverse_groups if diverse_groups is not None else 1
+        s.validate()
+        codes = self.tokenizer.encode([prompt])
+        prompt_codes = codes.ids[:, : int(codes.mask.sum())]
+        goal_codes = None
+        if goal is not None:
+            g = self.tokenizer.encode([goal])
+            if int(g.mask.sum()) != 1:
+                raise ValueError(f"the goal must be one sentence (idea), it has {int(g.mask.sum())}")
+            goal_codes = g.ids[:, 0]
+        plans = self.plans(prompt_codes, goal_codes, s, seed)
+        texts = self.expand(prompt_codes, plans)[0]
+        out = [
+            PlannedText(p.codes.tolist(), ideas, p.logprob, p.score, p.ended, p.idea_logprobs)
+            for p, ideas in zip(plans[0], texts)
+        ]
+        return Generation(prompt, prompt_codes[0].tolist(), out)

@@ -1,0 +1,116 @@
+"""The planner stage end to end on toy runs: code shards, training, the pipeline, generate and eval CLIs."""
+
+import io
+import json
+import shutil
+
+import pytest
+
+from hiertok.cli import main
+from hiertok.pipeline import Pipeline
+from planner.shards import TokenizerMismatchError, load_corpus, tokenizer_hash
+
+
+def read_metrics(run, split):
+    return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["split"] == split]
+
+
+def test_planner_trains_and_records_its_tokenizer(toy_run, toy_planner_run):
+    train = read_metrics(toy_planner_run, "train")
+    assert train[-1]["bits_per_idea"] < train[0]["bits_per_idea"]
+    assert read_metrics(toy_planner_run, "eval")[-1]["bits_per_idea"] > 0
+    config = (toy_planner_run / "config.yaml").read_text()
+    assert f"tokenizer_hash: {tokenizer_hash(toy_run)}" in config
+    assert (toy_planner_run / "model.safetensors").is_file()
+
+
+def test_code_shards_are_cached_under_the_tokenizer_with_their_hash(toy_run, toy_planner_run):
+    shard_dirs = sorted((toy_run / "codes").iterdir())
+    assert [d.name.split("-")[0] for d in shard_dirs] == ["heldout", "train"]
+    corpus = load_corpus(shard_dirs[1], expect_hash=tokenizer_hash(toy_run))
+    assert corpus.meta["ideas"] == len(corpus.codes) > 0 and corpus.meta["docs"] == corpus.num_docs == 300
+    assert corpus.codes.shape[1] == corpus.meta["levels"] == 4
+    with pytest.raises(TokenizerMismatchError, match="re-encode"):
+        load_corpus(shard_dirs[1], expect_hash="0" * 16)
+
+
+def test_a_planner_refuses_a_different_tokenizer(toy_run, toy_planner_run, tmp_path, capsys):
+    other = tmp_path / "tok"
+    shutil.copytree(toy_run, other, ignore=shutil.ignore_patterns("checkpoints", "codes"))
+    with open(other / "tokenizer.json", "a") as f:
+        f.write(" ")  # same tokenizer, different bytes: the hash must still catch it
+    with pytest.raises(TokenizerMismatchError, match="was trained on tokenizer"):
+        Pipeline.from_pretrained(toy_planner_run, tokenizer=other)
+    assert main(["train", "planner", "--out", str(tmp_path / "p"), f"tokenizer={other}", "tokenizer_hash=abc"]) == 2
+    assert "hash" in capsys.readouterr().err
+
+
+def test_generate_cli_beam_plan_and_json(toy_planner_run, capsys):
+    args = ["generate", "--ckpt", str(toy_planner_run), "--prompt", "Tom found a key.", "--sentences", "3"]
+    assert main([*args, "--beams", "2", "--show-plan"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("plan: ") and out.rstrip().splitlines()[-1].startswith("Tom found a key.")
+    assert main([*args, "--beams", "4", "--diverse-groups", "2", "--json", "--no-end"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert len(record["plans"]) == 4 and all(len(p["codes"]) == 3 for p in record["plans"])
+    assert [p["score"] for p in record["plans"]] == sorted((p["score"] for p in record["plans"]), reverse=True)
+    assert record["text"] == "".join(record["plans"][0]["ideas"])
+
+
+def test_generate_cli_sampling_goal_and_stdin(toy_planner_run, capsys, monkeypatch):
+    base = ["generate", "--ckpt", str(toy_planner_run), "--json", "--sentences", "2"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("Mia saw a bird.\n"))
+    assert main([*base, "--sample", "--temperature", "0.8", "--top-p", "0.9", "--num-samples", "3", "--seed", "1"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["prompt"] == "Mia saw a bird." and len(first["plans"]) == 3
+    monkeypatch.setattr("sys.stdin", io.StringIO("Mia saw a bird.\n"))
+    assert main([*base, "--sample", "--temperature", "0.8", "--top-p", "0.9", "--num-samples", "3", "--seed", "1"]) == 0
+    assert json.loads(capsys.readouterr().out) == first  # seeded
+    assert main([*base, "--prompt", "Mia saw a bird.", "--goal", "They lived happily."]) == 0
+    assert json.loads(capsys.readouterr().out)["plans"]
+    assert main([*base, "--prompt", "x.", "--goal", "One. Two."]) == 2
+    assert "one sentence" in capsys.readouterr().err
+    assert main([*base, "--prompt", "x.", "--beams", "3", "--diverse-groups", "2"]) == 2
+    assert main(["generate", "--ckpt", str(toy_planner_run / "missing"), "--prompt", "x."]) == 2
+
+
+def test_eval_planner_cli_writes_every_key(toy_planner_run, tmp_path, capsys):
+    out = tmp_path / "plan.json"
+    assert (
+        main(
+            [
+                "eval",
+                "planner",
+                "--ckpt",
+                str(toy_planner_run),
+                "--data",
+                "synthetic",
+                "--max-docs",
+                "8",
+                "--prompts",
+                "4",
+                "--beams",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    result = json.loads(out.read_text())
+    for key in (
+        "bits_per_idea",
+        "bits_per_idea_by_level",
+        "next_idea_top1",
+        "next_idea_top5",
+        "unigram_top1",
+        "bigram_top1",
+        "plan_adherence_level1",
+        "plan_adherence_full",
+        "grammar_valid",
+        "goal_reached",
+    ):
+        assert key in result, key
+    assert result["prompts"] == 4 and 0 <= result["grammar_valid"] <= 1 and 0 <= result["goal_reached"] <= 1
+    assert len(result["bits_per_idea_by_level"]) == 4
+    assert result["bits_per_idea"] == pytest.approx(sum(result["bits_per_idea_by_level"].values()))
