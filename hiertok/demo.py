@@ -1,7 +1,12 @@
-"""`hiertok demo`: the whole offline path on the built-in synthetic story world.
+"""`hiertok demo`: the whole offline pipeline on the built-in synthetic story world.
 
-Train a tiny idea tokenizer (the default config), evaluate it on held-out stories, and show how new
-stories come back from their codes at a few prefix depths. Rerunning resumes or reuses the run.
+1. train a tiny idea tokenizer (the default config) and evaluate it on held-out stories;
+2. show new stories coming back from their codes at a few prefix depths;
+3. encode the corpus into codes and train the tiny planner on them (the default planner config);
+4. evaluate the planner (bits per idea, grammar of generated stories, goals reached);
+5. generate: a prompt continued with beam search, then with a goal sentence.
+
+Runs go to OUT/tokenizer and OUT/planner; rerunning resumes an interrupted run or reuses a finished one.
 """
 
 from __future__ import annotations
@@ -10,32 +15,40 @@ from pathlib import Path
 
 from hiertok.config import load_config
 from hiertok.data.synthetic import StoryWorld
+from hiertok.eval_planner import evaluate_planner_run
 from hiertok.evaluate import evaluate_run
+from hiertok.pipeline import Pipeline
 from hiertok.tokenizer import WEIGHTS_FILE, IdeaTokenizer, TokenizerConfig
-from hiertok.train_tokenizer import train
+from hiertok.train_tokenizer import train as train_tokenizer
 from hiertok.training import METRICS_FILE
+from planner.train import PlannerConfig
+from planner.train import train as train_planner
 
 
-def run_demo(out: Path, overrides: list[str] | None = None) -> None:
-    """Train (or resume / reuse), evaluate and show reconstructions.
+def _train_or_reuse(what: str, run: Path, train) -> None:
+    if (run / WEIGHTS_FILE).exists():
+        print(f"      reusing the trained {what} in {run} (delete it to train again)")
+        return
+    resume = (run / METRICS_FILE).exists()
+    print(f"      {'resuming' if resume else 'training'} the {what} -> {run}")
+    train(resume)
+
+
+def run_demo(out: Path, overrides: list[str] | None = None, prompts: int = 100) -> None:
+    """Train (or resume / reuse) tokenizer and planner, evaluate both, show reconstructions and generations.
 
     Args:
-        out: run directory.
-        overrides: config overrides key=value on top of the defaults.
+        out: demo directory (OUT/tokenizer, OUT/planner).
+        overrides: tokenizer config overrides key=value; `planner.KEY=VALUE` ones go to the planner.
+        prompts: held-out stories the planner evaluation generates from.
     """
-    cfg = load_config(TokenizerConfig, None, overrides or [])
-    finished = (out / WEIGHTS_FILE).exists()
-    if finished:
-        print(f"[1/3] reusing the trained tokenizer in {out} (delete it to train again)")
-    else:
-        resume = (out / METRICS_FILE).exists()
-        print(
-            f"[1/3] {'resuming' if resume else 'training'} a tiny idea tokenizer on the synthetic story world -> {out}"
-        )
-        train(cfg, out, resume=resume)
-
-    print("[2/3] evaluating on held-out stories")
-    res = evaluate_run(str(out), "synthetic")
+    overrides = overrides or []
+    tok_cfg = load_config(TokenizerConfig, None, [o for o in overrides if not o.startswith("planner.")])
+    tok_dir, plan_dir = out / "tokenizer", out / "planner"
+    print("[1/5] idea tokenizer on the synthetic story world")
+    _train_or_reuse("tiny idea tokenizer", tok_dir, lambda resume: train_tokenizer(tok_cfg, tok_dir, resume=resume))
+    print("      evaluating on held-out stories")
+    res = evaluate_run(str(tok_dir), "synthetic")
     print(
         f"      {res.num_ideas} held-out sentences; bits/byte with true codes {res.bpb_true_codes:.3f}, "
         f"with shuffled codes {res.bpb_shuffled_codes:.3f}; level-1 / event NMI {res.event_nmi_level1:.3f}"
@@ -49,18 +62,48 @@ def run_demo(out: Path, overrides: list[str] | None = None) -> None:
     if res.exact_match_unseen is not None:
         print(f"      exact match on {res.num_unseen} sentences never seen in training: {res.exact_match_unseen:.3f}")
 
-    print("[3/3] new stories -> codes -> text")
-    tok = IdeaTokenizer.from_pretrained(out)
+    print("[2/5] new stories -> codes -> text")
+    tok = IdeaTokenizer.from_pretrained(tok_dir)
     story = StoryWorld().generate(1, seed=12345)[0]
     codes = tok.encode(story.text)
     depths = sorted({1, max(1, tok.levels // 2), tok.levels})
     decoded = {k: tok.decode_ideas(codes, levels=k)[0] for k in depths}
-    for i, (sentence, event) in enumerate(zip(story.sentences, story.events)):
+    for i, (sentence, event) in enumerate(zip(story.sentences[:3], story.events)):
         print(f"  [{event}] codes {codes.ids[0, i].tolist()}")
         print(f"      original: {sentence.strip()}")
         for k in depths:
             print(f"      k={k:<7} {decoded[k][i].strip()}")
+
+    print("[3/5] planner over the tokenizer's codes (the corpus is encoded once, then cached)")
+    plan_over = [o.removeprefix("planner.") for o in overrides if o.startswith("planner.")]
+    plan_cfg = load_config(PlannerConfig, None, [f"tokenizer={tok_dir}", *plan_over])
+    _train_or_reuse("tiny planner", plan_dir, lambda resume: train_planner(plan_cfg, plan_dir, resume=resume))
+
+    print(f"[4/5] evaluating the planner ({prompts} held-out prompts, beam search)")
+    pe = evaluate_planner_run(str(plan_dir), "synthetic", prompts=prompts)
     print(
-        f"done: the tokenizer is in {out}; try `hiertok encode --ckpt {out}` and `hiertok eval tokenizer "
-        f"--ckpt {out} --data synthetic`"
+        f"      code bits per idea {pe.bits_per_idea:.1f} (level 1: {pe.bits_per_idea_by_level['1']:.2f}); "
+        f"next-idea top-1 at level 1 {pe.next_idea_top1['level1']:.3f} "
+        f"(bigram baseline {pe.bigram_top1['level1']:.3f})"
+    )
+    print(
+        f"      grammar-valid stories {pe.grammar_valid:.3f} (random ideas: {pe.grammar_valid_unigram:.3f}); "
+        f"goal reached {pe.goal_reached:.3f}; plan adherence level 1 {pe.plan_adherence_level1:.3f}, "
+        f"full {pe.plan_adherence_full:.3f}"
+    )
+
+    print("[5/5] generation: prompt -> plan -> all planned sentences decoded in one batch")
+    pipe = Pipeline.from_pretrained(plan_dir)
+    world = StoryWorld()
+    held = world.generate(2, seed=54321)
+    prompt, goal = held[0].sentences[0], held[1].sentences[-1]
+    for title, kw in (("beam search", {}), (f"toward the goal {goal!r}", {"goal": goal})):
+        gen = pipe.generate(prompt, beams=4, **kw)
+        print(f"  {title}: log-probability {gen.best.logprob:.1f}, {len(gen.best.ideas)} planned sentences")
+        print(f"      {prompt}")
+        for idea, c in zip(gen.best.ideas, gen.best.codes):
+            print(f"      {idea.strip():<72} [{world.classify(idea) or '?'}] level-1 code {c[0]}")
+    print(
+        f'done: try `hiertok generate --ckpt {plan_dir} --prompt "{prompt}" --show-plan` '
+        f"and `hiertok eval planner --ckpt {plan_dir} --data synthetic`"
     )

@@ -77,8 +77,9 @@ def teacher_forced(tok: IdeaTokenizer, corpus: IdeaCorpus, codes: Codes, batch_s
     vectors = model.quantizer.decode_indices(flat)
     nb = grid_neighbors(codes.mask, model.cfg.decoder.neighbor_window).to(tok.device)
     total, correct, count = 0.0, 0, 0
+    order = torch.as_tensor(np.argsort(np.diff(corpus.idea_offsets), kind="stable"))  # similar lengths pad less
     for start in range(0, corpus.num_ideas, batch_size):
-        rows = torch.arange(start, min(start + batch_size, corpus.num_ideas), device=tok.device)
+        rows = order[start : start + batch_size].to(tok.device)
         tokens, mask = pad_ideas([corpus.idea(int(i)) for i in rows], tok.bpe.pad_id)
         tokens, mask = tokens.to(tok.device), mask.to(tok.device)
         vec, present = model.neighbor_vectors(vectors, rows, nb[rows])

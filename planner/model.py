@@ -30,10 +30,10 @@ from planner.vocab import CodeVocab
 
 @dataclass
 class PlannerModelConfig:
-    """Sizes of the planner."""
+    """Sizes of the planner (defaults: the tiny setting)."""
 
-    dim: int = 256
-    depth: int = 4
+    dim: int = 128
+    depth: int = 3
     heads: int = 4
     depth_head_blocks: int = 2  # residual MLP blocks per level step
     dropout: float = 0.0

@@ -38,7 +38,12 @@ class PlannerData:
     source: str | None = None  # None: the tokenizer's training source
     max_docs: int | None = None  # None: the tokenizer's setting
     eval_docs: int | None = None  # held-out documents (None: the tokenizer's setting)
-    window: int = 64  # ideas per training window
+    window: int = 32  # ideas per training window
+
+
+def planner_train_defaults() -> TrainConfig:
+    """The planner's own defaults (the tiny setting): sequences of ideas, not ideas, make a batch."""
+    return TrainConfig(batch_size=32, lr=1e-3, warmup_steps=100, max_steps=1500, eval_every=500, eval_ideas=256)
 
 
 @dataclass
@@ -49,9 +54,9 @@ class PlannerConfig:
     tokenizer_hash: str | None = None  # recorded at training; a planner refuses a tokenizer that differs
     data: PlannerData = field(default_factory=PlannerData)
     model: PlannerModelConfig = field(default_factory=PlannerModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=planner_train_defaults)  # eval_ideas: held-out windows
     goal_dropout: float = 0.5  # fraction of training windows shown without their goal
-    search: SearchConfig = field(default_factory=SearchConfig)  # defaults for generation
+    search: SearchConfig = field(default_factory=lambda: SearchConfig(num_beams=4))  # defaults for generation
 
 
 @dataclass

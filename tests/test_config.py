@@ -51,3 +51,16 @@ def test_bad_files_are_one_line(tmp_path):
     unknown.write_text("trainer:\n  lr: 1\n")
     with pytest.raises(ConfigError, match="trainer"):
         load_config(TokenizerConfig, unknown)
+
+
+@pytest.mark.parametrize("stage", ["tokenizer", "planner"])
+def test_shipped_configs_load_and_tiny_is_the_default(stage):
+    from pathlib import Path
+
+    from planner.train import PlannerConfig
+
+    schema = {"tokenizer": TokenizerConfig, "planner": PlannerConfig}[stage]
+    root = Path(__file__).resolve().parent.parent / "configs" / stage
+    loaded = {p.stem: load_config(schema, p) for p in sorted(root.glob("*.yaml"))}
+    assert set(loaded) == {"tiny", "small", "base"}
+    assert loaded["tiny"] == load_config(schema)  # `hiertok demo` trains the defaults: keep them equal

@@ -7,7 +7,7 @@ from safetensors.torch import load_file
 
 from hiertok.cli import main
 
-from .conftest import TOY
+from .conftest import PLANNER_TOY, TOY
 
 
 def test_resume_is_exact(toy_run, tmp_path):
@@ -25,3 +25,14 @@ def test_resume_is_exact(toy_run, tmp_path):
         return [{k: v for k, v in r.items() if k != "time_s"} for r in rows if r["split"] == "train"]
 
     assert train_records(split) == train_records(toy_run)
+
+
+def test_planner_resume_is_exact(toy_run, toy_planner_run, tmp_path):
+    split = tmp_path / "plan"
+    args = ["train", "planner", "--out", str(split), f"tokenizer={toy_run}", *PLANNER_TOY]
+    assert main([*args, "train.stop_at_step=20"]) == 0  # checkpoints at 15 (save_every) and 20
+    assert not (split / "model.safetensors").exists()
+    assert main([*args, "--resume"]) == 0
+    a, b = load_file(toy_planner_run / "model.safetensors"), load_file(split / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)

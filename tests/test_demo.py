@@ -1,0 +1,17 @@
+"""`hiertok demo` runs the whole pipeline (at toy size here) and reuses finished runs."""
+
+from hiertok.cli import main
+
+from .conftest import PLANNER_TOY, TOY
+
+
+def test_demo_runs_every_stage_and_reuses_finished_runs(tmp_path, capsys):
+    args = ["demo", "--out", str(tmp_path / "demo"), *TOY, *(f"planner.{o}" for o in PLANNER_TOY)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]", "grammar-valid", "toward the goal", "done:"):
+        assert step in out, step
+    assert (tmp_path / "demo" / "tokenizer" / "model.safetensors").is_file()
+    assert (tmp_path / "demo" / "planner" / "model.safetensors").is_file()
+    assert main(args) == 0
+    assert capsys.readouterr().out.count("reusing the trained") == 2
