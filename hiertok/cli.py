@@ -4,7 +4,9 @@ hiertok demo
 hiertok train tokenizer --config configs/tokenizer/tiny.yaml --out runs/tok [--resume] [key=value ...]
 hiertok eval tokenizer --ckpt runs/tok --data synthetic --out tok.json
 hiertok train planner --config configs/planner/tiny.yaml --out runs/plan tokenizer=runs/tok [--resume] [key=value ...]
+hiertok train baseline --config configs/baseline/tiny.yaml --out runs/flat tokenizer=runs/tok match=runs/plan
 hiertok eval planner --ckpt runs/plan --data synthetic --out plan.json
+hiertok eval codelength --ckpt runs/plan --baseline runs/flat --data synthetic --out bits.json
 hiertok generate --ckpt runs/plan --prompt "..." [--sentences N] [--beams B] [--goal "..."] [--show-plan] [--json]
 hiertok encode --ckpt runs/tok [FILE]        # documents (one per line, or JSONL {"text": ...}) -> JSONL codes
 hiertok decode --ckpt runs/tok [FILE]        # JSONL codes -> text
@@ -46,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     tp.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. tokenizer=runs/tok")
 
+    tb = train_sub.add_parser("baseline", help="the flat token-level LM (add tokenizer=RUN_DIR [match=PLANNER_RUN])")
+    tb.add_argument("--config", "-c", help="YAML config (overrides of the defaults)")
+    tb.add_argument("--out", "-o", required=True, help="run directory")
+    tb.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    tb.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. tokenizer=runs/tok")
+
     gen = sub.add_parser("generate", help="prompt -> planned ideas -> text")
     gen.add_argument("--ckpt", required=True, help="planner run directory")
     gen.add_argument("--prompt", "-p", default=None, help="text to continue (default: read stdin)")
@@ -83,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--prompts", type=int, default=200, help="held-out stories to generate from")
     ep.add_argument("--beams", type=int, default=4, help="beam width of the generations")
     ep.add_argument("--out", "-o", help="write the results as JSON here")
+    ec = ev_sub.add_parser("codelength", help="hierarchical vs flat bits per byte on the same held-out bytes")
+    ec.add_argument("--ckpt", required=True, help="planner run directory")
+    ec.add_argument("--baseline", default=None, help="flat baseline run directory")
+    ec.add_argument("--data", default=None, help="as for eval tokenizer (default: the planner's held-out data)")
+    ec.add_argument("--max-docs", type=int, default=None, help="held-out documents (default: the config's)")
+    ec.add_argument("--out", "-o", help="write the results as JSON here")
 
     enc = sub.add_parser("encode", help="documents -> idea codes (JSONL)")
     enc.add_argument("--ckpt", required=True, help="tokenizer run directory")
@@ -124,11 +138,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         from hiertok.config import load_config
 
         if args.stage == "planner":
-            from planner.train import PlannerConfig, train
+            from planner.train import PlannerConfig as Config
+            from planner.train import train
+        elif args.stage == "baseline":
+            from hiertok.train_baseline import BaselineConfig as Config
+            from hiertok.train_baseline import train
         else:
-            from hiertok.tokenizer import TokenizerConfig as Config  # noqa: N814
+            from hiertok.tokenizer import TokenizerConfig as Config
             from hiertok.train_tokenizer import train
-        cfg = load_config(PlannerConfig if args.stage == "planner" else Config, args.config, args.overrides)
+        cfg = load_config(Config, args.config, args.overrides)
         result = train(cfg, args.out, resume=args.resume)
         print(
             json.dumps(
@@ -146,6 +164,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             from hiertok.eval_planner import evaluate_planner_run
 
             result = evaluate_planner_run(args.ckpt, args.data, args.max_docs, args.prompts, args.beams)
+        elif args.stage == "codelength":
+            from hiertok.codelength import evaluate_codelength_run
+
+            result = evaluate_codelength_run(args.ckpt, args.baseline, args.data, args.max_docs)
         else:
             from hiertok.evaluate import evaluate_run
 

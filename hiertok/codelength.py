@@ -1,0 +1,96 @@
+"""Total codelength: hierarchical bits per byte (planner bits for the codes + decoder bits for the tokens
+given the codes) beside a flat LM's bits per byte, on exactly the same bytes.
+
+Codes are a deterministic function of the text, so (codes, tokens given codes) is a lossless encoding of the
+text and its total length is directly comparable with the flat LM's. Documents longer than the planner's
+window are scored window by window (each later window marked as a continuation); documents longer than the
+flat LM's context are scored with overlapping windows. END (planner) and EOS (decoder, flat LM) are counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from hiertok.data.ideas import IdeaCorpus
+from hiertok.evaluate import corpus_codes, teacher_forced
+from hiertok.flat_lm import FlatLM, TokenWindows, count_params
+from hiertok.pipeline import Pipeline
+from planner.evaluate import teacher_forced_bits
+from planner.shards import CodeCorpus
+from planner.windows import Windows
+
+
+@dataclass
+class Codelength:
+    """Results of `hiertok eval codelength` (JSON keys are the field names)."""
+
+    docs: int
+    bytes: int
+    bpb_hier: float
+    bpb_hier_codes: float
+    bpb_hier_tokens: float
+    bpb_flat: float | None
+    params_hier: int
+    params_flat: int | None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def evaluate_codelength(pipe: Pipeline, flat: FlatLM | None, docs: list[str]) -> Codelength:
+    """Bits per byte of `docs` under the hierarchical system and (if given) the flat LM.
+
+    Args:
+        pipe: tokenizer + planner.
+        flat: the flat baseline (same BPE as the tokenizer), or None.
+        docs: the documents.
+    """
+    tok = pipe.tokenizer
+    corpus = IdeaCorpus.build(docs, tok.bpe, tok.segmentation)
+    if corpus.num_ideas == 0:
+        raise ValueError("no text to score: the documents are empty")
+    n_bytes = sum(len(d.encode("utf-8")) for d in docs)
+    codes = corpus_codes(tok, corpus)
+    held = CodeCorpus(codes.flat().numpy(), corpus.doc_offsets, {})
+    planner_bits = teacher_forced_bits(pipe.planner, Windows(held, pipe.cfg.data.window))
+    code_bits = planner_bits.bits_per_idea * planner_bits.ideas
+    token_bits = teacher_forced(tok, corpus, codes)[0] / math.log(2)
+    result = Codelength(
+        docs=len(docs),
+        bytes=n_bytes,
+        bpb_hier=(code_bits + token_bits) / n_bytes,
+        bpb_hier_codes=code_bits / n_bytes,
+        bpb_hier_tokens=token_bits / n_bytes,
+        bpb_flat=None,
+        params_hier=count_params(pipe.planner) + count_params(tok.model),
+        params_flat=None,
+    )
+    if flat is not None:
+        from hiertok.train_baseline import document_ids, flat_nats
+
+        windows = TokenWindows.build(document_ids(tok, docs), flat.cfg.context, overlap=True)
+        nats, _ = flat_nats(flat, windows, tok.bpe.pad_id)
+        result.bpb_flat = nats / math.log(2) / n_bytes
+        result.params_flat = count_params(flat)
+    return result
+
+
+def evaluate_codelength_run(ckpt: str, baseline: str | None, data: str | None, max_docs: int | None) -> Codelength:
+    """What `hiertok eval codelength` runs: held-out documents (default: the planner's held-out part)."""
+    from hiertok.data.bpe import BPE
+    from hiertok.data.corpus import heldout_split
+    from hiertok.tokenizer import BPE_FILE
+    from hiertok.train_baseline import load_baseline
+    from planner.train import data_config
+
+    pipe = Pipeline.from_pretrained(ckpt)
+    flat = None
+    if baseline is not None:
+        flat, bcfg = load_baseline(baseline)
+        if BPE.load(Path(bcfg.tokenizer) / BPE_FILE).to_str() != pipe.tokenizer.bpe.to_str():
+            raise ValueError(f"baseline {baseline} was trained on other BPE tokens than planner {ckpt}'s tokenizer")
+    split = heldout_split(data_config(pipe.cfg, pipe.tokenizer), source=data, limit=max_docs)
+    return evaluate_codelength(pipe, flat, list(split.docs()))
