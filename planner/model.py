@@ -37,6 +37,7 @@ class PlannerModelConfig:
     heads: int = 4
     depth_head_blocks: int = 2  # residual MLP blocks per level step
     dropout: float = 0.0
+    tie_embeddings: bool = True  # one code embedding table for the input, the depth head and its output
 
 
 class DepthHead(nn.Module):
@@ -119,6 +120,10 @@ class Planner(nn.Module):
             ),
         )
         self.head = DepthHead(cfg.dim, vocab, cfg.depth_head_blocks)
+        if cfg.tie_embeddings:  # the code tables are most of the parameters (16 levels x 1000 codes x dim each)
+            nn.init.normal_(self.code_emb.weight, std=0.02)
+            self.head.code_emb = self.code_emb
+            self.head.out.weight = self.code_emb.weight
 
     def embed_ideas(self, ids: Tensor) -> Tensor:
         """(..., L) unified ids -> (..., D) idea embeddings."""

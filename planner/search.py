@@ -139,7 +139,7 @@ def sample(
         state, ids, idea_lp = rows.h, [], torch.zeros(n, device=dev)
         for level in range(vocab.levels):
             logp = planner.head.logits(state, level).float().log_softmax(-1)
-            if level == 0 and not cfg.allow_end:
+            if level == 0 and (not cfg.allow_end or rows.ideas.shape[1] == 0):  # a plan has >= 1 new idea
                 logp[:, 0] = NEG
             if cfg.temperature > 0:
                 probs = filter_logits(logp / cfg.temperature, cfg.top_k, cfg.top_p).softmax(-1)

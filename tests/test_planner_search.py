@@ -13,7 +13,7 @@ SIZES = (5, 4, 3)
 @pytest.fixture(scope="module")
 def planner() -> Planner:
     torch.manual_seed(0)
-    p = Planner(PlannerModelConfig(dim=32, depth=2, heads=2), CodeVocab(SIZES)).eval()
+    p = Planner(PlannerModelConfig(dim=32, depth=2, heads=2, tie_embeddings=False), CodeVocab(SIZES)).eval()
     with torch.no_grad():  # sharper distributions than at init, so beams and greedy differ meaningfully
         p.head.out.weight.mul_(8)
     return p
@@ -162,3 +162,11 @@ def test_bad_search_settings_are_refused():
         SearchConfig(num_beams=4, diverse_groups=3).validate()
     with pytest.raises(ValueError, match="not both"):
         SearchConfig(num_beams=4, temperature=1.0).validate()
+
+
+def test_tied_embeddings_share_one_table():
+    p = Planner(PlannerModelConfig(dim=16, depth=1, heads=2), CodeVocab(SIZES))
+    assert p.head.code_emb.weight is p.code_emb.weight and p.head.out.weight is p.code_emb.weight
+    untied = Planner(PlannerModelConfig(dim=16, depth=1, heads=2, tie_embeddings=False), CodeVocab(SIZES))
+    table = p.code_emb.weight.numel()
+    assert sum(x.numel() for x in untied.parameters()) - sum(x.numel() for x in p.parameters()) == 2 * table
