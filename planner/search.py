@@ -182,6 +182,7 @@ def beam_search(planner: Planner, prompt: Tensor, goal: Tensor | None, cfg: Sear
     logprob = torch.full((b, k), NEG, device=dev)
     logprob[:, ::per] = 0.0  # identical beams at the start: one alive per group, so groups do not duplicate
     finished: list[list[Plan]] = [[] for _ in range(b)]
+    closed = [False] * b  # a prompt with num_beams finished plans stops (early stopping)
     offsets = torch.arange(b, device=dev)[:, None] * k
     for _ in range(cfg.max_ideas):
         state, ids, idea_lp = rows.h, [], torch.zeros(b * k, device=dev)
@@ -192,6 +193,8 @@ def beam_search(planner: Planner, prompt: Tensor, goal: Tensor | None, cfg: Sear
                 logp[..., 0] = NEG
             choice, parent, step_lp, ended = _beam_step(logp, logprob, groups, cfg.diversity_penalty, ends_here)
             for i, j in ended.nonzero().tolist():
+                if closed[i]:  # this prompt's search is over; its results must not depend on the batch
+                    continue
                 total = float(logprob[i, j] + logp[i, j, 0])
                 finished[i].append(_plan(rows, i * k + j, total, True, cfg))
             flat = (parent + offsets).reshape(-1)
@@ -203,7 +206,8 @@ def beam_search(planner: Planner, prompt: Tensor, goal: Tensor | None, cfg: Sear
             if level + 1 < vocab.levels:
                 state = planner.head.advance(state, level, ids[-1])
         rows.add_idea(torch.stack(ids, dim=1), idea_lp)
-        if all(len(plans) >= k for plans in finished):
+        closed = [len(plans) >= k for plans in finished]
+        if all(closed):
             break
     for i in range(b):
         if len(finished[i]) < k:  # out of budget: the alive beams are plans too

@@ -170,3 +170,13 @@ def test_tied_embeddings_share_one_table():
     untied = Planner(PlannerModelConfig(dim=16, depth=1, heads=2, tie_embeddings=False), CodeVocab(SIZES))
     table = p.code_emb.weight.numel()
     assert sum(x.numel() for x in untied.parameters()) - sum(x.numel() for x in p.parameters()) == 2 * table
+
+
+def test_a_prompt_gets_the_same_plans_alone_or_in_a_batch(planner):
+    prompts = random_codes(4, 1, seed=7)
+    cfg = SearchConfig(max_ideas=5, num_beams=3)
+    together = search(planner, prompts, None, cfg)
+    for i in range(4):
+        alone = search(planner, prompts[i : i + 1], None, cfg)[0]
+        assert [p.codes.tolist() for p in alone] == [p.codes.tolist() for p in together[i]]
+        assert [p.score for p in alone] == pytest.approx([p.score for p in together[i]], abs=1e-5)
