@@ -54,6 +54,7 @@ def evaluate_codelength(pipe: Pipeline, flat: FlatLM | None, docs: list[str]) ->
         raise ValueError("no text to score: the documents are empty")
     n_bytes = sum(len(d.encode("utf-8")) for d in docs)
     codes = corpus_codes(tok, corpus)
+    codes = codes.prefix(pipe.levels)  # the planned levels; the decoder expands from this prefix
     held = CodeCorpus(codes.flat().numpy(), corpus.doc_offsets, {})
     planner_bits = teacher_forced_bits(pipe.planner, Windows(held, pipe.cfg.data.window))
     code_bits = planner_bits.bits_per_idea * planner_bits.ideas

@@ -58,7 +58,7 @@ class TrainConfig:
     stop_at_step: int | None = None  # leave the run unfinished here (checkpointed), e.g. to fit a job slot
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     mixed_precision: str = "no"  # no | bf16 | fp16
-    bucket_pool: int = 32  # global batches sorted by length together (less padding); 1 = plain random batches
+    bucket_pool: int = 1  # >1: this many global batches sorted by length together (less padding); 1 = random
     eval_every: int = 500
     eval_ideas: int = 512  # held-out ideas decoded at each periodic evaluation
     save_every: int = 500

@@ -2,7 +2,8 @@
 
 Generation metrics (from the first idea of each of `prompts` held-out documents, beam search):
 - plan_adherence_level1 / _full: the planned ideas are decoded, each decoded idea is re-encoded, and
-  its codes are compared with the plan's at level 1 / at every level.
+  its codes are compared with the plan's at level 1 / at every planned level (all levels, or the
+  planner's `levels` prefix).
 - grammar_valid (synthetic): fraction of stories (prompt + generated ideas) whose event sequence is valid
   under the story world's grammar; grammar_valid_unigram: the same for a contrast planner that samples
   whole ideas from the training codes' unigram distribution (as many as the held-out story has).
@@ -58,12 +59,12 @@ def _adherence(pipe: Pipeline, plans: list[Plan], texts: list[list[str]]) -> tup
 
     An idea decoded to the empty string cannot be re-encoded and counts as not adhering.
     """
-    planned = torch.cat([p.codes for p in plans]) if plans else torch.zeros(0, pipe.tokenizer.levels)
+    planned = torch.cat([p.codes for p in plans]) if plans else torch.zeros(0, pipe.levels)
     ideas = [pipe.tokenizer.bpe.encode(t) for per in texts for t in per]
     keep = [i for i, ids in enumerate(ideas) if ids]
     if not keep:
         return 0.0, 0.0
-    again = pipe.tokenizer.encode_ideas([ideas[i] for i in keep])
+    again = pipe.tokenizer.encode_ideas([ideas[i] for i in keep])[:, : pipe.levels]
     planned = planned[keep]
     n = len(ideas)
     return float((again[:, 0] == planned[:, 0]).sum()) / n, float((again == planned).all(1).sum()) / n
@@ -94,7 +95,7 @@ def evaluate_planner(
         beams: beam width of the generations.
     """
     codes, offsets = encode_documents(pipe.tokenizer, docs)
-    held = CodeCorpus(codes, offsets, {})
+    held = CodeCorpus(codes, offsets, {}).prefix(pipe.levels)
     tf = teacher_forced_bits(pipe.planner, Windows(held, pipe.cfg.data.window), topk=True)
     unigram, bigram = baseline_top1(train_codes, held)
     usable = [d for d in range(held.num_docs) if len(held.doc(d)) >= 2][:prompts]

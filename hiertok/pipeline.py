@@ -61,6 +61,7 @@ class Pipeline:
 
     def __init__(self, tokenizer: IdeaTokenizer, planner: Planner, cfg: PlannerConfig):
         self.tokenizer, self.planner, self.cfg = tokenizer, planner.eval(), cfg
+        self.levels = planner.vocab.levels  # planned levels: the decoder expands ideas from this prefix
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, tokenizer: str | Path | None = None) -> Pipeline:
@@ -85,7 +86,7 @@ class Pipeline:
                 f"planner {directory} was trained on tokenizer {cfg.tokenizer_hash}, but {tok_dir} is {found}"
             )
         tok = IdeaTokenizer.from_pretrained(tok_dir)
-        planner = build_planner(cfg, tok.codebook_sizes)
+        planner = build_planner(cfg, tok)
         try:
             missing, unexpected = load_model(planner, directory / WEIGHTS_FILE, strict=False)
         except (SafetensorError, OSError, RuntimeError) as e:
@@ -113,8 +114,7 @@ class Pipeline:
         if not docs:
             return [[] for _ in plans]
         width = max(len(d) for _, d in docs)
-        levels = self.tokenizer.levels
-        ids = torch.zeros(len(docs), width, levels, dtype=torch.long)
+        ids = torch.zeros(len(docs), width, self.levels, dtype=torch.long)
         mask = torch.zeros(len(docs), width, dtype=torch.bool)
         for j, (_, d) in enumerate(docs):
             ids[j, : len(d)], mask[j, : len(d)] = d, True
@@ -163,13 +163,13 @@ class Pipeline:
             s.diverse_groups = diverse_groups if diverse_groups is not None else 1
         s.validate()
         codes = self.tokenizer.encode([prompt])
-        prompt_codes = codes.ids[:, : int(codes.mask.sum())]
+        prompt_codes = codes.ids[:, : int(codes.mask.sum()), : self.levels]
         goal_codes = None
         if goal is not None:
             g = self.tokenizer.encode([goal])
             if int(g.mask.sum()) != 1:
                 raise ValueError(f"the goal must be one sentence (idea), it has {int(g.mask.sum())}")
-            goal_codes = g.ids[:, 0]
+            goal_codes = g.ids[:, 0, : self.levels]
         plans = self.plans(prompt_codes, goal_codes, s, seed)
         texts = self.expand(prompt_codes, plans)[0]
         out = [

@@ -68,6 +68,10 @@ class CodeCorpus:
         """(n, L) codes of document i."""
         return self.codes[self.doc_offsets[i] : self.doc_offsets[i + 1]]
 
+    def prefix(self, levels: int) -> CodeCorpus:
+        """The same documents with only their first `levels` levels of codes."""
+        return CodeCorpus(self.codes[:, :levels], self.doc_offsets, self.meta)
+
 
 def shard_dir_for(tok_dir: str | Path, data: DataConfig, split: str) -> Path:
     """Where the codes of `split` ('train' | 'heldout') of `data` under this tokenizer are cached."""

@@ -55,6 +55,7 @@ class PlannerConfig:
     data: PlannerData = field(default_factory=PlannerData)
     model: PlannerModelConfig = field(default_factory=PlannerModelConfig)
     train: TrainConfig = field(default_factory=planner_train_defaults)  # eval_ideas: held-out windows
+    levels: int | None = None  # plan the first k levels (the gist; the decoder expands from the prefix); None: all
     goal_dropout: float = 0.5  # fraction of training windows shown without their goal
     search: SearchConfig = field(default_factory=lambda: SearchConfig(num_beams=4))  # defaults for generation
 
@@ -74,18 +75,28 @@ def data_config(cfg: PlannerConfig, tok: IdeaTokenizer) -> DataConfig:
     return dataclasses.replace(tok.cfg.data, **{k: v for k, v in changes.items() if v is not None})
 
 
+def planned_levels(cfg: PlannerConfig, tok: IdeaTokenizer) -> int:
+    """How many levels the planner plans (one-line error when the tokenizer has fewer)."""
+    if cfg.levels is None:
+        return tok.levels
+    if not 1 <= cfg.levels <= tok.levels:
+        raise ValueError(f"levels must be in 1..{tok.levels} (the tokenizer's levels), got {cfg.levels}")
+    return cfg.levels
+
+
 def load_codes(cfg: PlannerConfig, tok: IdeaTokenizer) -> tuple[CodeCorpus, CodeCorpus]:
-    """Training and held-out code corpora (encoded on first use, then read from the shard cache)."""
+    """Training and held-out codes (encoded on first use, then read from the shard cache), planned levels only."""
     data = data_config(cfg, tok)
+    k = planned_levels(cfg, tok)
     return (
-        codes_for(tok, cfg.tokenizer, data, "train", train_split(data)),
-        codes_for(tok, cfg.tokenizer, data, "heldout", heldout_split(data)),
+        codes_for(tok, cfg.tokenizer, data, "train", train_split(data)).prefix(k),
+        codes_for(tok, cfg.tokenizer, data, "heldout", heldout_split(data)).prefix(k),
     )
 
 
-def build_planner(cfg: PlannerConfig, codebook_sizes: tuple[int, ...]) -> Planner:
+def build_planner(cfg: PlannerConfig, tok: IdeaTokenizer) -> Planner:
     torch.manual_seed(cfg.train.seed)
-    return Planner(cfg.model, CodeVocab(tuple(codebook_sizes)))
+    return Planner(cfg.model, CodeVocab(tuple(tok.codebook_sizes[: planned_levels(cfg, tok)])))
 
 
 def train(cfg: PlannerConfig, run_dir: str | Path, resume: bool = False) -> PlannerTrainResult:
@@ -117,7 +128,7 @@ def train(cfg: PlannerConfig, run_dir: str | Path, resume: bool = False) -> Plan
     plan = StepBatches(
         len(windows), tc.batch_size, tc.seed, acc.process_index, acc.num_processes, windows.lengths, tc.bucket_pool
     )
-    planner = build_planner(cfg, tok.codebook_sizes)
+    planner = build_planner(cfg, tok)
     vocab = planner.vocab
     optimizer, scheduler = make_optimizer(planner, tc)
     model, optimizer = acc.prepare(planner, optimizer)

@@ -114,3 +114,17 @@ def test_eval_planner_cli_writes_every_key(toy_planner_run, tmp_path, capsys):
     assert result["prompts"] == 4 and 0 <= result["grammar_valid"] <= 1 and 0 <= result["goal_reached"] <= 1
     assert len(result["bits_per_idea_by_level"]) == 4
     assert result["bits_per_idea"] == pytest.approx(sum(result["bits_per_idea_by_level"].values()))
+
+
+def test_a_planner_of_the_coarse_levels_plans_and_decodes_from_the_prefix(toy_run, tmp_path, capsys):
+    from .conftest import PLANNER_TOY
+
+    run = tmp_path / "coarse"
+    assert main(["train", "planner", "--out", str(run), f"tokenizer={toy_run}", "levels=2", *PLANNER_TOY]) == 0
+    capsys.readouterr()
+    pipe = Pipeline.from_pretrained(run)
+    assert pipe.levels == 2 and pipe.planner.vocab.codebook_sizes == (1000, 1000)
+    out = pipe.generate("Tom found a key.", sentences=2, beams=2, allow_end=False)
+    assert all(len(codes) == 2 for codes in out.best.codes) and len(out.best.ideas) == 2
+    assert main(["train", "planner", "--out", str(tmp_path / "bad"), f"tokenizer={toy_run}", "levels=9"]) == 2
+    assert "levels must be in 1..4" in capsys.readouterr().err
