@@ -13,8 +13,10 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
-from x_transformers import Decoder, TransformerWrapper
+from x_transformers import TransformerWrapper
 from x_transformers.x_transformers import LayerIntermediates
+
+from hiertok.layers import rotary_layers
 
 
 @dataclass
@@ -58,15 +60,7 @@ class IdeaDecoder(nn.Module):
             max_seq_len=cfg.max_len + self.num_prefix,
             use_abs_pos_emb=False,
             emb_dropout=cfg.dropout,
-            attn_layers=Decoder(
-                dim=cfg.dim,
-                depth=cfg.depth,
-                heads=cfg.heads,
-                rotary_pos_emb=True,
-                attn_flash=True,
-                attn_dropout=cfg.dropout,
-                ff_dropout=cfg.dropout,
-            ),
+            attn_layers=rotary_layers(causal=True, dim=cfg.dim, depth=cfg.depth, heads=cfg.heads, dropout=cfg.dropout),
         )
         self.to_prefix = nn.Linear(cond_dim, cfg.dim)
         # Which slot a prefix embedding fills (self, previous 1..w, next 1..w), and "no neighbour here".

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from einops import reduce
 from torch import Tensor, nn
-from x_transformers import Encoder, TransformerWrapper
+from x_transformers import TransformerWrapper
+
+from hiertok.layers import rotary_layers
 
 
 @dataclass
@@ -41,15 +43,7 @@ class IdeaEncoder(nn.Module):
             use_abs_pos_emb=False,
             return_only_embed=True,
             emb_dropout=cfg.dropout,
-            attn_layers=Encoder(
-                dim=cfg.dim,
-                depth=cfg.depth,
-                heads=cfg.heads,
-                rotary_pos_emb=True,
-                attn_flash=True,
-                attn_dropout=cfg.dropout,
-                ff_dropout=cfg.dropout,
-            ),
+            attn_layers=rotary_layers(causal=False, dim=cfg.dim, depth=cfg.depth, heads=cfg.heads, dropout=cfg.dropout),
         )
         # LayerNorm keeps the idea vector in the quantizers' working range: unnormalised outputs drift into
         # FSQ's saturated tanh, where codes stick to the codebook corners and gradients vanish.

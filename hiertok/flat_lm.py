@@ -14,7 +14,9 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
-from x_transformers import Decoder, TransformerWrapper
+from x_transformers import TransformerWrapper
+
+from hiertok.layers import rotary_layers
 
 
 @dataclass
@@ -39,15 +41,7 @@ class FlatLM(nn.Module):
             max_seq_len=cfg.context,
             use_abs_pos_emb=False,
             emb_dropout=cfg.dropout,
-            attn_layers=Decoder(
-                dim=cfg.dim,
-                depth=cfg.depth,
-                heads=cfg.heads,
-                rotary_pos_emb=True,
-                attn_flash=True,
-                attn_dropout=cfg.dropout,
-                ff_dropout=cfg.dropout,
-            ),
+            attn_layers=rotary_layers(causal=True, dim=cfg.dim, depth=cfg.depth, heads=cfg.heads, dropout=cfg.dropout),
         )
 
     def forward(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:

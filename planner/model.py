@@ -22,9 +22,10 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import Tensor, nn
-from x_transformers import ContinuousTransformerWrapper, Decoder
+from x_transformers import ContinuousTransformerWrapper
 from x_transformers.x_transformers import LayerIntermediates
 
+from hiertok.layers import rotary_layers
 from planner.vocab import CodeVocab
 
 
@@ -109,15 +110,7 @@ class Planner(nn.Module):
             max_seq_len=0,
             use_abs_pos_emb=False,
             emb_dropout=cfg.dropout,
-            attn_layers=Decoder(
-                dim=cfg.dim,
-                depth=cfg.depth,
-                heads=cfg.heads,
-                rotary_pos_emb=True,
-                attn_flash=True,
-                attn_dropout=cfg.dropout,
-                ff_dropout=cfg.dropout,
-            ),
+            attn_layers=rotary_layers(causal=True, dim=cfg.dim, depth=cfg.depth, heads=cfg.heads, dropout=cfg.dropout),
         )
         self.head = DepthHead(cfg.dim, vocab, cfg.depth_head_blocks)
         if cfg.tie_embeddings:  # the code tables are most of the parameters (16 levels x 1000 codes x dim each)

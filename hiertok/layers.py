@@ -1,0 +1,22 @@
+"""The attention stack every model here uses: x-transformers layers with rotary positions and SDPA attention."""
+
+from __future__ import annotations
+
+from x_transformers import Decoder, Encoder
+
+
+def rotary_layers(causal: bool, dim: int, depth: int, heads: int, dropout: float = 0.0) -> Decoder | Encoder:
+    """A causal (Decoder) or bidirectional (Encoder) stack with rotary positions and flash (SDPA) attention.
+
+    Rotary positions keep the KV cache valid past max_seq_len (LIBRARY-NOTES); attn_flash runs on CPU too.
+    """
+    layers = Decoder if causal else Encoder
+    return layers(
+        dim=dim,
+        depth=depth,
+        heads=heads,
+        rotary_pos_emb=True,
+        attn_flash=True,
+        attn_dropout=dropout,
+        ff_dropout=dropout,
+    )
