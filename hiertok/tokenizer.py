@@ -7,14 +7,13 @@ A saved tokenizer is a directory holding `config.yaml` (the resolved training co
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model
 
 from decoder.generate import GenerationConfig, generate
 from decoder.model import SpecialIds
@@ -23,6 +22,7 @@ from hiertok.codes import Codes
 from hiertok.config import ConfigError, DataConfig, TrainConfig, load_config, to_yaml
 from hiertok.data.bpe import BPE
 from hiertok.data.ideas import Segmentation, pad_ideas, segment_document
+from hiertok.training import save_weights
 
 CONFIG_FILE, BPE_FILE, WEIGHTS_FILE = "config.yaml", "tokenizer.json", "model.safetensors"
 
@@ -170,14 +170,7 @@ class IdeaTokenizer:
         directory.mkdir(parents=True, exist_ok=True)
         atomic_write_text(directory / CONFIG_FILE, to_yaml(self.cfg))
         self.bpe.save(directory / BPE_FILE)
-        with tempfile.NamedTemporaryFile(dir=directory, suffix=".tmp", delete=False) as f:
-            tmp = f.name
-        try:
-            save_model(self.model, tmp)
-            os.replace(tmp, directory / WEIGHTS_FILE)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        save_weights(self.model, directory / WEIGHTS_FILE)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> IdeaTokenizer:

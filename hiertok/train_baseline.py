@@ -15,23 +15,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model
 
-from hiertok.config import DataConfig, TrainConfig, load_config
-from hiertok.data.corpus import heldout_split, train_split
+from hiertok.config import TrainConfig, load_config
+from hiertok.data.bpe import BPE
+from hiertok.data.corpus import DocumentChoice, heldout_split, train_split
 from hiertok.flat_lm import FlatLM, FlatLMConfig, TokenWindows, count_params, depth_for
 from hiertok.loop import run_steps
-from hiertok.tokenizer import CONFIG_FILE, IdeaTokenizer
-from hiertok.training import Checkpoints, MetricsLog, StepBatches, make_accelerator, make_optimizer, prepare_run_dir
+from hiertok.tokenizer import BPE_FILE, CONFIG_FILE, IdeaTokenizer
+from hiertok.training import (
+    Checkpoints,
+    MetricsLog,
+    StepBatches,
+    make_accelerator,
+    make_optimizer,
+    prepare_run_dir,
+    save_weights,
+)
 
 WEIGHTS_FILE = "model.safetensors"
-
-
-@dataclass
-class BaselineData:
-    source: str | None = None  # None: the tokenizer's training source
-    max_docs: int | None = None
-    eval_docs: int | None = None
 
 
 @dataclass
@@ -41,16 +43,11 @@ class BaselineConfig:
     tokenizer: str = ""  # tokenizer run whose BPE tokens and documents the baseline uses (required)
     match: str | None = None  # a planner run; with model.depth=0 the depth matches its system's parameters
     params_target: int | None = None  # recorded: the parameter count matched (None when depth is given)
-    data: BaselineData = field(default_factory=BaselineData)
+    data: DocumentChoice = field(default_factory=DocumentChoice)
     model: FlatLMConfig = field(default_factory=FlatLMConfig)
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(batch_size=16, lr=1e-3, max_steps=1500, eval_every=500, eval_ideas=64)
     )
-
-
-def baseline_data(cfg: BaselineConfig, tok: IdeaTokenizer) -> DataConfig:
-    changes = {"source": cfg.data.source, "max_docs": cfg.data.max_docs, "eval_docs": cfg.data.eval_docs}
-    return dataclasses.replace(tok.cfg.data, **{k: v for k, v in changes.items() if v is not None})
 
 
 def document_ids(tok: IdeaTokenizer, docs) -> list[np.ndarray]:
@@ -108,7 +105,7 @@ def train(cfg: BaselineConfig, run_dir: str | Path, resume: bool = False) -> Bas
     run_dir = Path(run_dir)
     prepare_run_dir(run_dir, cfg, resume)
     acc = make_accelerator(cfg.train, run_dir)
-    data = baseline_data(cfg, tok)
+    data = cfg.data.apply(tok.cfg.data)
     ctx = cfg.model.context
     windows = TokenWindows.build(document_ids(tok, train_split(data).docs()), ctx, overlap=False)
     eval_windows = TokenWindows.build(document_ids(tok, heldout_split(data).docs()), ctx, overlap=True)
@@ -140,9 +137,7 @@ def train(cfg: BaselineConfig, run_dir: str | Path, resume: bool = False) -> Bas
     t0 = time.perf_counter()
     result = run_steps(acc, model, optimizer, scheduler, tc, loss_fn, eval_fn, ckpt, log, start, "baseline")
     if result.finished and acc.is_main_process:
-        tmp = run_dir / f".{WEIGHTS_FILE}.tmp"
-        save_model(acc.unwrap_model(model), str(tmp))
-        tmp.replace(run_dir / WEIGHTS_FILE)
+        save_weights(acc.unwrap_model(model), run_dir / WEIGHTS_FILE)
     acc.wait_for_everyone()
     acc.end_training()
     return BaselineTrainResult(run_dir, result.steps, time.perf_counter() - t0, count_params(lm), result.last_eval)
@@ -155,8 +150,7 @@ def load_baseline(run_dir: str | Path) -> tuple[FlatLM, BaselineConfig]:
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir / name} not found: not a trained baseline run")
     cfg = load_config(BaselineConfig, run_dir / CONFIG_FILE)
-    tok = IdeaTokenizer.from_pretrained(cfg.tokenizer)
-    lm = FlatLM(cfg.model, tok.bpe.vocab_size)
+    lm = FlatLM(cfg.model, BPE.load(Path(cfg.tokenizer) / BPE_FILE).vocab_size)
     missing, unexpected = load_model(lm, run_dir / WEIGHTS_FILE, strict=False)
     if missing or unexpected:
         raise ValueError(f"{run_dir / WEIGHTS_FILE}: weights do not match the config")

@@ -14,13 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_model
 
 from hiertok.config import DataConfig, TrainConfig
-from hiertok.data.corpus import heldout_split, train_split
+from hiertok.data.corpus import DocumentChoice, heldout_split, train_split
 from hiertok.loop import run_steps
 from hiertok.tokenizer import IdeaTokenizer
-from hiertok.training import Checkpoints, MetricsLog, StepBatches, make_accelerator, make_optimizer, prepare_run_dir
+from hiertok.training import (
+    Checkpoints,
+    MetricsLog,
+    StepBatches,
+    make_accelerator,
+    make_optimizer,
+    prepare_run_dir,
+    save_weights,
+)
 from planner.evaluate import teacher_forced_bits
 from planner.model import Planner, PlannerModelConfig
 from planner.search import SearchConfig
@@ -32,12 +39,9 @@ WEIGHTS_FILE = "model.safetensors"
 
 
 @dataclass
-class PlannerData:
-    """Which documents the planner learns from; the segmentation is always the tokenizer's."""
+class PlannerData(DocumentChoice):
+    """Which documents the planner learns from, and how they are cut into training windows."""
 
-    source: str | None = None  # None: the tokenizer's training source
-    max_docs: int | None = None  # None: the tokenizer's setting
-    eval_docs: int | None = None  # held-out documents (None: the tokenizer's setting)
     window: int = 32  # ideas per training window
 
 
@@ -70,9 +74,7 @@ class PlannerTrainResult:
 
 def data_config(cfg: PlannerConfig, tok: IdeaTokenizer) -> DataConfig:
     """The tokenizer's data settings with the planner's choice of documents."""
-    d = cfg.data
-    changes = {"source": d.source, "max_docs": d.max_docs, "eval_docs": d.eval_docs}
-    return dataclasses.replace(tok.cfg.data, **{k: v for k, v in changes.items() if v is not None})
+    return cfg.data.apply(tok.cfg.data)
 
 
 def planned_levels(cfg: PlannerConfig, tok: IdeaTokenizer) -> int:
@@ -158,14 +160,7 @@ def train(cfg: PlannerConfig, run_dir: str | Path, resume: bool = False) -> Plan
     t0 = time.perf_counter()
     result = run_steps(acc, model, optimizer, scheduler, tc, loss_fn, eval_fn, ckpt, log, start, "planner")
     if result.finished and acc.is_main_process:  # an unfinished run keeps only its checkpoint
-        save_planner(acc.unwrap_model(model), run_dir)
+        save_weights(acc.unwrap_model(model), run_dir / WEIGHTS_FILE)
     acc.wait_for_everyone()
     acc.end_training()
     return PlannerTrainResult(run_dir, result.steps, time.perf_counter() - t0, result.last_eval)
-
-
-def save_planner(planner: Planner, run_dir: Path) -> None:
-    """Weights as safetensors, written to a temporary file and renamed into place."""
-    tmp = run_dir / f".{WEIGHTS_FILE}.tmp"
-    save_model(planner, str(tmp))
-    tmp.replace(run_dir / WEIGHTS_FILE)

@@ -7,6 +7,7 @@ never sit in memory as text.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -23,6 +24,20 @@ class Split:
 
     docs: DocStream
     events: list[tuple[str, ...]] | None = None
+
+
+@dataclass
+class DocumentChoice:
+    """Which documents a later stage uses; unset fields keep the tokenizer's (its segmentation always applies)."""
+
+    source: str | None = None  # None: the tokenizer's training source
+    max_docs: int | None = None  # None: the tokenizer's setting
+    eval_docs: int | None = None  # held-out documents (None: the tokenizer's setting)
+
+    def apply(self, data: DataConfig) -> DataConfig:
+        """The tokenizer's data settings with this choice of documents."""
+        changes = {"source": self.source, "max_docs": self.max_docs, "eval_docs": self.eval_docs}
+        return dataclasses.replace(data, **{k: v for k, v in changes.items() if v is not None})
 
 
 def eval_seed(data: DataConfig) -> int:
