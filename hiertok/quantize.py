@@ -36,6 +36,7 @@ FSQ_LEVELS: dict[int, list[int]] = {
 }
 KINDS = ("fsq", "vq", "lfq")
 HIERARCHIES = ("matryoshka", "residual")
+PREFIX_DISTS = ("uniform", "geometric")
 
 
 @dataclass
@@ -49,6 +50,9 @@ class QuantizerConfig:
     level_dim: int = 0  # matryoshka slice width per level; 0 = the quantizer's natural width
     residual_dim: int = 64  # idea-vector width in residual mode
     level_dropout: float = 0.1  # fraction of training samples (matryoshka) / batches (residual) cut to a prefix
+    # How a cut sample's prefix length k in 1..L-1 is drawn (matryoshka): uniform, or geometric,
+    # P(k) ~ 2^-k as in nested dropout (Rippel et al. 2014), which trains the coarse levels to carry the gist.
+    prefix_dist: str = "uniform"
     vq_decay: float = 0.99
     vq_dead_code_threshold: float = 2.0  # VQ codes used fewer times (EMA) are re-seeded from the batch
     commitment_weight: float = 0.25  # VQ commitment loss weight
@@ -99,6 +103,10 @@ def validate(cfg: QuantizerConfig) -> list[int]:
             raise ValueError(f"VQ codebook size must be >= 2, got {s}")
     if not 0.0 <= cfg.level_dropout <= 1.0:
         raise ValueError(f"quantizer.level_dropout must be in [0, 1], got {cfg.level_dropout}")
+    if cfg.prefix_dist not in PREFIX_DISTS:
+        raise ValueError(f"quantizer.prefix_dist must be one of {PREFIX_DISTS}, got {cfg.prefix_dist!r}")
+    if cfg.prefix_dist != "uniform" and cfg.hierarchy == "residual":
+        raise ValueError("quantizer.prefix_dist applies to the matryoshka hierarchy (residual uses the library's dropout)")
     return sizes
 
 
@@ -201,12 +209,17 @@ class MultiLevelQuantizer(nn.Module):
             quantized, indices = torch.cat(parts, dim=-1), torch.stack(cols, dim=-1)
         kept = torch.full((z.shape[0],), self.levels, device=z.device, dtype=torch.long)
         if self.training and self.cfg.level_dropout > 0 and self.levels > 1:
-            # Nested dropout per sample: keep a uniform prefix of 1..L-1 levels.
+            # Nested dropout per sample: keep a prefix of 1..L-1 levels (uniform or geometric length).
             drop = torch.rand(z.shape[0], device=z.device) < self.cfg.level_dropout
-            cut = torch.randint(1, self.levels, (z.shape[0],), device=z.device)
+            cut = 1 + torch.multinomial(self._prefix_probs(z.device), z.shape[0], replacement=True)
             kept = torch.where(drop, cut, kept)
             quantized = self._mask_levels(quantized, kept)
         return QuantizerOutput(quantized, indices.long(), aux, kept)
+
+    def _prefix_probs(self, device: torch.device) -> Tensor:
+        """(L-1,) probabilities of keeping 1..L-1 levels when a sample is cut."""
+        k = torch.arange(1, self.levels, device=device, dtype=torch.float)
+        return torch.ones_like(k) if self.cfg.prefix_dist == "uniform" else 0.5**k
 
     def _forward_residual(self, z: Tensor) -> QuantizerOutput:
         rq = self.residual

@@ -63,6 +63,16 @@ def test_level_dropout_cuts_a_prefix_per_sample():
     assert len(out.kept_levels.unique()) == 3
 
 
+def test_geometric_prefix_lengths_halve_with_each_level():
+    torch.manual_seed(0)
+    q = make("fsq", "matryoshka", levels=6, level_dropout=1.0, prefix_dist="geometric")
+    q.train()
+    kept = q(torch.randn(20000, q.dim)).kept_levels
+    counts = torch.bincount(kept, minlength=6)[1:6].float()
+    # P(k) ~ 2^-k over k = 1..5: each count about half the one before it.
+    assert torch.allclose(counts[1:] / counts[:-1], torch.full((4,), 0.5), atol=0.08)
+
+
 def test_gradient_reaches_the_input_for_each_level():
     q = make("fsq", "matryoshka", level_dropout=0.0)
     z = torch.randn(16, q.dim, requires_grad=True)
@@ -90,6 +100,8 @@ def test_out_of_range_codes_are_rejected():
         (dict(kind="lfq", codebook_sizes=[100]), "power of 2"),
         (dict(hierarchy="residual", levels=2, codebook_sizes=[1000, 4096]), "single size"),
         (dict(level_dropout=1.5), "level_dropout"),
+        (dict(prefix_dist="zipf"), "prefix_dist"),
+        (dict(hierarchy="residual", prefix_dist="geometric"), "matryoshka"),
     ],
 )
 def test_invalid_configs(kw, msg):
