@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--no-end", action="store_true", help="always plan --sentences ideas (no early end)")
     gen.add_argument("--show-plan", action="store_true", help="print each planned idea's codes and score")
     gen.add_argument("--json", action="store_true", help="print a JSON record with the n-best plans")
+    gen.add_argument(
+        "--decode-candidates",
+        type=int,
+        default=None,
+        metavar="N",
+        help="decode each planned idea N times and keep the one that follows the plan (default: the run's)",
+    )
     gen.add_argument("--seed", type=int, default=0, help="sampling seed")
 
     ev = sub.add_parser("eval", help="evaluate a trained stage")
@@ -213,6 +220,7 @@ def _generate(args: argparse.Namespace) -> int:
         num_samples=args.num_samples,
         goal=args.goal,
         allow_end=False if args.no_end else None,
+        decode_candidates=args.decode_candidates,
         seed=args.seed,
     )
     if args.json:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from einops import rearrange, repeat
 from safetensors import SafetensorError
 from safetensors.torch import load_model
 
@@ -101,26 +102,66 @@ class Pipeline:
         """Search plans for prompts of one length: (B, T, L) codes, optional (B, L) goals."""
         return search(self.planner, prompt_codes, goal_codes, cfg, torch.Generator().manual_seed(seed))
 
-    def expand(self, prompt_codes: torch.Tensor, plans: list[list[Plan]]) -> list[list[list[str]]]:
+    def expand(
+        self, prompt_codes: torch.Tensor, plans: list[list[Plan]], candidates: int | None = None, seed: int = 0
+    ) -> list[list[list[str]]]:
         """Decode every planned idea of every plan in ONE batch.
 
         Each plan is decoded as a document prompt + plan (neighbouring codes then include the prompt's);
-        only the planned ideas are returned.
+        only the planned ideas are returned. With `candidates` > 1, every planned idea is decoded that many
+        times (greedy, then samples from the decoder, all in the same batch), each candidate is re-encoded,
+        and the one whose codes agree with the plan on the most leading levels is kept (the greedy one on
+        ties): the text then follows the plan even where greedy decoding drifts off it.
+
+        Args:
+            prompt_codes: (B, T, L) codes of the prompts.
+            plans: per prompt, its plans.
+            candidates: decodings per idea (None: the config's `search.decode_candidates`).
+            seed: sampling seed of the extra candidates.
 
         Returns:
             Per prompt, per plan, the planned ideas' texts.
         """
-        docs = [(i, torch.cat([prompt_codes[i], p.codes])) for i, per in enumerate(plans) for p in per]
+        n = candidates or self.cfg.search.decode_candidates
+        docs = [torch.cat([prompt_codes[i], p.codes]) for i, per in enumerate(plans) for p in per]
         if not docs:
             return [[] for _ in plans]
-        width = max(len(d) for _, d in docs)
+        width = max(len(d) for d in docs)
         ids = torch.zeros(len(docs), width, self.levels, dtype=torch.long)
         mask = torch.zeros(len(docs), width, dtype=torch.bool)
-        for j, (_, d) in enumerate(docs):
+        for j, d in enumerate(docs):
             ids[j, : len(d)], mask[j, : len(d)] = d, True
-        decoded = iter(self.tokenizer.decode_ideas(Codes(ids, mask, self.tokenizer.codebook_sizes)))
         t = prompt_codes.shape[1]
-        return [[next(decoded)[t:] for _ in per] for per in plans]
+        decoded = self._decode(Codes(ids, mask, self.tokenizer.codebook_sizes), t, n, seed)
+        it = iter(decoded)
+        return [[next(it) for _ in per] for per in plans]
+
+    def _decode(self, codes: Codes, t: int, n: int, seed: int) -> list[list[str]]:
+        """Per document, its ideas after the first `t`, decoded; the best of `n` candidates when n > 1."""
+        tok = self.tokenizer
+        greedy = [doc[t:] for doc in tok.decode_to_ids(codes)]
+        if n == 1:
+            return [tok.bpe.decode_batch(doc) for doc in greedy]
+        sampling = dataclasses.replace(tok.cfg.generation, temperature=0.7, num_beams=1)
+        many = Codes(
+            repeat(codes.ids, "b t l -> (c b) t l", c=n - 1),
+            repeat(codes.mask, "b t -> (c b) t", c=n - 1),
+            codes.codebook_sizes,
+        )
+        sampled = [doc[t:] for doc in tok.decode_to_ids(many, generation=sampling, seed=seed)]
+        per_cand = [greedy, *(sampled[c * len(greedy) : (c + 1) * len(greedy)] for c in range(n - 1))]
+        flat = [idea for cand in per_cand for doc in cand for idea in doc]  # candidate-major
+        planned = codes.ids[:, t:][codes.mask[:, t:]]  # (I, L) planned ideas, document-major
+        # Leading levels on which each candidate's re-encoding agrees with the plan; an empty idea agrees on none.
+        again = tok.encode_ideas([ids or [tok.bpe.eos_id] for ids in flat])[:, : self.levels]
+        agree = rearrange((again == repeat(planned, "i l -> (c i) l", c=n)).cumprod(1).sum(1), "(c i) -> c i", c=n)
+        agree = agree * rearrange(torch.tensor([bool(ids) for ids in flat]), "(c i) -> c i", c=n)
+        best = agree.argmax(0)  # the first maximum: greedy wins ties
+        out, i = [], 0
+        for d, doc in enumerate(greedy):
+            out.append(tok.bpe.decode_batch([per_cand[int(best[i + j])][d][j] for j in range(len(doc))]))
+            i += len(doc)
+        return out
 
     def generate(
         self,
@@ -135,6 +176,7 @@ class Pipeline:
         num_samples: int = 1,
         goal: str | None = None,
         allow_end: bool | None = None,
+        decode_candidates: int | None = None,
         seed: int = 0,
     ) -> Generation:
         """Plan and write a continuation of `prompt` (settings default to the run's `search` config).
@@ -147,6 +189,7 @@ class Pipeline:
             sample: sample plans (temperature, top_p, top_k, num_samples) instead of beam search.
             goal: a final sentence the plan should arrive at.
             allow_end: let the planner end the document before `sentences` ideas (default: the config's).
+            decode_candidates: decodings per planned idea, the one that follows the plan kept (see `expand`).
             seed: sampling seed.
         """
         s = dataclasses.replace(self.cfg.search)
@@ -154,6 +197,8 @@ class Pipeline:
             s.max_ideas = sentences
         if allow_end is not None:
             s.allow_end = allow_end
+        if decode_candidates is not None:
+            s.decode_candidates = decode_candidates
         if sample:
             s.num_beams, s.diverse_groups = 1, 1
             s.temperature, s.top_p, s.top_k, s.num_samples = temperature, top_p, top_k, num_samples
@@ -171,7 +216,7 @@ class Pipeline:
                 raise ValueError(f"the goal must be one sentence (idea), it has {int(g.mask.sum())}")
             goal_codes = g.ids[:, 0, : self.levels]
         plans = self.plans(prompt_codes, goal_codes, s, seed)
-        texts = self.expand(prompt_codes, plans)[0]
+        texts = self.expand(prompt_codes, plans, s.decode_candidates, seed)[0]
         out = [
             PlannedText(p.codes.tolist(), ideas, p.logprob, p.score, p.ended, p.idea_logprobs)
             for p, ideas in zip(plans[0], texts)

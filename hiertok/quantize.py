@@ -46,13 +46,15 @@ class QuantizerConfig:
     kind: str = "fsq"  # fsq | vq | lfq
     hierarchy: str = "matryoshka"  # matryoshka | residual
     levels: int = 16
-    codebook_sizes: list[int] = field(default_factory=lambda: [1000])  # one per level, or one for all
+    # Codes per level, coarse to fine; the last entry repeats for the remaining levels. A small first
+    # codebook keeps level 1 a coarse gist that a planner can predict (README: tiny results).
+    codebook_sizes: list[int] = field(default_factory=lambda: [256, 1000])
     level_dim: int = 0  # matryoshka slice width per level; 0 = the quantizer's natural width
     residual_dim: int = 64  # idea-vector width in residual mode
-    level_dropout: float = 0.1  # fraction of training samples (matryoshka) / batches (residual) cut to a prefix
+    level_dropout: float = 0.3  # fraction of training samples (matryoshka) / batches (residual) cut to a prefix
     # How a cut sample's prefix length k in 1..L-1 is drawn (matryoshka): uniform, or geometric,
     # P(k) ~ 2^-k as in nested dropout (Rippel et al. 2014), which trains the coarse levels to carry the gist.
-    prefix_dist: str = "uniform"
+    prefix_dist: str = "geometric"
     vq_decay: float = 0.99
     vq_dead_code_threshold: float = 2.0  # VQ codes used fewer times (EMA) are re-seeded from the batch
     commitment_weight: float = 0.25  # VQ commitment loss weight
@@ -88,10 +90,9 @@ def validate(cfg: QuantizerConfig) -> list[int]:
     if cfg.levels < 1:
         raise ValueError(f"quantizer.levels must be >= 1, got {cfg.levels}")
     sizes = list(cfg.codebook_sizes)
-    if len(sizes) == 1:
-        sizes = sizes * cfg.levels
-    if len(sizes) != cfg.levels:
+    if not sizes or len(sizes) > cfg.levels:
         raise ValueError(f"quantizer.codebook_sizes has {len(sizes)} entries for {cfg.levels} levels")
+    sizes += sizes[-1:] * (cfg.levels - len(sizes))  # the last size repeats for the remaining levels
     if cfg.hierarchy == "residual" and len(set(sizes)) > 1:
         raise ValueError("residual hierarchy shares one codebook size across levels; give a single size")
     for s in sizes:
@@ -106,7 +107,7 @@ def validate(cfg: QuantizerConfig) -> list[int]:
     if cfg.prefix_dist not in PREFIX_DISTS:
         raise ValueError(f"quantizer.prefix_dist must be one of {PREFIX_DISTS}, got {cfg.prefix_dist!r}")
     if cfg.prefix_dist != "uniform" and cfg.hierarchy == "residual":
-        raise ValueError("quantizer.prefix_dist applies to the matryoshka hierarchy (residual uses the library's dropout)")
+        raise ValueError("quantizer.prefix_dist applies to matryoshka only (residual uses the library's dropout)")
     return sizes
 
 

@@ -39,12 +39,15 @@ class SearchConfig:
     length_penalty: float = 1.0  # rank = logprob / ideas ** length_penalty
     allow_end: bool = True  # False: every plan has exactly max_ideas ideas
     use_cache: bool = True  # False recomputes the main transformer over the whole plan (for tests)
+    # Decoding the plan (Pipeline.expand): >1 decodes each idea greedily plus this many - 1 samples and
+    # keeps the one whose re-encoding agrees with the plan on the most leading levels.
+    decode_candidates: int = 1
 
     def validate(self) -> None:
         if self.max_ideas < 1:
             raise ValueError(f"max_ideas must be >= 1, got {self.max_ideas}")
-        if self.num_beams < 1 or self.num_samples < 1:
-            raise ValueError("num_beams and num_samples must be >= 1")
+        if self.num_beams < 1 or self.num_samples < 1 or self.decode_candidates < 1:
+            raise ValueError("num_beams, num_samples and decode_candidates must be >= 1")
         if self.diverse_groups < 1 or self.num_beams % self.diverse_groups:
             raise ValueError(f"num_beams ({self.num_beams}) must be a multiple of diverse_groups")
         if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0:

@@ -47,7 +47,9 @@ class PlannerData(DocumentChoice):
 
 def planner_train_defaults() -> TrainConfig:
     """The planner's own defaults (the tiny setting): sequences of ideas, not ideas, make a batch."""
-    return TrainConfig(batch_size=32, lr=1e-3, warmup_steps=100, max_steps=1500, eval_every=500, eval_ideas=256)
+    return TrainConfig(
+        batch_size=32, lr=2e-3, warmup_steps=100, max_steps=3000, eval_every=1000, eval_ideas=256, save_every=1000
+    )
 
 
 @dataclass
@@ -61,7 +63,8 @@ class PlannerConfig:
     train: TrainConfig = field(default_factory=planner_train_defaults)  # eval_ideas: held-out windows
     levels: int | None = None  # plan the first k levels (the gist; the decoder expands from the prefix); None: all
     goal_dropout: float = 0.5  # fraction of training windows shown without their goal
-    search: SearchConfig = field(default_factory=lambda: SearchConfig(num_beams=4))  # defaults for generation
+    # Defaults of `hiertok generate`: beam 4, each planned idea decoded 4 times, the one that follows the plan kept.
+    search: SearchConfig = field(default_factory=lambda: SearchConfig(num_beams=4, decode_candidates=4))
 
 
 @dataclass

@@ -62,5 +62,5 @@ def test_shipped_configs_load_and_tiny_is_the_default(stage):
     schema = {"tokenizer": TokenizerConfig, "planner": PlannerConfig}[stage]
     root = Path(__file__).resolve().parent.parent / "configs" / stage
     loaded = {p.stem: load_config(schema, p) for p in sorted(root.glob("*.yaml"))}
-    assert set(loaded) == {"tiny", "small", "base"}
+    assert {"tiny", "small", "base"} <= set(loaded)
     assert loaded["tiny"] == load_config(schema)  # `hiertok demo` trains the defaults: keep them equal

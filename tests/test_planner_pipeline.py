@@ -1,12 +1,15 @@
 """The planner stage end to end on toy runs: code shards, training, the pipeline, generate and eval CLIs."""
 
+import dataclasses
 import io
 import json
 import shutil
 
 import pytest
+import torch
 
 from hiertok.cli import main
+from hiertok.codes import Codes
 from hiertok.pipeline import Pipeline
 from planner.shards import TokenizerMismatchError, load_corpus, tokenizer_hash
 
@@ -123,8 +126,30 @@ def test_a_planner_of_the_coarse_levels_plans_and_decodes_from_the_prefix(toy_ru
     assert main(["train", "planner", "--out", str(run), f"tokenizer={toy_run}", "levels=2", *PLANNER_TOY]) == 0
     capsys.readouterr()
     pipe = Pipeline.from_pretrained(run)
-    assert pipe.levels == 2 and pipe.planner.vocab.codebook_sizes == (1000, 1000)
+    assert pipe.levels == 2 and pipe.planner.vocab.codebook_sizes == (240, 1000)  # FSQ 256 -> 240 codes
     out = pipe.generate("Tom found a key.", sentences=2, beams=2, allow_end=False)
     assert all(len(codes) == 2 for codes in out.best.codes) and len(out.best.ideas) == 2
     assert main(["train", "planner", "--out", str(tmp_path / "bad"), f"tokenizer={toy_run}", "levels=9"]) == 2
     assert "levels must be in 1..4" in capsys.readouterr().err
+
+
+def test_decoding_candidates_keep_the_idea_that_follows_the_plan_best(toy_planner_run):
+    pipe = Pipeline.from_pretrained(toy_planner_run)
+    prompt = pipe.tokenizer.encode(["Tom found a key."]).ids[:, :1, : pipe.levels]
+    plans = pipe.plans(prompt, None, dataclasses.replace(pipe.cfg.search, num_beams=2, max_ideas=4, allow_end=False))
+
+    def agreement(texts):  # leading levels on which each idea's re-encoding agrees with its plan
+        planned = torch.cat([p.codes for p in plans[0]])
+        again = pipe.tokenizer.encode_ideas([pipe.tokenizer.bpe.encode(t) for per in texts[0] for t in per])
+        return (again[:, : pipe.levels] == planned).long().cumprod(1).sum(1)
+
+    greedy = pipe.expand(prompt, plans, candidates=1)
+    docs = torch.stack([torch.cat([prompt[0], p.codes]) for p in plans[0]])
+    plain = pipe.tokenizer.decode_ideas(
+        Codes(docs, torch.ones(docs.shape[:2], dtype=torch.bool), pipe.tokenizer.codebook_sizes)
+    )
+    assert greedy == [[ideas[1:] for ideas in plain]]  # one candidate: plain greedy decoding
+    best = pipe.expand(prompt, plans, candidates=6, seed=1)
+    assert [len(per) for per in best[0]] == [4, 4]
+    assert (agreement(best) >= agreement(greedy)).all()
+    assert pipe.expand(prompt, plans, candidates=6, seed=1) == best  # seeded

@@ -12,7 +12,12 @@ def make(kind: str, hierarchy: str, levels: int = 4, **kw) -> MultiLevelQuantize
     torch.manual_seed(0)
     return MultiLevelQuantizer(
         QuantizerConfig(
-            kind=kind, hierarchy=hierarchy, levels=levels, codebook_sizes=SIZES[kind], residual_dim=24, **kw
+            **{"prefix_dist": "uniform" if hierarchy == "residual" else "geometric", **kw},
+            kind=kind,
+            hierarchy=hierarchy,
+            levels=levels,
+            codebook_sizes=SIZES[kind],
+            residual_dim=24,
         )
     )
 
@@ -63,6 +68,11 @@ def test_level_dropout_cuts_a_prefix_per_sample():
     assert len(out.kept_levels.unique()) == 3
 
 
+def test_the_last_codebook_size_repeats_for_the_remaining_levels():
+    assert validate(QuantizerConfig(levels=4, codebook_sizes=[256, 1000])) == [256, 1000, 1000, 1000]
+    assert MultiLevelQuantizer(QuantizerConfig(levels=3, codebook_sizes=[64, 1000])).codebook_sizes == [64, 1000, 1000]
+
+
 def test_geometric_prefix_lengths_halve_with_each_level():
     torch.manual_seed(0)
     q = make("fsq", "matryoshka", levels=6, level_dropout=1.0, prefix_dist="geometric")
@@ -95,13 +105,14 @@ def test_out_of_range_codes_are_rejected():
         (dict(kind="pq"), "kind"),
         (dict(hierarchy="flat"), "hierarchy"),
         (dict(levels=0), "levels"),
-        (dict(codebook_sizes=[1000, 1000]), "2 entries"),
+        (dict(codebook_sizes=[1000] * 5), "5 entries"),
+        (dict(codebook_sizes=[]), "0 entries"),
         (dict(codebook_sizes=[999]), "FSQ codebook size"),
         (dict(kind="lfq", codebook_sizes=[100]), "power of 2"),
         (dict(hierarchy="residual", levels=2, codebook_sizes=[1000, 4096]), "single size"),
         (dict(level_dropout=1.5), "level_dropout"),
         (dict(prefix_dist="zipf"), "prefix_dist"),
-        (dict(hierarchy="residual", prefix_dist="geometric"), "matryoshka"),
+        (dict(hierarchy="residual", codebook_sizes=[1000], prefix_dist="geometric"), "matryoshka"),
     ],
 )
 def test_invalid_configs(kw, msg):

@@ -1,6 +1,7 @@
 """The idea tokenizer end to end on a toy run: training, encode/decode, save/load, evaluation."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -82,7 +83,8 @@ def test_evaluation_keys_and_sanity(toy_run):
     ]:
         assert res[key] is not None, key
     assert list(res["exact_match_by_prefix"]) == ["1", "2", "3", "4"]
-    assert res["bits_per_idea_by_prefix"]["4"] == pytest.approx(4 * 9.9658, abs=1e-3)
+    # Level 1: FSQ 256 -> 240 codes, then 1000 codes a level (the defaults).
+    assert res["bits_per_idea_by_prefix"]["4"] == pytest.approx(math.log2(240) + 3 * math.log2(1000), abs=1e-3)
     assert 0 < res["utilization_by_level"]["1"] <= 1
     assert 0 <= res["event_nmi_level1"] <= 1
 
@@ -94,13 +96,17 @@ def test_nmi_on_hand_checkable_cases():
     assert normalized_mutual_information([0, 0, 1, 1], ["w", "x", "y", "z"]) == pytest.approx(2 / 3)
 
 
+# The residual hierarchy has one codebook size and the library's uniform per-batch dropout.
+RESIDUAL = ["model.quantizer.hierarchy=residual", "model.quantizer.prefix_dist=uniform"]
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
         ["model.quantizer.kind=vq", "model.quantizer.codebook_sizes=[64]"],
         ["model.quantizer.kind=lfq", "model.quantizer.codebook_sizes=[256]"],
-        ["model.quantizer.hierarchy=residual", "model.quantizer.residual_dim=16"],
-        ["model.quantizer.kind=vq", "model.quantizer.hierarchy=residual", "model.quantizer.codebook_sizes=[64]"],
+        [*RESIDUAL, "model.quantizer.codebook_sizes=[1000]", "model.quantizer.residual_dim=16"],
+        ["model.quantizer.kind=vq", *RESIDUAL, "model.quantizer.codebook_sizes=[64]"],
         ["model.decoder.neighbor_window=1"],
         ["data.segmenter=chunk", "data.chunk_size=6"],
         ["train.mixed_precision=bf16", "train.grad_accum=2"],
