@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--max-docs", type=int, default=None, help="held-out documents (default: the config's)")
     ep.add_argument("--prompts", type=int, default=200, help="held-out stories to generate from")
     ep.add_argument("--beams", type=int, default=4, help="beam width of the generations")
+    ep.add_argument(
+        "--decode-candidates",
+        type=int,
+        default=None,
+        metavar="N",
+        help="decodings per planned idea (default: the run's)",
+    )
     ep.add_argument("--out", "-o", help="write the results as JSON here")
     ec = ev_sub.add_parser("codelength", help="hierarchical vs flat bits per byte on the same held-out bytes")
     ec.add_argument("--ckpt", required=True, help="planner run directory")
@@ -170,7 +177,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.stage == "planner":
             from hiertok.eval_planner import evaluate_planner_run
 
-            result = evaluate_planner_run(args.ckpt, args.data, args.max_docs, args.prompts, args.beams)
+            result = evaluate_planner_run(
+                args.ckpt, args.data, args.max_docs, args.prompts, args.beams, args.decode_candidates
+            )
         elif args.stage == "codelength":
             from hiertok.codelength import evaluate_codelength_run
 
@@ -190,6 +199,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     tok = IdeaTokenizer.from_pretrained(args.ckpt)
     if args.command == "encode":
         docs = list(_read_documents(args.file))
+        if not any(d.strip() for d in docs):  # empty lines among text stay empty documents (no ideas)
+            raise ValueError(f"no text to encode in {args.file or 'standard input'}")
         codes = tok.encode(docs)
         for doc in codes.to_lists():
             print(json.dumps({"codes": doc, "codebook_sizes": codes.codebook_sizes}))
@@ -197,6 +208,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     from hiertok.codes import Codes
 
     records = [_parse_codes_line(line, n) for n, line in enumerate(_read_lines(args.file), 1) if line.strip()]
+    if not records:
+        raise ValueError(f"no codes to decode in {args.file or 'standard input'}")
     codes = Codes.from_lists(records, tok.codebook_sizes)
     for text in tok.decode(codes, levels=args.levels):
         print(json.dumps({"text": text}, ensure_ascii=False) if args.json else text)
@@ -245,8 +258,12 @@ def _read_lines(file: str | None) -> Iterator[str]:
     path = Path(file)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {file}")
-    with open(path, encoding="utf-8", errors="strict") as f:
-        yield from f
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{file}: line {n} is not valid UTF-8 (byte {raw[e.start]:#04x})") from None
 
 
 def _read_documents(file: str | None) -> Iterator[str]:
@@ -268,7 +285,8 @@ def _parse_codes_line(line: str, n: int) -> list[list[int]]:
     try:
         obj = json.loads(line)
         codes = obj["codes"] if isinstance(obj, dict) else obj
-        if not isinstance(codes, list) or not all(isinstance(i, list) for i in codes):
+        ideas_ok = all(isinstance(i, list) and all(type(c) is int for c in i) for i in codes)
+        if not isinstance(codes, list) or not ideas_ok:
             raise TypeError
         return codes
     except (json.JSONDecodeError, KeyError, TypeError):

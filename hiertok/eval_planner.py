@@ -43,6 +43,7 @@ class PlannerEval:
     bigram_top1: dict[str, float]
     prompts: int
     beams: int
+    decode_candidates: int
     plan_adherence_level1: float
     plan_adherence_full: float
     grammar_valid: float | None = None
@@ -118,6 +119,7 @@ def evaluate_planner(
         bigram_top1=bigram,
         prompts=len(usable),
         beams=beams,
+        decode_candidates=pipe.cfg.search.decode_candidates,
         plan_adherence_level1=adh1,
         plan_adherence_full=adh_full,
     )
@@ -150,10 +152,22 @@ def evaluate_planner(
 
 
 def evaluate_planner_run(
-    ckpt: str, data: str | None = None, max_docs: int | None = None, prompts: int = 200, beams: int = 4
+    ckpt: str,
+    data: str | None = None,
+    max_docs: int | None = None,
+    prompts: int = 200,
+    beams: int = 4,
+    decode_candidates: int | None = None,
 ) -> PlannerEval:
-    """What `hiertok eval planner` runs: held-out documents of `data` (default: the planner's held-out part)."""
+    """What `hiertok eval planner` runs: held-out documents of `data` (default: the planner's held-out part).
+
+    `decode_candidates` overrides the run's `search.decode_candidates` (1: plain greedy decoding of plans).
+    """
     pipe = Pipeline.from_pretrained(ckpt)
+    if decode_candidates is not None:
+        if decode_candidates < 1:
+            raise ValueError(f"decode_candidates must be >= 1, got {decode_candidates}")
+        pipe.cfg.search.decode_candidates = decode_candidates
     dcfg = data_config(pipe.cfg, pipe.tokenizer)
     split = heldout_split(dcfg, source=data, limit=max_docs)
     train_codes, _ = load_codes(pipe.cfg, pipe.tokenizer)

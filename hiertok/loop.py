@@ -14,7 +14,14 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from hiertok.config import TrainConfig
-from hiertok.training import Averager, Checkpoints, MetricsLog, micro_batches
+from hiertok.training import (
+    Averager,
+    Checkpoints,
+    MetricsLog,
+    mean_over_processes,
+    micro_batches,
+    replica_divergence,
+)
 
 # micro_step -> (loss to backpropagate, scalar values to log)
 LossFn = Callable[[int], tuple[Tensor, dict[str, float]]]
@@ -80,7 +87,7 @@ def run_steps(
         done = step + 1
         bar.update(1)
         if done % tc.log_every == 0 or done == tc.max_steps:
-            values = avg.pop()
+            values = mean_over_processes(acc, avg.pop())
             values["lr"] = scheduler.get_last_lr()[0]
             log.log(done, "train", values)
             bar.set_postfix(loss=f"{values['loss']:.3f}")
@@ -97,4 +104,6 @@ def run_steps(
             acc.print(f"stopped at step {done} as asked (train.stop_at_step); continue with --resume")
             break
     bar.close()
+    if acc.num_processes > 1:
+        log.log(done, "replicas", {"max_abs_diff": replica_divergence(acc, model)})
     return LoopResult(done, done >= tc.max_steps, last_eval)

@@ -73,6 +73,8 @@ class Pipeline:
             TokenizerMismatchError: the tokenizer's content hash differs from the one the planner was trained on.
         """
         directory = Path(directory)
+        if (directory / "tokenizer.json").is_file():
+            raise ValueError(f"{directory} is an idea tokenizer run; pass a planner run (hiertok train planner)")
         for name in (CONFIG_FILE, WEIGHTS_FILE):
             if not (directory / name).is_file():
                 raise FileNotFoundError(f"{directory / name} not found: not a trained planner run")
@@ -99,7 +101,11 @@ class Pipeline:
     def plans(
         self, prompt_codes: torch.Tensor, goal_codes: torch.Tensor | None, cfg: SearchConfig, seed: int = 0
     ) -> list[list[Plan]]:
-        """Search plans for prompts of one length: (B, T, L) codes, optional (B, L) goals."""
+        """Search plans for prompts of one length: (B, T, L) codes, optional (B, L) goals.
+
+        A prompt longer than the planner's training window is planned from its last `data.window` ideas.
+        """
+        cfg = dataclasses.replace(cfg, max_context=cfg.max_context or self.cfg.data.window)
         return search(self.planner, prompt_codes, goal_codes, cfg, torch.Generator().manual_seed(seed))
 
     def expand(

@@ -36,7 +36,7 @@ FSQ_LEVELS: dict[int, list[int]] = {
 }
 KINDS = ("fsq", "vq", "lfq")
 HIERARCHIES = ("matryoshka", "residual")
-PREFIX_DISTS = ("uniform", "geometric")
+PREFIX_DISTS = ("uniform", "geometric", "mixed")
 
 
 @dataclass
@@ -52,8 +52,9 @@ class QuantizerConfig:
     level_dim: int = 0  # matryoshka slice width per level; 0 = the quantizer's natural width
     residual_dim: int = 64  # idea-vector width in residual mode
     level_dropout: float = 0.3  # fraction of training samples (matryoshka) / batches (residual) cut to a prefix
-    # How a cut sample's prefix length k in 1..L-1 is drawn (matryoshka): uniform, or geometric,
-    # P(k) ~ 2^-k as in nested dropout (Rippel et al. 2014), which trains the coarse levels to carry the gist.
+    # How a cut sample's prefix length k in 1..L-1 is drawn (matryoshka): uniform; geometric, P(k) ~ 2^-k
+    # as in nested dropout (Rippel et al. 2014), which trains the coarse levels to carry the gist; or mixed,
+    # the average of the two, which also keeps training the middle prefixes.
     prefix_dist: str = "geometric"
     vq_decay: float = 0.99
     vq_dead_code_threshold: float = 2.0  # VQ codes used fewer times (EMA) are re-seeded from the batch
@@ -220,7 +221,8 @@ class MultiLevelQuantizer(nn.Module):
     def _prefix_probs(self, device: torch.device) -> Tensor:
         """(L-1,) probabilities of keeping 1..L-1 levels when a sample is cut."""
         k = torch.arange(1, self.levels, device=device, dtype=torch.float)
-        return torch.ones_like(k) if self.cfg.prefix_dist == "uniform" else 0.5**k
+        uniform, geometric = torch.full_like(k, 1 / len(k)), 0.5**k / (0.5**k).sum()
+        return {"uniform": uniform, "geometric": geometric, "mixed": (uniform + geometric) / 2}[self.cfg.prefix_dist]
 
     def _forward_residual(self, z: Tensor) -> QuantizerOutput:
         rq = self.residual

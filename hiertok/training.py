@@ -285,6 +285,36 @@ class Averager:
         return out
 
 
+def mean_over_processes(acc: Accelerator, values: dict[str, float]) -> dict[str, float]:
+    """Each metric averaged over all processes: what a one-process run over the same global batch logs."""
+    if acc.num_processes == 1:
+        return values
+    keys = sorted(values)
+    means = acc.reduce(torch.tensor([values[k] for k in keys], dtype=torch.float64, device=acc.device), "mean")
+    return dict(zip(keys, means.tolist()))
+
+
+def replica_divergence(acc: Accelerator, model: torch.nn.Module) -> float:
+    """Largest absolute difference between any process's parameters and buffers and the main process's.
+
+    DDP keeps parameters equal; buffers (VQ codebooks and their EMA statistics) stay equal only when the
+    quantizer syncs them, so a multi-process run records this at its end. 0.0 with one process.
+    """
+    if acc.num_processes == 1:
+        return 0.0
+    import torch.distributed as dist
+
+    worst = torch.zeros((), dtype=torch.float64, device=acc.device)
+    for t in acc.unwrap_model(model).state_dict().values():
+        mine = t.detach().double()
+        main = mine.clone()
+        dist.broadcast(main, src=0)
+        if mine.numel():
+            worst = torch.maximum(worst, (mine - main).abs().max())
+    dist.all_reduce(worst, op=dist.ReduceOp.MAX)
+    return float(worst)
+
+
 def micro_batches(step: int, accum: int) -> Iterator[int]:
     """Global micro-step numbers of one optimizer step."""
     return iter(range(step * accum, (step + 1) * accum))

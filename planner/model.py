@@ -67,7 +67,11 @@ class DepthHead(nn.Module):
 
     def advance(self, state: Tensor, level: int, ids: Tensor) -> Tensor:
         """State after choosing unified ids `ids` (N,) at `level`."""
-        x = state + self.level_emb[level] + self.code_emb(ids)
+        return self._advance(state, level, self.code_emb(ids))
+
+    def _advance(self, state: Tensor, level: int, chosen: Tensor) -> Tensor:
+        """State after choosing codes whose embeddings are `chosen` (N, D) at `level`."""
+        x = state + self.level_emb[level] + chosen
         for block in self.blocks:
             x = x + block(x)
         return x
@@ -83,13 +87,19 @@ class DepthHead(nn.Module):
             (N, L) nats, 0 where there is no target.
         """
         out = []
+        # One split of the output table for all levels: slicing it per level would make each level's backward
+        # build a zero-filled gradient of the whole (tied) table, which took a quarter of a training step.
+        sizes = [len(range(self.vocab.size)[self.vocab.level_slice(lv)]) for lv in range(self.vocab.levels)]
+        weights, biases = self.out.weight.split(sizes), self.out.bias.split(sizes)  # the slices `logits` uses
+        chosen = self.code_emb(targets.clamp(min=0))  # (N, L, D) in one lookup, one gradient of the table
         for level in range(self.vocab.levels):
             tgt = targets[:, level]
             local = (tgt - self.vocab.level_slice(level).start).clamp(min=0)
-            nll = F.cross_entropy(self.logits(state, level).float(), local, reduction="none")
+            logits = F.linear(self.norm(state + self.level_emb[level]), weights[level], biases[level])
+            nll = F.cross_entropy(logits.float(), local, reduction="none")
             out.append(torch.where(tgt >= 0, nll, 0.0))
             if level + 1 < self.vocab.levels:
-                state = self.advance(state, level, tgt.clamp(min=0))
+                state = self._advance(state, level, chosen[:, level])
         return torch.stack(out, dim=1)
 
 

@@ -42,12 +42,17 @@ class SearchConfig:
     # Decoding the plan (Pipeline.expand): >1 decodes each idea greedily plus this many - 1 samples and
     # keeps the one whose re-encoding agrees with the plan on the most leading levels.
     decode_candidates: int = 1
+    # Prompt ideas the planner sees at most: a longer prompt is cut to its last ones, shown as a continuation
+    # window (as in training). 0: all of them (Pipeline uses the planner's training window).
+    max_context: int = 0
 
     def validate(self) -> None:
         if self.max_ideas < 1:
             raise ValueError(f"max_ideas must be >= 1, got {self.max_ideas}")
         if self.num_beams < 1 or self.num_samples < 1 or self.decode_candidates < 1:
             raise ValueError("num_beams, num_samples and decode_candidates must be >= 1")
+        if self.max_context < 0:
+            raise ValueError(f"max_context must be >= 0, got {self.max_context}")
         if self.diverse_groups < 1 or self.num_beams % self.diverse_groups:
             raise ValueError(f"num_beams ({self.num_beams}) must be a multiple of diverse_groups")
         if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0:
@@ -70,15 +75,18 @@ class Plan:
 class _Rows:
     """The search's per-row state: B prompts x K rows, main cache, depth state, chosen ids so far."""
 
-    def __init__(self, planner: Planner, prompt: Tensor, goal: Tensor | None, k: int, use_cache: bool):
-        self.planner, self.k, self.use_cache = planner, k, use_cache
+    def __init__(self, planner: Planner, prompt: Tensor, goal: Tensor | None, k: int, cfg: SearchConfig):
+        self.planner, self.k, self.use_cache = planner, k, cfg.use_cache
         self.b = prompt.shape[0]
+        cut = 0 < cfg.max_context < prompt.shape[1]
+        prompt = prompt[:, -cfg.max_context :] if cut else prompt
+        self.cont = torch.full((self.b * k,), cut, dtype=torch.bool, device=prompt.device)
         self.prompt = repeat(prompt, "b t l -> (b k) t l", k=k)
         self.goal = None if goal is None else repeat(goal, "b l -> (b k) l", k=k)
         self.ideas = self.prompt[:, :0]  # (R, i, L) unified ids of planned ideas
         self.device = prompt.device
         self.idea_logprobs = torch.zeros(self.b * k, 0, device=self.device)
-        h, self.cache = planner.hidden(planner.context(self.prompt, self.goal, None, None))
+        h, self.cache = planner.hidden(planner.context(self.prompt, self.goal, None, self.cont))
         self.h = h[:, -1]
         self.origin = torch.arange(self.b * k, device=self.device)  # row of the main cache each row descends from
 
@@ -98,7 +106,7 @@ class _Rows:
             h, self.cache = p.hidden(p.embed_ideas(ids[:, None]), self.cache)
         else:
             full = torch.cat([self.prompt, self.ideas], dim=1)
-            h, _ = p.hidden(p.context(full, self.goal, None, None))
+            h, _ = p.hidden(p.context(full, self.goal, None, self.cont))
         self.h, self.origin = h[:, -1], torch.arange(len(ids), device=self.device)
 
 
@@ -134,7 +142,7 @@ def sample(
 ) -> list[list[Plan]]:
     """num_samples independent plans per prompt: greedy at temperature 0, else filtered sampling."""
     vocab, k = planner.vocab, cfg.num_samples
-    rows = _Rows(planner, vocab.to_ids(prompt), None if goal is None else vocab.to_ids(goal), k, cfg.use_cache)
+    rows = _Rows(planner, vocab.to_ids(prompt), None if goal is None else vocab.to_ids(goal), k, cfg)
     n = rows.b * k
     dev = rows.device
     logprob, done = torch.zeros(n, device=dev), torch.zeros(n, dtype=torch.bool, device=dev)
@@ -179,7 +187,7 @@ def beam_search(planner: Planner, prompt: Tensor, goal: Tensor | None, cfg: Sear
     vocab, k = planner.vocab, cfg.num_beams
     groups = cfg.diverse_groups
     per = k // groups
-    rows = _Rows(planner, vocab.to_ids(prompt), None if goal is None else vocab.to_ids(goal), k, cfg.use_cache)
+    rows = _Rows(planner, vocab.to_ids(prompt), None if goal is None else vocab.to_ids(goal), k, cfg)
     b = rows.b
     dev = rows.device
     logprob = torch.full((b, k), NEG, device=dev)

@@ -180,3 +180,17 @@ def test_a_prompt_gets_the_same_plans_alone_or_in_a_batch(planner):
         alone = search(planner, prompts[i : i + 1], None, cfg)[0]
         assert [p.codes.tolist() for p in alone] == [p.codes.tolist() for p in together[i]]
         assert [p.score for p in alone] == pytest.approx([p.score for p in together[i]], abs=1e-5)
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_a_long_prompt_is_planned_from_its_last_ideas_only(planner, use_cache):
+    cfg = SearchConfig(num_beams=3, max_ideas=3, max_context=4, use_cache=use_cache)
+    prompt = random_codes(2, 9, seed=3)
+    other = prompt.clone()
+    other[:, :5] = random_codes(2, 5, seed=4)  # different ideas before the last 4
+    a, b = search(planner, prompt, None, cfg), search(planner, other, None, cfg)
+    assert [[(p.codes.tolist(), p.score) for p in per] for per in a] == [
+        [(p.codes.tolist(), p.score) for p in per] for per in b
+    ]
+    full = search(planner, prompt, None, SearchConfig(num_beams=3, max_ideas=3, use_cache=use_cache))
+    assert [p.score for p in full[0]] != [p.score for p in a[0]]  # without the cut, the early ideas count

@@ -1,7 +1,9 @@
-"""Slow: the tiny config trains on the synthetic world and reconstructs held-out sentences.
+"""Slow: the tiny configs train on the synthetic world and reconstruct held-out sentences.
 
-Run with `python -m pytest -m slow`. About 6 minutes on 2 CPU cores. The README reports the measured
-figures of the same command; here the thresholds leave a little room for other CPUs' float rounding.
+Run with `python -m pytest -m slow`. About 4 minutes per config on 2 CPU cores. The README reports the
+measured figures of the same commands; the thresholds leave a little room for other CPUs' float rounding.
+`tiny-recon` is the layout tuned for reconstruction alone; `tiny` (the default) gives up some full-depth
+exact match for a level 1 that carries the gist (a planner over it plans far better, see the README).
 """
 
 from pathlib import Path
@@ -15,14 +17,19 @@ from hiertok.train_tokenizer import train
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
+# config -> (full-depth exact match, exact match on unseen sentences, exact match at half depth)
+BARS = {"tiny-recon": (0.93, 0.88, 0.5), "tiny": (0.72, 0.58, 0.45)}
+
 
 @pytest.mark.slow
-def test_tiny_config_reaches_the_bar(tmp_path):
-    cfg = load_config(TokenizerConfig, CONFIGS / "tokenizer" / "tiny.yaml", ["train.progress=false"])
-    train(cfg, tmp_path / "tiny")
-    res = evaluate_run(str(tmp_path / "tiny"), "synthetic")
+@pytest.mark.parametrize("name", sorted(BARS))
+def test_tiny_config_reaches_the_bar(name, tmp_path):
+    cfg = load_config(TokenizerConfig, CONFIGS / "tokenizer" / f"{name}.yaml", ["train.progress=false"])
+    train(cfg, tmp_path / name)
+    res = evaluate_run(str(tmp_path / name), "synthetic")
     em = [res.exact_match_by_prefix[str(k)] for k in range(1, cfg.model.quantizer.levels + 1)]
-    assert em[-1] >= 0.93
-    assert res.exact_match_unseen >= 0.88
-    assert em[len(em) // 2 - 1] >= 0.5
+    full, unseen, half = BARS[name]
+    assert em[-1] >= full
+    assert res.exact_match_unseen >= unseen
+    assert em[len(em) // 2 - 1] >= half
     assert all(b >= a - 0.01 for a, b in zip(em, em[1:]))  # non-decreasing up to sampling noise

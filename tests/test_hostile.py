@@ -1,0 +1,204 @@
+"""Hostile input to every command: each case ends in a documented handling (exit 0) or one error line (exit 2).
+
+A case is (id, files to create, argv, expected): `expected` is ("ok", text the output must contain) or
+("error", text the single `hiertok: error:` line must contain). `{run}`, `{plan}` and `{tmp}` in argv are
+the toy tokenizer run, the toy planner run and the test's temporary directory.
+"""
+
+import json
+import shutil
+
+import pytest
+
+from hiertok.cli import main
+
+LONG = "word " * 200_000  # a 1 MB "sentence" with no punctuation
+MIXED = "Tom 😀 fand einen Schlüssel. 猫が好きです。 שלום עולם. tab\there\x07bell\x1b[31mred.\n"
+
+
+def _corrupt(path):
+    path.write_bytes(path.read_bytes()[:100])
+
+
+CASES = [
+    # encode: input text
+    ("encode-empty-file", {"empty.txt": ""}, ["encode", "--ckpt", "{run}", "{tmp}/empty.txt"], ("error", "no text")),
+    ("encode-whitespace", {"ws.txt": "  \n\t\n"}, ["encode", "--ckpt", "{run}", "{tmp}/ws.txt"], ("error", "no text")),
+    (
+        "encode-invalid-utf8",
+        {"bad.txt": b"ok \xff\xfe bytes\n"},
+        ["encode", "--ckpt", "{run}", "{tmp}/bad.txt"],
+        ("error", "UTF-8"),
+    ),
+    (
+        "encode-emoji-cjk-rtl-control",
+        {"mixed.txt": MIXED},
+        ["encode", "--ckpt", "{run}", "{tmp}/mixed.txt"],
+        ("ok", '"codes"'),
+    ),
+    ("encode-1mb-sentence", {"long.txt": LONG}, ["encode", "--ckpt", "{run}", "{tmp}/long.txt"], ("ok", '"codes"')),
+    ("encode-missing-file", {}, ["encode", "--ckpt", "{run}", "{tmp}/nope.txt"], ("error", "nope.txt")),
+    ("encode-not-a-run", {}, ["encode", "--ckpt", "{tmp}", "{tmp}/nope.txt"], ("error", "not found")),
+    # decode: codes
+    (
+        "decode-out-of-range",
+        {"c.jsonl": '{"codes": [[0, 0, 0, 99999]]}\n'},
+        ["decode", "--ckpt", "{run}", "{tmp}/c.jsonl"],
+        ("error", "out of range"),
+    ),
+    (
+        "decode-negative",
+        {"c.jsonl": '{"codes": [[0, -1, 0, 0]]}\n'},
+        ["decode", "--ckpt", "{run}", "{tmp}/c.jsonl"],
+        ("error", "out of range"),
+    ),
+    (
+        "decode-too-many-levels",
+        {"c.jsonl": '{"codes": [[0, 0, 0, 0, 0, 0]]}\n'},
+        ["decode", "--ckpt", "{run}", "{tmp}/c.jsonl"],
+        ("error", "levels"),
+    ),
+    (
+        "decode-ragged-levels",
+        {"c.jsonl": '{"codes": [[0, 0], [0, 0, 0]]}\n'},
+        ["decode", "--ckpt", "{run}", "{tmp}/c.jsonl"],
+        ("error", "different numbers of levels"),
+    ),
+    (
+        "decode-not-numbers",
+        {"c.jsonl": '{"codes": [["a", 0]]}\n'},
+        ["decode", "--ckpt", "{run}", "{tmp}/c.jsonl"],
+        ("error", "line 1"),
+    ),
+    ("decode-empty", {"c.jsonl": ""}, ["decode", "--ckpt", "{run}", "{tmp}/c.jsonl"], ("error", "no codes")),
+    # generate: prompts and settings
+    ("generate-empty-prompt", {}, ["generate", "--ckpt", "{plan}", "--prompt", "", "-n", "2"], ("ok", "")),
+    ("generate-whitespace-prompt", {}, ["generate", "--ckpt", "{plan}", "--prompt", " \t ", "-n", "2"], ("ok", "")),
+    (
+        "generate-prompt-longer-than-context",
+        {},
+        ["generate", "--ckpt", "{plan}", "--prompt", "Tom ran. " * 300, "-n", "2"],
+        ("ok", "Tom ran."),
+    ),
+    ("generate-hostile-prompt", {}, ["generate", "--ckpt", "{plan}", "--prompt", MIXED, "-n", "2"], ("ok", "😀")),
+    (
+        "generate-two-sentence-goal",
+        {},
+        ["generate", "--ckpt", "{plan}", "--prompt", "Hi.", "--goal", "Tom ran home. Mia sat down."],
+        ("error", "one sentence"),
+    ),
+    (
+        "generate-zero-beams",
+        {},
+        ["generate", "--ckpt", "{plan}", "--prompt", "Hi.", "--beams", "0"],
+        ("error", "num_beams"),
+    ),
+    (
+        "generate-zero-sentences",
+        {},
+        ["generate", "--ckpt", "{plan}", "--prompt", "Hi.", "-n", "0"],
+        ("error", "max_ideas"),
+    ),
+    (
+        "generate-bad-top-p",
+        {},
+        ["generate", "--ckpt", "{plan}", "--prompt", "Hi.", "--sample", "--top-p", "2"],
+        ("error", "top_p"),
+    ),
+    (
+        "generate-tokenizer-run-as-planner",
+        {},
+        ["generate", "--ckpt", "{run}", "--prompt", "Hi."],
+        ("error", "tokenizer run"),
+    ),
+    # training: configs, data, output
+    ("train-unknown-key", {}, ["train", "tokenizer", "--out", "{tmp}/x", "model.nope=1"], ("error", "nope")),
+    ("train-wrong-type", {}, ["train", "tokenizer", "--out", "{tmp}/x", "train.max_steps=ten"], ("error", "max_steps")),
+    (
+        "train-bad-yaml",
+        {"bad.yaml": "train: [unclosed\n"},
+        ["train", "tokenizer", "--config", "{tmp}/bad.yaml", "--out", "{tmp}/x"],
+        ("error", "bad.yaml"),
+    ),
+    (
+        "train-missing-data",
+        {},
+        ["train", "tokenizer", "--out", "{tmp}/x", "data.source={tmp}/none.jsonl"],
+        ("error", "none.jsonl"),
+    ),
+    (
+        "train-empty-data-dir",
+        {"data/.keep": ""},
+        ["train", "tokenizer", "--out", "{tmp}/x", "data.source={tmp}/data"],
+        ("error", "data"),
+    ),
+    ("train-unwritable-out", {"file": "x"}, ["train", "tokenizer", "--out", "{tmp}/file/run"], ("error", "file")),
+    ("train-planner-without-tokenizer", {}, ["train", "planner", "--out", "{tmp}/p"], ("error", "tokenizer")),
+]
+
+
+@pytest.mark.parametrize("name, files, argv, expected", CASES, ids=[c[0] for c in CASES])
+def test_hostile_input(name, files, argv, expected, toy_run, toy_planner_run, tmp_path, capsys):
+    for rel, content in files.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content, encoding="utf-8")
+    argv = [a.format(run=toy_run, plan=toy_planner_run, tmp=tmp_path) for a in argv]
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    kind, text = expected
+    if kind == "ok":
+        assert code == 0, err
+        assert text in out
+    else:
+        lines = [line for line in err.splitlines() if line.startswith("hiertok: error:")]
+        assert code == 2 and len(lines) == 1 and text in lines[0], err
+
+
+def test_a_1mb_sentence_is_split_losslessly(toy_run, tmp_path, capsys):
+    from hiertok.tokenizer import IdeaTokenizer
+
+    tok = IdeaTokenizer.from_pretrained(toy_run)
+    ideas = tok.split(LONG)
+    assert len(ideas) > 1 and max(map(len, ideas)) <= tok.cfg.data.max_idea_tokens
+    assert tok.bpe.decode([t for idea in ideas for t in idea]) == LONG
+
+
+@pytest.mark.parametrize("what", ["tokenizer", "planner"])
+def test_a_corrupt_or_foreign_checkpoint_is_one_line(what, toy_run, toy_planner_run, tmp_path, capsys):
+    run = tmp_path / what
+    shutil.copytree(toy_run if what == "tokenizer" else toy_planner_run, run, ignore=shutil.ignore_patterns("codes"))
+    argv = ["encode", "--ckpt", str(run), str(tmp_path / "in.txt")] if what == "tokenizer" else None
+    argv = argv or ["generate", "--ckpt", str(run), "--prompt", "Hi."]
+    (tmp_path / "in.txt").write_text("Tom ran.\n")
+    _corrupt(run / "model.safetensors")
+    assert main(argv) == 2
+    assert "model.safetensors" in capsys.readouterr().err
+    # a run from another version or config: an unknown key in its config.yaml
+    shutil.copy(toy_run / "model.safetensors" if what == "tokenizer" else toy_planner_run / "model.safetensors", run)
+    (run / "config.yaml").write_text((run / "config.yaml").read_text() + "from_the_future: 1\n")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "config.yaml" in err and "Traceback" not in err
+
+
+def test_a_truncated_checkpoint_is_named_on_resume(toy_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(toy_run, run, ignore=shutil.ignore_patterns("codes"))
+    latest = sorted((run / "checkpoints").glob("step_*"))[-1]
+    for f in latest.iterdir():
+        if f.suffix in (".safetensors", ".bin"):
+            _corrupt(f)
+    from .conftest import TOY
+
+    assert main(["train", "tokenizer", "--out", str(run), "--resume", *TOY, "train.max_steps=45"]) == 2
+    err = capsys.readouterr().err
+    assert latest.name in err and "Traceback" not in err
+
+
+def test_json_output_of_hostile_text_round_trips(toy_run, tmp_path, capsys):
+    (tmp_path / "mixed.txt").write_text(MIXED)
+    assert main(["encode", "--ckpt", str(toy_run), str(tmp_path / "mixed.txt")]) == 0
+    record = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert len(record["codes"]) >= 1
