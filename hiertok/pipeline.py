@@ -115,7 +115,7 @@ class Pipeline:
 
         Each plan is decoded as a document prompt + plan (neighbouring codes then include the prompt's);
         only the planned ideas are returned. With `candidates` > 1, every planned idea is decoded that many
-        times (greedy, then samples from the decoder, all in the same batch), each candidate is re-encoded,
+        times (greedily, then `candidates` - 1 samples at temperature 0.7 in one more batch), each is re-encoded,
         and the one whose codes agree with the plan on the most leading levels is kept (the greedy one on
         ties): the text then follows the plan even where greedy decoding drifts off it.
 

@@ -213,7 +213,10 @@ class MultiLevelQuantizer(nn.Module):
         if self.training and self.cfg.level_dropout > 0 and self.levels > 1:
             # Nested dropout per sample: keep a prefix of 1..L-1 levels (uniform or geometric length).
             drop = torch.rand(z.shape[0], device=z.device) < self.cfg.level_dropout
-            cut = 1 + torch.multinomial(self._prefix_probs(z.device), z.shape[0], replacement=True)
+            if self.cfg.prefix_dist == "uniform":  # randint keeps earlier uniform runs reproducible
+                cut = torch.randint(1, self.levels, (z.shape[0],), device=z.device)
+            else:
+                cut = 1 + torch.multinomial(self._prefix_probs(z.device), z.shape[0], replacement=True)
             kept = torch.where(drop, cut, kept)
             quantized = self._mask_levels(quantized, kept)
         return QuantizerOutput(quantized, indices.long(), aux, kept)

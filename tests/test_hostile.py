@@ -6,6 +6,7 @@ the toy tokenizer run, the toy planner run and the test's temporary directory.
 """
 
 import json
+import re
 import shutil
 
 import pytest
@@ -134,6 +135,22 @@ CASES = [
     ),
     ("train-unwritable-out", {"file": "x"}, ["train", "tokenizer", "--out", "{tmp}/file/run"], ("error", "file")),
     ("train-planner-without-tokenizer", {}, ["train", "planner", "--out", "{tmp}/p"], ("error", "tokenizer")),
+    ("train-baseline-without-tokenizer", {}, ["train", "baseline", "--out", "{tmp}/b"], ("error", "tokenizer")),
+    ("demo-unknown-key", {}, ["demo", "--out", "{tmp}/d", "model.nope=1"], ("error", "nope")),
+    # evaluation
+    (
+        "eval-tokenizer-missing-data",
+        {},
+        ["eval", "tokenizer", "--ckpt", "{run}", "--data", "{tmp}/none.txt"],
+        ("error", "none.txt"),
+    ),
+    ("eval-planner-on-tokenizer-run", {}, ["eval", "planner", "--ckpt", "{run}"], ("error", "tokenizer run")),
+    (
+        "eval-planner-zero-candidates",
+        {},
+        ["eval", "planner", "--ckpt", "{plan}", "--decode-candidates", "0"],
+        ("error", "decode_candidates"),
+    ),
 ]
 
 
@@ -181,6 +198,30 @@ def test_a_corrupt_or_foreign_checkpoint_is_one_line(what, toy_run, toy_planner_
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "config.yaml" in err and "Traceback" not in err
+    # a run whose config no longer matches its weights (another model size)
+    shutil.copy((toy_run if what == "tokenizer" else toy_planner_run) / "config.yaml", run)
+    text, n = re.subn(r"(\n\s+dim: )32\n", r"\g<1>48\n", (run / "config.yaml").read_text(), count=1)
+    assert n == 1
+    (run / "config.yaml").write_text(text)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "model.safetensors" in err and "Traceback" not in err
+
+
+def test_the_python_api_raises_one_line_errors(toy_run, toy_planner_run):
+    import torch
+
+    from hiertok.codes import Codes
+    from hiertok.pipeline import Pipeline
+    from hiertok.tokenizer import IdeaTokenizer
+
+    tok = IdeaTokenizer.from_pretrained(toy_run)
+    with pytest.raises(ValueError, match="out of range"):
+        tok.decode(Codes(torch.full((1, 1, 4), 10**6), torch.ones(1, 1, dtype=torch.bool), tok.codebook_sizes))
+    pipe = Pipeline.from_pretrained(toy_planner_run)
+    assert pipe.generate(MIXED, sentences=2).best.ideas  # hostile text plans and decodes
+    with pytest.raises(ValueError, match="one sentence"):
+        pipe.generate("Hi.", goal="Tom ran home. Mia sat down.")
 
 
 def test_a_truncated_checkpoint_is_named_on_resume(toy_run, tmp_path, capsys):

@@ -36,6 +36,7 @@ def _compare(one, two):
     a, b = _records(one, "train"), _records(two, "train")
     assert [r["step"] for r in a] == [r["step"] for r in b]
     worst = max(abs(x["loss"] - y["loss"]) / x["loss"] for x, y in zip(a, b))
+    print(f"{two}: largest relative difference of the logged loss from one process: {worst:.2e}")
     assert worst < TOLERANCE, f"2-process loss differs from 1-process by {worst:.4f} (relative)"
     assert a[-1]["loss"] < a[0]["loss"] and b[-1]["loss"] < b[0]["loss"]
     return _records(two, "replicas")[-1]["max_abs_diff"]

@@ -1,0 +1,181 @@
+"""Generation speed: hierarchical (plan S ideas with beam search, decode them in one batch) vs a flat LM.
+
+Both contenders produce the same number of output tokens: the flat LM (x-transformers' cached greedy
+generation, no EOS) writes exactly as many tokens per row as the hierarchical system's decoded ideas
+hold on average. The flat LM has the parameter count of tokenizer + planner (depth matched at the
+baseline's width); its weights do not matter for speed, so an untrained one stands in unless
+--baseline names a trained run. Contenders alternate, repeats take the median. Peak memory: how far one
+generation of one contender raises the resident set of a fresh child process, at its peak, above what
+the loaded models take.
+
+    python experiments/bench_generation.py --planner runs/demo/planner --out experiments/results/generation
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+import torch
+from x_transformers import AutoregressiveWrapper
+
+from hiertok.data.synthetic import StoryWorld
+from hiertok.flat_lm import FlatLM, FlatLMConfig, count_params, depth_for
+from hiertok.pipeline import Pipeline
+from hiertok.train_baseline import hierarchy_params, load_baseline
+
+
+@dataclass
+class Row:
+    ideas: int
+    batch: int
+    tokens_per_row: float
+    hier_s: float
+    flat_s: float
+    speedup: float  # flat_s / hier_s
+    hier_tokens_per_s: float
+    flat_tokens_per_s: float
+    hier_peak_mb: float | None = None
+    flat_peak_mb: float | None = None
+
+
+def load(planner: str, baseline: str | None) -> tuple[Pipeline, FlatLM]:
+    pipe = Pipeline.from_pretrained(planner)
+    if baseline:
+        flat, _ = load_baseline(baseline)
+    else:
+        cfg = FlatLMConfig()
+        vocab = pipe.tokenizer.bpe.vocab_size
+        cfg.depth = depth_for(cfg, vocab, hierarchy_params(planner))
+        torch.manual_seed(0)
+        flat = FlatLM(cfg, vocab)
+    return pipe, flat.eval()
+
+
+def prompts(pipe: Pipeline, batch: int) -> torch.Tensor:
+    """(batch, 1, L) codes of the first sentences of held-out synthetic stories."""
+    stories = StoryWorld().generate(batch, seed=4242)
+    return pipe.tokenizer.encode([s.sentences[0] for s in stories]).ids[:, :1, : pipe.levels]
+
+
+@torch.no_grad()
+def run_hier(pipe: Pipeline, prompt: torch.Tensor, ideas: int, beams: int) -> int:
+    """Plan `ideas` ideas per prompt and decode them; returns the output tokens."""
+    cfg = dataclasses.replace(pipe.cfg.search, max_ideas=ideas, num_beams=beams, allow_end=False, temperature=0.0)
+    plans = pipe.plans(prompt, None, cfg)
+    texts = pipe.expand(prompt, [[per[0]] for per in plans], candidates=1)
+    return sum(len(pipe.tokenizer.bpe.encode(t)) for per in texts for t in per[0])
+
+
+@torch.no_grad()
+def run_flat(flat: FlatLM, bos: int, batch: int, tokens: int) -> int:
+    gen = AutoregressiveWrapper(flat.net)
+    start = torch.full((batch, 1), bos, dtype=torch.long)
+    out = gen.generate(start, tokens, temperature=0.0, cache_kv=True)
+    return out.numel()
+
+
+def added_peak_mb(fn) -> float:
+    """MB by which running `fn` raises this process's resident set at its peak (RSS sampled every ms).
+
+    Sampled by hand: torch reports no allocator statistics on the CPU, and the process's high-water mark
+    (ru_maxrss) is set by loading the models, not by generating.
+    """
+    proc, peak, done = psutil.Process(), [0], threading.Event()
+    base = proc.memory_info().rss
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], proc.memory_info().rss)
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=sample)
+    thread.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        thread.join()
+    return max(0, peak[0] - base) / 2**20
+
+
+def peak_mb(args: argparse.Namespace, who: str, ideas: int, batch: int, tokens: int) -> float:
+    """MB by which one generation of `who` raises a fresh child process's resident set, at its peak."""
+    cmd = [sys.executable, __file__, "--planner", args.planner, "--child", who, str(ideas), str(batch), str(tokens)]
+    if args.baseline:
+        cmd += ["--baseline", args.baseline]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--planner", required=True, help="planner run directory")
+    p.add_argument("--baseline", default=None, help="flat LM run (default: an untrained one of matched size)")
+    p.add_argument("--ideas", type=int, nargs="+", default=[4, 16, 64])
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--beams", type=int, default=4)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", default="experiments/results/generation")
+    p.add_argument("--child", nargs=4, default=None, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    torch.set_num_threads(1)  # the numbers are per core; a second thread did not speed decoding here
+    pipe, flat = load(args.planner, args.baseline)
+    if args.child:  # one generation, then report this process's peak memory
+        who, ideas, batch, tokens = args.child[0], *map(int, args.child[1:])
+        prompt = prompts(pipe, batch)
+        if who == "hier":
+            added = added_peak_mb(lambda: run_hier(pipe, prompt, ideas, args.beams))
+        else:
+            added = added_peak_mb(lambda: run_flat(flat, pipe.tokenizer.bpe.bos_id, batch, tokens))
+        print(added)
+        return
+    print(f"hierarchical {hierarchy_params(args.planner) / 1e6:.2f}M params, flat {count_params(flat) / 1e6:.2f}M")
+    rows = []
+    for batch in args.batches:
+        for ideas in args.ideas:
+            prompt = prompts(pipe, batch)
+            tokens = run_hier(pipe, prompt, ideas, args.beams)  # warm-up, and the token count to match
+            per_row = max(1, round(tokens / batch))
+            run_flat(flat, pipe.tokenizer.bpe.bos_id, batch, per_row)
+            hier, fl = [], []
+            for _ in range(args.repeats):  # alternate the contenders
+                t = time.perf_counter()
+                run_hier(pipe, prompt, ideas, args.beams)
+                hier.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                run_flat(flat, pipe.tokenizer.bpe.bos_id, batch, per_row)
+                fl.append(time.perf_counter() - t)
+            h, f = statistics.median(hier), statistics.median(fl)
+            row = Row(ideas, batch, tokens / batch, h, f, f / h, tokens / h, per_row * batch / f)
+            row.hier_peak_mb = peak_mb(args, "hier", ideas, batch, per_row)
+            row.flat_peak_mb = peak_mb(args, "flat", ideas, batch, per_row)
+            rows.append(row)
+            print(json.dumps(asdict(row)))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
+    lines = [
+        "| ideas | batch | tokens/row | hier s | flat s | speed-up | hier tok/s | flat tok/s | hier +MB | flat +MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.ideas} | {r.batch} | {r.tokens_per_row:.0f} | {r.hier_s:.3f} | {r.flat_s:.3f} | {r.speedup:.2f}x | "
+            f"{r.hier_tokens_per_s:.0f} | {r.flat_tokens_per_s:.0f} | {r.hier_peak_mb:.0f} | {r.flat_peak_mb:.0f} |"
+        )
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
