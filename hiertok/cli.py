@@ -285,8 +285,9 @@ def _parse_codes_line(line: str, n: int) -> list[list[int]]:
     try:
         obj = json.loads(line)
         codes = obj["codes"] if isinstance(obj, dict) else obj
-        ideas_ok = all(isinstance(i, list) and all(type(c) is int for c in i) for i in codes)
-        if not isinstance(codes, list) or not ideas_ok:
+        if not isinstance(codes, list) or not all(
+            isinstance(i, list) and all(type(c) is int for c in i) for i in codes
+        ):
             raise TypeError
         return codes
     except (json.JSONDecodeError, KeyError, TypeError):

@@ -165,9 +165,8 @@ def evaluate_planner_run(
     """
     pipe = Pipeline.from_pretrained(ckpt)
     if decode_candidates is not None:
-        if decode_candidates < 1:
-            raise ValueError(f"decode_candidates must be >= 1, got {decode_candidates}")
         pipe.cfg.search.decode_candidates = decode_candidates
+        pipe.cfg.search.validate()
     dcfg = data_config(pipe.cfg, pipe.tokenizer)
     split = heldout_split(dcfg, source=data, limit=max_docs)
     train_codes, _ = load_codes(pipe.cfg, pipe.tokenizer)

@@ -60,10 +60,22 @@ class DepthHead(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.out = nn.Linear(dim, vocab.size)
 
-    def logits(self, state: Tensor, level: int) -> Tensor:
-        """(N, D) state -> (N, n_level) logits over `vocab.level_slice(level)` (END first at level 0)."""
-        sl = self.vocab.level_slice(level)
-        return F.linear(self.norm(state + self.level_emb[level]), self.out.weight[sl], self.out.bias[sl])
+    def out_slices(self) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+        """The output weights and biases split into every level's slice.
+
+        Split once and reused for all levels: slicing the table per level would make each level's backward
+        build a zero-filled gradient of the whole (tied) table, which took a quarter of a training step.
+        """
+        sizes = self.vocab.slice_sizes
+        return self.out.weight.split(sizes), self.out.bias.split(sizes)
+
+    def logits(self, state: Tensor, level: int, slices: tuple | None = None) -> Tensor:
+        """(N, D) state -> (N, n_level) logits over `vocab.level_slice(level)` (END first at level 0).
+
+        `slices`: `out_slices()`, when the caller computes the logits of several levels.
+        """
+        weights, biases = slices or self.out_slices()
+        return F.linear(self.norm(state + self.level_emb[level]), weights[level], biases[level])
 
     def advance(self, state: Tensor, level: int, ids: Tensor) -> Tensor:
         """State after choosing unified ids `ids` (N,) at `level`."""
@@ -87,16 +99,12 @@ class DepthHead(nn.Module):
             (N, L) nats, 0 where there is no target.
         """
         out = []
-        # One split of the output table for all levels: slicing it per level would make each level's backward
-        # build a zero-filled gradient of the whole (tied) table, which took a quarter of a training step.
-        sizes = [len(range(self.vocab.size)[self.vocab.level_slice(lv)]) for lv in range(self.vocab.levels)]
-        weights, biases = self.out.weight.split(sizes), self.out.bias.split(sizes)  # the slices `logits` uses
+        slices = self.out_slices()
         chosen = self.code_emb(targets.clamp(min=0))  # (N, L, D) in one lookup, one gradient of the table
         for level in range(self.vocab.levels):
             tgt = targets[:, level]
             local = (tgt - self.vocab.level_slice(level).start).clamp(min=0)
-            logits = F.linear(self.norm(state + self.level_emb[level]), weights[level], biases[level])
-            nll = F.cross_entropy(logits.float(), local, reduction="none")
+            nll = F.cross_entropy(self.logits(state, level, slices).float(), local, reduction="none")
             out.append(torch.where(tgt >= 0, nll, 0.0))
             if level + 1 < self.vocab.levels:
                 state = self._advance(state, level, chosen[:, level])

@@ -42,6 +42,11 @@ class CodeVocab:
         lo = self.offset(level)
         return slice(0 if level == 0 else lo, lo + self.codebook_sizes[level])
 
+    @property
+    def slice_sizes(self) -> list[int]:
+        """Length of each `level_slice`, in order: they tile the id space (END belongs to level 1's)."""
+        return [1 + self.codebook_sizes[0], *self.codebook_sizes[1:]]
+
     def to_ids(self, codes: Tensor) -> Tensor:
         """(..., L) per-level codes -> (..., L) unified ids."""
         offsets = torch.tensor([self.offset(lv) for lv in range(self.levels)], device=codes.device)
