@@ -1,8 +1,13 @@
 """The idea autoencoder: encoder -> multi-level quantizer -> conditioned decoder, and its training losses.
 
-Losses: reconstruction cross-entropy of each idea's tokens given its codes, plus a bag-of-words term
-(predict the idea's token multiset from the code vector alone), which forces the codes to carry content
-the autoregressive decoder could otherwise guess from its own prefix, plus the quantizer's aux loss.
+Losses: reconstruction cross-entropy of each idea's tokens given its codes and the quantizer's aux loss,
+plus optional weighted terms (all off by default, see `LossConfig`):
+- bag-of-words: predict the idea's token multiset from the code vector alone, which forces the codes to
+  carry content the autoregressive decoder could otherwise guess from its own prefix;
+- contrastive next-idea: InfoNCE of a prediction from the previous ideas' vectors against the next idea;
+- contrastive re-encoding: the decoder's teacher-forced soft output, re-encoded, against the idea vector;
+- uniformity: total coding rate or InfoNCE's repulsive term over the batch's idea vectors;
+- continuous next-idea baseline: an MSE regressor of the next idea vector (Large-Concept-Model style).
 """
 
 from __future__ import annotations
@@ -14,14 +19,55 @@ from torch import Tensor, nn
 
 from decoder.model import DecoderConfig, IdeaDecoder, SpecialIds
 from hiertok.encoder import EncoderConfig, IdeaEncoder
+from hiertok.idea_losses import NextIdeaPredictor, info_nce, infonce_uniformity, total_coding_rate
 from hiertok.quantize import MultiLevelQuantizer, QuantizerConfig
+
+UNIFORMITY_KINDS = ("tcr", "infonce")
 
 
 @dataclass
 class LossConfig:
-    """Weights of the training terms (reconstruction always has weight 1)."""
+    """Weights of the training terms (reconstruction always has weight 1; 0 turns a term off)."""
 
     bow_weight: float = 0.0  # 0.1-1 helped a prototype on TinyStories; on the synthetic world it slows learning
+    context: int = 2  # previous ideas the next-idea predictors see
+    # Contrastive next-idea prediction: the predicted vector against every idea of the batch (the ideas
+    # of the same document included), temperature tau. `next_idea_levels` k > 0 predicts only the first
+    # k levels' slice of the idea vector (matryoshka), e.g. 1 to make level 1 the predictable gist.
+    next_idea_weight: float = 0.0
+    next_idea_tau: float = 0.1
+    next_idea_levels: int = 0
+    # Contrastive re-encoding: softmax(decoder logits) @ encoder embedding table, re-encoded, against the
+    # idea vector; the other ideas of the batch are the negatives.
+    reencode_weight: float = 0.0
+    reencode_tau: float = 0.1
+    # Uniformity of the batch's idea vectors: "tcr" maximises the total coding rate (eps = tcr_eps),
+    # "infonce" minimises InfoNCE's repulsive term (temperature uniformity_tau).
+    uniformity_weight: float = 0.0
+    uniformity: str = "tcr"
+    tcr_eps: float = 0.5
+    uniformity_tau: float = 0.1
+    # Continuous next-idea baseline: MSE of a predicted next idea vector. Trained on detached vectors, as
+    # LCM trains in a fixed embedding space: through the encoder, MSE would reward collapsing all vectors.
+    next_mse_weight: float = 0.0
+
+
+def validate_losses(cfg: LossConfig, levels: int, hierarchy: str) -> None:
+    """Raise ValueError with one line if the loss config cannot work."""
+    for name in ("bow_weight", "next_idea_weight", "reencode_weight", "uniformity_weight", "next_mse_weight"):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"model.loss.{name} must be >= 0, got {getattr(cfg, name)}")
+    if cfg.uniformity not in UNIFORMITY_KINDS:
+        raise ValueError(f"model.loss.uniformity must be one of {UNIFORMITY_KINDS}, got {cfg.uniformity!r}")
+    for name in ("next_idea_tau", "reencode_tau", "uniformity_tau", "tcr_eps"):
+        if getattr(cfg, name) <= 0:
+            raise ValueError(f"model.loss.{name} must be > 0, got {getattr(cfg, name)}")
+    if (cfg.next_idea_weight > 0 or cfg.next_mse_weight > 0) and cfg.context < 1:
+        raise ValueError("model.loss.context must be >= 1 for the next-idea losses")
+    if not 0 <= cfg.next_idea_levels <= levels:
+        raise ValueError(f"model.loss.next_idea_levels must be in 0..{levels}, got {cfg.next_idea_levels}")
+    if cfg.next_idea_levels and hierarchy != "matryoshka":
+        raise ValueError("model.loss.next_idea_levels needs the matryoshka hierarchy (levels are slices)")
 
 
 @dataclass
@@ -41,16 +87,19 @@ class IdeaBatch:
     tokens: (N, T) token ids of every idea in the batch (targets and neighbours), right-padded.
     mask: (N, T) True at real tokens.
     targets: (B,) rows of `tokens` to reconstruct.
-    neighbors: (B, 2w) rows of the previous w and next w ideas, -1 where none exists.
+    neighbors: (B, 2w) rows of the previous w and next w ideas (decoder context), -1 where none exists.
+    previous: (B, C) rows of the targets' previous C ideas, nearest first (next-idea losses), -1 where the
+        document has none.
     """
 
     tokens: Tensor
     mask: Tensor
     targets: Tensor
     neighbors: Tensor
+    previous: Tensor
 
     def to(self, device: torch.device | str) -> IdeaBatch:
-        return IdeaBatch(*(t.to(device) for t in (self.tokens, self.mask, self.targets, self.neighbors)))
+        return IdeaBatch(*(t.to(device) for t in (self.tokens, self.mask, self.targets, self.neighbors, self.previous)))
 
 
 @dataclass
@@ -64,6 +113,7 @@ class AutoencoderOutput:
     token_accuracy: Tensor
     indices: Tensor  # (N, L)
     recon_tokens: Tensor  # number of target tokens
+    terms: dict[str, Tensor] = field(default_factory=dict)  # the optional idea-learning terms, unweighted
 
 
 class IdeaAutoencoder(nn.Module):
@@ -76,12 +126,26 @@ class IdeaAutoencoder(nn.Module):
         self.quantizer = MultiLevelQuantizer(cfg.quantizer)
         self.encoder = IdeaEncoder(cfg.encoder, vocab_size, cfg.decoder.max_len, self.quantizer.dim)
         self.decoder = IdeaDecoder(cfg.decoder, vocab_size, self.quantizer.dim, special)
-        # Built only when used: a parameter without gradients breaks DistributedDataParallel.
-        self.bow_head = nn.Linear(self.quantizer.dim, vocab_size) if cfg.loss.bow_weight > 0 else None
+        # Heads are built only when used: a parameter without gradients breaks DistributedDataParallel.
+        loss, dim = cfg.loss, self.quantizer.dim
+        validate_losses(loss, self.quantizer.levels, cfg.quantizer.hierarchy)
+        self.bow_head = nn.Linear(dim, vocab_size) if loss.bow_weight > 0 else None
+        self.next_idea_head = self.next_idea_keys = None
+        if loss.next_idea_weight > 0:
+            width = self.predicted_width
+            self.next_idea_head = NextIdeaPredictor(dim, loss.context, 128)
+            self.next_idea_keys = nn.Sequential(nn.Linear(width, 128), nn.GELU(), nn.Linear(128, 128))
+        self.next_mse_head = NextIdeaPredictor(dim, loss.context, dim) if loss.next_mse_weight > 0 else None
 
     @property
     def levels(self) -> int:
         return self.quantizer.levels
+
+    @property
+    def predicted_width(self) -> int:
+        """Width of the slice the contrastive next-idea loss predicts (the first k levels, or all)."""
+        k = self.cfg.loss.next_idea_levels
+        return sum(self.quantizer.level_dims[:k]) if k else self.quantizer.dim
 
     def neighbor_vectors(self, quantized: Tensor, targets: Tensor, neighbors: Tensor) -> tuple[Tensor, Tensor]:
         """Stack each target's code vector with its neighbours' for the decoder prefix.
@@ -123,10 +187,66 @@ class IdeaAutoencoder(nn.Module):
         bow = (
             self.bow_loss(quantized[batch.targets], tokens, mask) if self.bow_head is not None else recon.new_zeros(())
         )
-        loss = recon + self.cfg.loss.bow_weight * bow + q.aux_loss
+        terms = self.idea_terms(z, batch, logits, mask)
+        w = self.cfg.loss
+        loss = recon + w.bow_weight * bow + q.aux_loss
+        weights = {"next_idea": w.next_idea_weight, "reencode": w.reencode_weight, "next_mse": w.next_mse_weight}
+        weights["uniformity"] = -w.uniformity_weight if w.uniformity == "tcr" else w.uniformity_weight  # TCR: maximise
+        loss = loss + sum(weights[name] * value for name, value in terms.items())
         return AutoencoderOutput(
-            loss, recon.detach(), bow.detach(), q.aux_loss.detach(), acc.detach(), q.indices, n_tok.detach()
+            loss,
+            recon.detach(),
+            bow.detach(),
+            q.aux_loss.detach(),
+            acc.detach(),
+            q.indices,
+            n_tok.detach(),
+            {name: value.detach() for name, value in terms.items()},
         )
+
+    def idea_terms(self, z: Tensor, batch: IdeaBatch, logits: Tensor, mask: Tensor) -> dict[str, Tensor]:
+        """The enabled idea-learning terms, unweighted (see `LossConfig`).
+
+        Args:
+            z: (N, D) idea vectors of every batch row (before quantization).
+            batch: the batch (targets, previous ideas).
+            logits: (B, T+1, V) the decoder's teacher-forced logits for the targets.
+            mask: (B, T) the targets' real-token mask.
+
+        Returns:
+            name -> scalar: next_idea, reencode, uniformity, next_mse (only the enabled ones).
+        """
+        cfg, terms = self.cfg.loss, {}
+        z = z.float()
+        predicting = batch.previous.shape[1] > 0  # a batch collated without context predicts nothing
+        if predicting and (self.next_idea_head is not None or self.next_mse_head is not None):
+            prev = batch.previous
+            has_prev = prev[:, 0] >= 0  # ideas at a document start have nothing to be predicted from
+            context, present = z[prev.clamp(min=0)], prev >= 0
+            if self.next_idea_head is not None:
+                pred = self.next_idea_head(context, present)[has_prev]
+                keys = self.next_idea_keys(z[:, : self.predicted_width])
+                terms["next_idea"] = (
+                    info_nce(pred, keys, batch.targets[has_prev], cfg.next_idea_tau)
+                    if has_prev.any()
+                    else z.new_zeros(())
+                )
+            if self.next_mse_head is not None:
+                pred = self.next_mse_head(context.detach(), present)[has_prev]
+                target = z[batch.targets][has_prev].detach()
+                terms["next_mse"] = nn.functional.mse_loss(pred, target) if has_prev.any() else z.new_zeros(())
+        if cfg.reencode_weight > 0:
+            soft = logits[:, : mask.shape[1]].float().softmax(-1) @ self.encoder.token_embedding.weight.float()
+            again = self.encoder(batch.tokens[batch.targets], mask, soft_embeddings=soft)
+            terms["reencode"] = info_nce(
+                again, z[batch.targets], torch.arange(len(batch.targets), device=z.device), cfg.reencode_tau
+            )
+        if cfg.uniformity_weight > 0:
+            if cfg.uniformity == "tcr":
+                terms["uniformity"] = total_coding_rate(z, cfg.tcr_eps)
+            else:
+                terms["uniformity"] = infonce_uniformity(z, cfg.uniformity_tau)
+        return terms
 
     def bow_loss(self, vectors: Tensor, tokens: Tensor, mask: Tensor) -> Tensor:
         """Mean nats of the idea's tokens under one softmax predicted from its code vector.
@@ -139,6 +259,11 @@ class IdeaAutoencoder(nn.Module):
         logp = self.bow_head(vectors).float().log_softmax(-1)
         picked = logp.gather(1, tokens) * mask
         return -(picked.sum() / mask.sum().clamp(min=1))
+
+    @torch.no_grad()
+    def embed(self, tokens: Tensor, mask: Tensor) -> Tensor:
+        """Continuous idea vectors (B, D) of a batch of ideas (tokens, mask: (B, T))."""
+        return self.encoder(tokens, mask).float()
 
     @torch.no_grad()
     def encode(self, tokens: Tensor, mask: Tensor) -> Tensor:

@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--ckpt", required=True, help="planner run directory")
     ep.add_argument("--data", default=None, help="as for eval tokenizer (default: the planner's held-out data)")
     ep.add_argument("--max-docs", type=int, default=None, help="held-out documents (default: the config's)")
-    ep.add_argument("--prompts", type=int, default=200, help="held-out stories to generate from")
+    ep.add_argument("--prompts", type=int, default=200, help="held-out stories to generate from (0: no generation)")
     ep.add_argument("--beams", type=int, default=4, help="beam width of the generations")
     ep.add_argument(
         "--decode-candidates",

@@ -54,17 +54,20 @@ class IdeaEncoder(nn.Module):
         """The input embedding table (V, W), e.g. to embed soft token distributions."""
         return self.net.token_emb.emb
 
-    def forward(self, tokens: Tensor, mask: Tensor) -> Tensor:
+    def forward(self, tokens: Tensor, mask: Tensor, soft_embeddings: Tensor | None = None) -> Tensor:
         """Encode ideas.
 
         Args:
             tokens: (B, T) token ids, right-padded.
             mask: (B, T) True at real tokens; every row has at least one.
+            soft_embeddings: optional (B, T, W) input embeddings used instead of the tokens' (e.g. token
+                probabilities times `token_embedding.weight`, to re-encode a decoder's soft output).
 
         Returns:
             (B, D) idea vectors.
         """
-        hidden = self.net(tokens, mask=mask)  # (B, T, W)
+        replace = None if soft_embeddings is None else (lambda _: soft_embeddings.to(self.token_embedding.weight.dtype))
+        hidden = self.net(tokens, mask=mask, transform_token_embeds=replace)  # (B, T, W)
         m = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = reduce(hidden * m, "b t w -> b w", "sum") / reduce(m, "b t 1 -> b 1", "sum").clamp(min=1)
         return self.to_idea(pooled)

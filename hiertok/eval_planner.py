@@ -9,6 +9,7 @@ Generation metrics (from the first idea of each of `prompts` held-out documents,
   whole ideas from the training codes' unigram distribution (as many as the held-out story has).
 - goal_reached (synthetic): with the held-out story's final sentence as the goal, the fraction of plans
   whose last generated sentence has the goal's event.
+With `prompts=0` nothing is generated and these metrics are None (e.g. in an ablation grid).
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ class PlannerEval:
     prompts: int
     beams: int
     decode_candidates: int
-    plan_adherence_level1: float
-    plan_adherence_full: float
+    plan_adherence_level1: float | None = None
+    plan_adherence_full: float | None = None
     grammar_valid: float | None = None
     grammar_valid_unigram: float | None = None
     goal_reached: float | None = None
@@ -92,13 +93,29 @@ def evaluate_planner(
         docs: held-out documents.
         train_codes: the planner's training codes (for the baselines and the unigram contrast).
         synthetic: the documents come from the story world (grammar and goal metrics).
-        prompts: documents to generate from.
+        prompts: documents to generate from (0: teacher-forced metrics only).
         beams: beam width of the generations.
     """
+    if prompts < 0:
+        raise ValueError(f"prompts must be >= 0, got {prompts}")
     codes, offsets = encode_documents(pipe.tokenizer, docs)
     held = CodeCorpus(codes, offsets, {}).prefix(pipe.levels)
     tf = teacher_forced_bits(pipe.planner, Windows(held, pipe.cfg.data.window), topk=True)
     unigram, bigram = baseline_top1(train_codes, held)
+    result = PlannerEval(
+        ideas=tf.ideas,
+        bits_per_idea=tf.bits_per_idea,
+        bits_per_idea_by_level=tf.bits_per_idea_by_level,
+        next_idea_top1=tf.next_idea_top1,
+        next_idea_top5=tf.next_idea_top5,
+        unigram_top1=unigram,
+        bigram_top1=bigram,
+        prompts=0,
+        beams=beams,
+        decode_candidates=pipe.cfg.search.decode_candidates,
+    )
+    if prompts == 0:
+        return result
     usable = [d for d in range(held.num_docs) if len(held.doc(d)) >= 2][:prompts]
     if not usable:
         raise ValueError("no held-out document has two ideas or more to prompt with")
@@ -109,20 +126,7 @@ def evaluate_planner(
     plans, texts = _generate(pipe, first, None, cfg)
     adh1, adh_full = _adherence(pipe, plans, texts)
     prompt_texts = [pipe.tokenizer.bpe.decode(pipe.tokenizer.split(docs[d])[0]) for d in usable]
-    result = PlannerEval(
-        ideas=tf.ideas,
-        bits_per_idea=tf.bits_per_idea,
-        bits_per_idea_by_level=tf.bits_per_idea_by_level,
-        next_idea_top1=tf.next_idea_top1,
-        next_idea_top5=tf.next_idea_top5,
-        unigram_top1=unigram,
-        bigram_top1=bigram,
-        prompts=len(usable),
-        beams=beams,
-        decode_candidates=pipe.cfg.search.decode_candidates,
-        plan_adherence_level1=adh1,
-        plan_adherence_full=adh_full,
-    )
+    result.prompts, result.plan_adherence_level1, result.plan_adherence_full = len(usable), adh1, adh_full
     for i in range(min(5, len(usable))):
         result.examples.append(
             {

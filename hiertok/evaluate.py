@@ -11,6 +11,10 @@ Definitions (k = number of levels given to the decoder):
   usage_perplexity_by_level: exp(entropy of code usage) / codebook size.
 - event_nmi_level1 (synthetic): normalized mutual information (arithmetic mean) of level-1 codes and events.
 - exact_match_unseen (synthetic): full-depth exact match on held-out ideas whose text never occurs in training.
+- continuous_next_idea (tokenizers trained with model.loss.next_mse_weight > 0): the MSE regressor's
+  prediction of each held-out idea (one with a previous idea) from the ideas before it, quantized: top1_level1 /
+  top1_full = fraction whose codes equal the true idea's at level 1 / at every level (comparable with the
+  planner's next_idea_top1), mse and cosine between predicted and true vectors.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class TokenizerEval:
     event_nmi_level1: float | None = None
     exact_match_unseen: float | None = None
     num_unseen: int | None = None
+    continuous_next_idea: dict[str, float] | None = None
     examples: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -173,12 +178,46 @@ def evaluate_tokenizer(
         result.num_unseen = len(unseen)
         if unseen:
             result.exact_match_unseen = float(np.mean([decoded_by_k[L][i] == texts[i] for i in unseen]))
+    result.continuous_next_idea = continuous_next_idea(tok, corpus, flat)
     step = max(1, corpus.num_ideas // max(1, max_examples))
     for i in list(range(0, corpus.num_ideas, step))[:max_examples]:
         ex = {"original": texts[i]}
         ex.update({f"k={k}": decoded_by_k[k][i] for k in sorted({1, max(1, L // 2), L})})
         result.examples.append(ex)
     return result
+
+
+@torch.no_grad()
+def continuous_next_idea(tok: IdeaTokenizer, corpus: IdeaCorpus, codes: torch.Tensor) -> dict[str, float] | None:
+    """How well the continuous (MSE) next-idea baseline predicts held-out ideas; None without that head.
+
+    Args:
+        tok: the tokenizer.
+        corpus: held-out ideas.
+        codes: (N, L) the ideas' true codes.
+
+    Returns:
+        {"top1_level1", "top1_full", "mse", "cosine", "num_ideas"} over ideas that have a previous idea.
+    """
+    model = tok.model.eval()
+    if model.next_mse_head is None:
+        return None
+    vectors = tok.idea_vectors([corpus.idea(i) for i in range(corpus.num_ideas)]).to(tok.device)
+    context = model.cfg.loss.context
+    prev = torch.as_tensor(corpus.neighbors(context)[:, :context], device=tok.device)
+    has_prev = prev[:, 0] >= 0
+    if not has_prev.any():
+        return None
+    pred = model.next_mse_head(vectors[prev.clamp(min=0)], prev >= 0)[has_prev]
+    true = vectors[has_prev]
+    got, want = model.quantizer(pred).indices.cpu(), codes[has_prev.cpu()]
+    return {
+        "top1_level1": float((got[:, 0] == want[:, 0]).float().mean()),
+        "top1_full": float((got == want).all(-1).float().mean()),
+        "mse": float(torch.nn.functional.mse_loss(pred, true)),
+        "cosine": float(torch.nn.functional.cosine_similarity(pred, true, dim=-1).mean()),
+        "num_ideas": int(has_prev.sum()),
+    }
 
 
 def evaluate_run(ckpt: str, data: str | None = None, max_docs: int | None = None) -> TokenizerEval:

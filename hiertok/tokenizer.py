@@ -78,16 +78,29 @@ class IdeaTokenizer:
         Returns:
             (N, L) int64 codes.
         """
+        return self._map_ideas(ideas, self.model.encode, batch_size)
+
+    def idea_vectors(self, ideas: Sequence[Sequence[int]], batch_size: int = 512) -> torch.Tensor:
+        """The encoder's continuous idea vectors (before quantization) of ideas given as token ids.
+
+        Returns:
+            (N, D) float vectors.
+        """
+        return self._map_ideas(ideas, self.model.embed, batch_size)
+
+    def _map_ideas(self, ideas: Sequence[Sequence[int]], fn, batch_size: int) -> torch.Tensor:
+        """Apply `fn(tokens, mask) -> (B, ...)` to ideas in batches of similar length, in input order."""
         self.model.eval()
-        out = [torch.zeros((0, self.levels), dtype=torch.long)]
         order = sorted(range(len(ideas)), key=lambda i: len(ideas[i]))  # similar lengths pad less
+        out = []
         for start in range(0, len(order), batch_size):
-            chunk = [ideas[i] for i in order[start : start + batch_size]]
-            tokens, mask = pad_ideas(chunk, self.bpe.pad_id)
-            out.append(self.model.encode(tokens.to(self.device), mask.to(self.device)).cpu())
-        codes = torch.cat(out)
-        result = torch.empty_like(codes)
-        result[torch.as_tensor(order, dtype=torch.long)] = codes
+            tokens, mask = pad_ideas([ideas[i] for i in order[start : start + batch_size]], self.bpe.pad_id)
+            out.append(fn(tokens.to(self.device), mask.to(self.device)).cpu())
+        if not out:  # no ideas: an empty result of the right width
+            probe = fn(*(t.to(self.device) for t in pad_ideas([[0]], self.bpe.pad_id)))
+            return probe.new_zeros((0, *probe.shape[1:])).cpu()
+        result = torch.cat(out)
+        result[torch.as_tensor(order, dtype=torch.long)] = result.clone()
         return result
 
     def encode(self, texts: str | Sequence[str]) -> Codes:

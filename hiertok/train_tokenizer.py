@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hiertok.autoencoder import validate_losses
 from hiertok.data.bpe import BPE
 from hiertok.data.corpus import heldout_split, train_split
 from hiertok.data.ideas import IdeaCollator, IdeaCorpus
@@ -67,6 +68,7 @@ def quick_eval(tok: IdeaTokenizer, corpus: IdeaCorpus, n: int, collate: IdeaColl
     codes = corpus_codes(tok, sub)
     texts = [tok.bpe.decode(sub.idea(i).tolist()) for i in range(n)]
     result = {"recon": float(out.recon), "token_accuracy": float(out.token_accuracy)}
+    result.update({name: float(value) for name, value in out.terms.items()})
     for k in sorted({1, tok.levels}):
         decoded = [t for doc in tok.decode_ideas(codes, levels=k) for t in doc]
         result[f"exact_match_k{k}"] = float(np.mean([d == t for d, t in zip(decoded, texts)]))
@@ -85,6 +87,7 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
         TrainResult with the number of steps and the last held-out evaluation.
     """
     validate(cfg.model.quantizer)
+    validate_losses(cfg.model.loss, cfg.model.quantizer.levels, cfg.model.quantizer.hierarchy)
     if cfg.generation.max_tokens < cfg.data.max_idea_tokens:
         raise ValueError(
             f"generation.max_tokens ({cfg.generation.max_tokens}) < data.max_idea_tokens "
@@ -96,9 +99,10 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
     bpe = load_or_train_bpe(cfg, run_dir, acc)
     train_corpus, eval_corpus = build_corpora(cfg, bpe)
     tc = cfg.train
-    window = cfg.model.decoder.neighbor_window
-    collate = IdeaCollator(train_corpus, bpe.pad_id, window)
-    eval_collate = IdeaCollator(eval_corpus, bpe.pad_id, window)
+    window, losses = cfg.model.decoder.neighbor_window, cfg.model.loss
+    context = losses.context if losses.next_idea_weight > 0 or losses.next_mse_weight > 0 else 0
+    collate = IdeaCollator(train_corpus, bpe.pad_id, window, context)
+    eval_collate = IdeaCollator(eval_corpus, bpe.pad_id, window)  # held-out reconstruction of every idea
     plan = StepBatches(
         train_corpus.num_ideas,
         tc.batch_size,
@@ -135,6 +139,7 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
             values["bow"] = out.bow.item()
         if cfg.model.quantizer.kind != "fsq":
             values["aux"] = out.aux.item()
+        values.update({name: value.item() for name, value in out.terms.items()})
         return out.loss, values
 
     t0 = time.perf_counter()

@@ -64,3 +64,14 @@ def test_shipped_configs_load_and_tiny_is_the_default(stage):
     loaded = {p.stem: load_config(schema, p) for p in sorted(root.glob("*.yaml"))}
     assert {"tiny", "small", "base"} <= set(loaded)
     assert loaded["tiny"] == load_config(schema)  # `hiertok demo` trains the defaults: keep them equal
+
+
+def test_shipped_baseline_configs_load_and_match_the_hierarchy_in_parameters():
+    from pathlib import Path
+
+    from hiertok.train_baseline import BaselineConfig
+
+    root = Path(__file__).resolve().parent.parent / "configs" / "baseline"
+    loaded = {p.stem: load_config(BaselineConfig, p) for p in sorted(root.glob("*.yaml"))}
+    assert {"tiny", "small", "base"} <= set(loaded)
+    assert all(cfg.model.depth == 0 for cfg in loaded.values())  # depth chosen from `match=PLANNER_RUN`

@@ -57,6 +57,22 @@ def test_neighbors_stay_inside_documents(bpe):
     assert bpe.decode(batch.tokens[nb_idea][batch.mask[nb_idea]].tolist()) == " Dogs bark."
 
 
+def test_collator_previous_ideas_are_the_ones_before_in_the_same_document(bpe):
+    docs = ["Tom ran. Amy sat. Dogs bark.", "Cats nap.", "Sun rose. Birds sang."]
+    corpus = IdeaCorpus.build(docs, bpe, Segmentation())
+    batch = IdeaCollator(corpus, bpe.pad_id, window=0, context=2)([2, 3, 5])
+    assert batch.neighbors.shape == (3, 0) and batch.previous.shape == (3, 2)
+
+    def text(row: int) -> str:
+        return bpe.decode(batch.tokens[row][batch.mask[row]].tolist()).strip()
+
+    assert [text(r) for r in batch.targets.tolist()] == ["Dogs bark.", "Cats nap.", "Birds sang."]
+    assert len(batch.tokens) == 6  # the targets and their previous ideas 0, 1 and 4
+    assert [text(r) for r in batch.previous[0].tolist()] == ["Amy sat.", "Tom ran."]  # nearest first
+    assert batch.previous[1].tolist() == [-1, -1]  # a document start
+    assert text(batch.previous[2, 0].item()) == "Sun rose." and batch.previous[2, 1].item() == -1
+
+
 def test_step_batches_are_deterministic_and_shard_one_global_batch():
     one = StepBatches(100, 8, seed=1)
     assert np.array_equal(one.indices(3), StepBatches(100, 8, seed=1).indices(3))

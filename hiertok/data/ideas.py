@@ -151,21 +151,38 @@ def pad_ideas(ideas: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor
 
 
 class IdeaCollator:
-    """Turns a list of idea indices into an `IdeaBatch` that also holds their neighbours' tokens."""
+    """Turns a list of idea indices into an `IdeaBatch` that also holds their neighbours' tokens.
 
-    def __init__(self, corpus: IdeaCorpus, pad_id: int, window: int):
+    With `context` C > 0 (the next-idea losses), the batch also encodes each target's C previous ideas.
+    (Batches made of runs of consecutive ideas, which need no extra rows, trained reconstruction far worse:
+    held-out recon loss 0.42 against 0.22 nats per token after 1500 steps on the synthetic world.)
+
+    Args:
+        corpus: the ideas.
+        pad_id: padding token id.
+        window: previous and next ideas the decoder conditions on (`IdeaBatch.neighbors`).
+        context: previous ideas the next-idea losses predict from (`IdeaBatch.previous`).
+    """
+
+    def __init__(self, corpus: IdeaCorpus, pad_id: int, window: int, context: int = 0):
         self.corpus = corpus
         self.pad_id = pad_id
-        self.neighbors = corpus.neighbors(window)
+        reach = max(window, context)
+        table = corpus.neighbors(reach)  # previous `reach` ideas, then next `reach`
+        self.neighbors = np.concatenate([table[:, :window], table[:, reach : reach + window]], axis=1)
+        self.previous = table[:, :context]
 
     def __call__(self, indices: Sequence[int]) -> IdeaBatch:
         targets = np.asarray(indices, dtype=np.int64)
-        nb = self.neighbors[targets]
-        rows, inverse = np.unique(np.concatenate([targets, nb[nb >= 0]]), return_inverse=True)
-        lookup = dict(zip(rows.tolist(), range(len(rows))))
+        nb, prev = self.neighbors[targets], self.previous[targets]
+        rows = np.unique(np.concatenate([targets, nb[nb >= 0], prev[prev >= 0]]))
+        position = np.full(self.corpus.num_ideas + 1, -1, dtype=np.int64)  # idea index -> batch row; -1 -> -1
+        position[rows] = np.arange(len(rows))
         tokens, mask = pad_ideas([self.corpus.idea(int(r)) for r in rows], self.pad_id)
-        target_rows = torch.as_tensor(inverse[: len(targets)])
-        nb_rows = torch.as_tensor(
-            np.vectorize(lambda j: lookup.get(j, -1), otypes=[np.int64])(nb) if nb.size else nb.astype(np.int64)
+        return IdeaBatch(
+            tokens,
+            mask,
+            torch.as_tensor(position[targets]),
+            torch.as_tensor(position[nb]).reshape(len(targets), -1),
+            torch.as_tensor(position[prev]).reshape(len(targets), -1),
         )
-        return IdeaBatch(tokens, mask, target_rows, nb_rows.reshape(len(targets), -1))

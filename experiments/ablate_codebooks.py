@@ -1,0 +1,160 @@
+"""Codebook ablation: levels x codebook sizes x quantizer (FSQ, VQ, LFQ) x hierarchy (residual, matryoshka).
+
+Each cell trains a tokenizer and a planner on its codes through `hiertok train` into RUNS/<cell>/ (a
+finished cell is skipped, an interrupted one resumes), then is evaluated on held-out documents:
+reconstruction by prefix, code utilization, planner bits per idea and next-idea accuracy, and the total
+codelength in bits per byte (`hiertok eval codelength`). Writes results.csv, results.md and PNG plots to
+--out. Nested dropout is uniform over prefix lengths in both hierarchies (residual supports only that),
+on 30% of samples (matryoshka) or batches (residual).
+
+    python experiments/ablate_codebooks.py                 # synthetic world, <= 30 min: runs/ablate_codebooks/<cell>,
+                                                           # tables and plots in experiments/results/ablate_codebooks
+    python experiments/ablate_codebooks.py --data ../shared/data/tinystories/stories.jsonl \\
+        --runs runs/ablate_codebooks_ts --out experiments/results/ablate_codebooks_ts    # TinyStories, small configs
+    accelerate launch --multi_gpu --num_processes N experiments/ablate_codebooks.py --base-configs base ...
+
+A layout is LEVELSxSIZE, or several joined by '+' for per-level sizes: "1x256+3x1024" is a 256-code first
+level and three of 1024 (matryoshka only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hiertok.ablation import Budget, Cell, run_grid, write_table
+from hiertok.ablation_plots import bpb_bars, line_plot, utilization_plot
+from hiertok.quantize import FSQ_LEVELS, actual_codebook_size
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+DEFAULT_LAYOUTS = ["4x64", "4x256", "8x256"]
+COLUMNS = [
+    "cell",
+    "code_bits",
+    "exact_match_k1",
+    "exact_match_full",
+    "utilization_mean",
+    "planner_bits_per_idea",
+    "next_top1_level1",
+    "bpb_hier",
+    "bpb_hier_codes",
+    "bpb_hier_tokens",
+    "tokenizer_seconds",
+]
+
+
+def parse_layout(text: str) -> list[int]:
+    """'1x256+3x1024' -> [256, 1024, 1024, 1024] (one nominal codebook size per level)."""
+    sizes = []
+    for part in text.split("+"):
+        count, _, size = part.partition("x")
+        if not (count.isdigit() and size.isdigit()) or int(count) < 1:
+            raise ValueError(f"layout {text!r}: expected LEVELSxSIZE[+LEVELSxSIZE...], e.g. 4x256")
+        sizes += [int(size)] * int(count)
+    return sizes
+
+
+def supports(kind: str, hierarchy: str, sizes: list[int]) -> bool:
+    """Whether a quantizer can take this layout (residual: one size; FSQ: a tabulated size; LFQ: 2^n)."""
+    if hierarchy == "residual" and len(set(sizes)) > 1:
+        return False
+    if kind == "fsq":
+        return all(s in FSQ_LEVELS for s in sizes)
+    if kind == "lfq":
+        return all(s >= 2 and s & (s - 1) == 0 for s in sizes)
+    return all(s >= 2 for s in sizes)
+
+
+def grid(kinds: list[str], hierarchies: list[str], layouts: list[str]) -> list[Cell]:
+    cells = []
+    for layout in layouts:
+        sizes = parse_layout(layout)
+        for kind in kinds:
+            for hierarchy in hierarchies:
+                if not supports(kind, hierarchy, sizes):
+                    print(f"skipping {kind}-{hierarchy}-{layout}: that quantizer cannot take this layout")
+                    continue
+                compact = sorted(set(sizes), key=sizes.index)  # the config's form: the last size repeats
+                overrides = [
+                    f"model.quantizer.kind={kind}",
+                    f"model.quantizer.hierarchy={hierarchy}",
+                    f"model.quantizer.levels={len(sizes)}",
+                    f"model.quantizer.codebook_sizes=[{','.join(map(str, compact))}]",
+                    "model.quantizer.prefix_dist=uniform",
+                ]
+                labels = {
+                    "kind": kind,
+                    "hierarchy": hierarchy,
+                    "levels": len(sizes),
+                    "codebook_size": actual_codebook_size(kind, sizes[-1]),
+                    "layout": layout,
+                }
+                cells.append(Cell(f"{kind}-{hierarchy}-{layout}", overrides, labels))
+    return cells
+
+
+def plot(rows: list[dict], out: Path) -> None:
+    group = ["kind", "hierarchy"]
+    line_plot(rows, "code_bits", "exact_match_full", group, out / "exact_match_vs_bits.png", "Reconstruction")
+    for r in rows:
+        r["series"] = f"{r['kind']} {r['hierarchy']} L={r['levels']}"
+    line_plot(
+        rows,
+        "codebook_size",
+        "planner_bits_per_idea",
+        ["series"],
+        out / "planner_bits_vs_codebook_size.png",
+        "Planner bits per idea",
+        logx=True,
+    )
+    line_plot(rows, "code_bits", "bpb_hier", group, out / "bpb_vs_bits.png", "Total codelength (bits per byte)")
+    bpb_bars(rows, out / "bpb_by_cell.png", "Total codelength by cell")
+    utilization_plot(rows, out / "utilization_by_level.png", "Code utilization per level")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", default="runs/ablate_codebooks", help="the cells' run directories")
+    p.add_argument("--out", default="experiments/results/ablate_codebooks", help="results.csv/md, plots")
+    p.add_argument("--data", default=None, help="text source (default: the synthetic world); implies small configs")
+    p.add_argument("--base-configs", default=None, help="tiny | small | base (default: tiny, small with --data)")
+    p.add_argument("--kinds", default="fsq,vq,lfq")
+    p.add_argument("--hierarchies", default="matryoshka,residual")
+    p.add_argument("--layouts", default=",".join(DEFAULT_LAYOUTS), help="comma-separated, e.g. 4x64,4x256,8x256")
+    p.add_argument("--tokenizer-steps", type=int, default=None, help="default: 400 on tiny, the config's otherwise")
+    p.add_argument("--planner-steps", type=int, default=None, help="default: 400 on tiny, the config's otherwise")
+    p.add_argument("--eval-docs", type=int, default=100, help="held-out documents per evaluation")
+    p.add_argument("--prompts", type=int, default=0, help="generations per planner evaluation (0: none)")
+    args = p.parse_args(argv)
+    try:
+        cells = grid(args.kinds.split(","), args.hierarchies.split(","), args.layouts.split(","))
+    except ValueError as e:
+        print(f"ablate_codebooks: error: {e}", file=sys.stderr)
+        return 2
+    base = args.base_configs or ("small" if args.data else "tiny")
+    tiny = base == "tiny"
+    budget = Budget(
+        tokenizer_config=str(CONFIGS / "tokenizer" / f"{base}.yaml"),
+        planner_config=str(CONFIGS / "planner" / f"{base}.yaml"),
+        data=args.data,
+        tokenizer_steps=args.tokenizer_steps or (400 if tiny else None),
+        planner_steps=args.planner_steps or (400 if tiny else None),
+        eval_docs=args.eval_docs,
+        prompts=args.prompts,
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = run_grid(cells, Path(args.runs), budget)
+    if not rows:
+        print("ablate_codebooks: error: no cell finished", file=sys.stderr)
+        return 1
+    rows.sort(key=lambda r: (r["kind"], r["hierarchy"], r["code_bits"]))
+    write_table(rows, COLUMNS, out / "results.csv", out / "results.md", f"Codebook ablation ({base} configs)")
+    plot(rows, out)
+    print((out / "results.md").read_text())
+    return 0 if len(rows) == len(cells) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

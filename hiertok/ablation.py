@@ -1,0 +1,181 @@
+"""Ablation harness: a grid of cells, each a tokenizer + planner trained and evaluated in its own run dir.
+
+Every cell trains through the normal entry point (`hiertok train tokenizer|planner`, called in-process),
+so under `accelerate launch` the cells train distributed, unchanged. A cell whose `result.json` exists is
+skipped; a cell whose training was interrupted resumes from its last checkpoint. Evaluation runs on the
+main process. The experiment scripts (experiments/ablate_*.py) define grids and plots on top of this.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from accelerate import PartialState
+
+from hiertok.tokenizer import WEIGHTS_FILE
+from hiertok.training import CHECKPOINT_DIR, METRICS_FILE
+
+RESULT_FILE = "result.json"
+
+
+@dataclass
+class Cell:
+    """One point of a grid: a name (its directory), its tokenizer overrides and the labels it is plotted by."""
+
+    name: str
+    tokenizer_overrides: list[str]
+    labels: dict[str, str | int | float] = field(default_factory=dict)
+
+
+@dataclass
+class Budget:
+    """What every cell of a grid shares: base configs, data, training steps and evaluation size."""
+
+    tokenizer_config: str | None = None  # YAML files (None: the built-in defaults)
+    planner_config: str | None = None
+    data: str | None = None  # a data.source override for both stages (None: the configs')
+    tokenizer_steps: int | None = None  # train.max_steps overrides (None: the configs')
+    planner_steps: int | None = None
+    eval_docs: int = 100  # held-out documents for every evaluation
+    prompts: int = 0  # generations for plan adherence / grammar (0: teacher-forced planner metrics only)
+    tokenizer_overrides: list[str] = field(default_factory=list)  # for every cell, before the cell's own
+    planner_overrides: list[str] = field(default_factory=list)
+
+
+def _budget_overrides(data: str | None, steps: int | None, extra: list[str]) -> list[str]:
+    out = [f"data.source={data}"] if data else []
+    if steps is not None:
+        out += [f"train.max_steps={steps}", f"train.eval_every={steps}", f"train.save_every={max(1, steps // 2)}"]
+    return out + ["train.progress=false", *extra]
+
+
+def train_stage(stage: str, config: str | None, run_dir: Path, overrides: list[str]) -> None:
+    """Train one stage into `run_dir` through the CLI, resuming an interrupted run, skipping a finished one.
+
+    Raises:
+        RuntimeError: the CLI reported an error (its message was printed).
+    """
+    from hiertok.cli import main
+
+    if (run_dir / WEIGHTS_FILE).exists():
+        return
+    started = (run_dir / CHECKPOINT_DIR).is_dir() or (run_dir / METRICS_FILE).exists()
+    args = ["train", stage, "--out", str(run_dir), *(["--config", config] if config else [])]
+    code = main([*args, *(["--resume"] if started else []), *overrides])
+    if code != 0:
+        raise RuntimeError(f"training the {stage} of {run_dir.parent.name} failed (exit {code})")
+
+
+def _train_seconds(run_dir: Path) -> float:
+    """Wall time of a run's training from its metrics log (the last record's time_s)."""
+    lines = (run_dir / METRICS_FILE).read_text().splitlines()
+    records = [json.loads(line) for line in lines if line.strip()]
+    return float(max((r.get("time_s", 0.0) for r in records), default=0.0))
+
+
+def evaluate_cell(tok_dir: Path, plan_dir: Path, budget: Budget) -> dict[str, float | str | None]:
+    """Tokenizer, planner and codelength metrics of one cell, as one flat row."""
+    from hiertok.codelength import evaluate_codelength_run
+    from hiertok.eval_planner import evaluate_planner_run
+    from hiertok.evaluate import evaluate_run
+
+    tok = evaluate_run(str(tok_dir), budget.data, budget.eval_docs)
+    plan = evaluate_planner_run(str(plan_dir), budget.data, budget.eval_docs, prompts=budget.prompts)
+    code = evaluate_codelength_run(str(plan_dir), None, budget.data, budget.eval_docs)
+    levels = len(tok.utilization_by_level)
+    row: dict[str, float | str | None] = {
+        "code_bits": tok.bits_per_idea_by_prefix[str(levels)],
+        "exact_match_k1": tok.exact_match_by_prefix["1"],
+        "exact_match_full": tok.exact_match_by_prefix[str(levels)],
+        "exact_match_by_prefix": json.dumps(tok.exact_match_by_prefix),
+        "exact_match_unseen": tok.exact_match_unseen,
+        "event_nmi_level1": tok.event_nmi_level1,
+        "utilization_mean": sum(tok.utilization_by_level.values()) / levels,
+        "utilization_by_level": json.dumps(tok.utilization_by_level),
+        "planner_bits_per_idea": plan.bits_per_idea,
+        "planner_bits_level1": plan.bits_per_idea_by_level["1"],
+        "next_top1_level1": plan.next_idea_top1["level1"],
+        "next_top1_full": plan.next_idea_top1["full"],
+        "bigram_top1_level1": plan.bigram_top1["level1"],
+        "plan_adherence_level1": plan.plan_adherence_level1,
+        "grammar_valid": plan.grammar_valid,
+        "goal_reached": plan.goal_reached,
+        "bpb_hier": code.bpb_hier,
+        "bpb_hier_codes": code.bpb_hier_codes,
+        "bpb_hier_tokens": code.bpb_hier_tokens,
+    }
+    for key, value in (tok.continuous_next_idea or {}).items():
+        row[f"continuous_next_{key}"] = value
+    return row
+
+
+def run_cell(cell: Cell, root: Path, budget: Budget) -> dict:
+    """Train (or resume, or skip) and evaluate one cell; its row is cached in root/name/result.json.
+
+    Returns:
+        The row: the cell's name and labels, its metrics, training and evaluation seconds.
+    """
+    cell_dir = root / cell.name
+    cached = cell_dir / RESULT_FILE
+    if cached.exists():
+        return json.loads(cached.read_text())
+    state = PartialState()
+    tok_dir, plan_dir = cell_dir / "tokenizer", cell_dir / "planner"
+    tok_over = _budget_overrides(
+        budget.data, budget.tokenizer_steps, [*budget.tokenizer_overrides, *cell.tokenizer_overrides]
+    )
+    train_stage("tokenizer", budget.tokenizer_config, tok_dir, tok_over)
+    plan_over = _budget_overrides(None, budget.planner_steps, [f"tokenizer={tok_dir}", *budget.planner_overrides])
+    train_stage("planner", budget.planner_config, plan_dir, plan_over)
+    row: dict = {"cell": cell.name, **cell.labels}
+    if state.is_main_process:
+        t0 = time.perf_counter()
+        row.update(evaluate_cell(tok_dir, plan_dir, budget))
+        row["tokenizer_seconds"] = _train_seconds(tok_dir)
+        row["planner_seconds"] = _train_seconds(plan_dir)
+        row["eval_seconds"] = round(time.perf_counter() - t0, 1)
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_text(json.dumps(row, indent=2) + "\n")
+        os.replace(tmp, cached)
+    state.wait_for_everyone()
+    return json.loads(cached.read_text())
+
+
+def run_grid(cells: list[Cell], root: Path, budget: Budget) -> list[dict]:
+    """Run every cell in order (one at a time: the cells share the machine). A failing cell is reported and
+    left out of the rows; rerunning the grid retries it."""
+    if len({c.name for c in cells}) != len(cells):
+        raise ValueError("cell names must be unique")
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, cell in enumerate(cells, 1):
+        print(f"[{i}/{len(cells)}] {cell.name}", flush=True)
+        try:
+            rows.append(run_cell(cell, root, budget))
+        except RuntimeError as e:
+            print(f"  skipped: {e}", flush=True)
+    return rows
+
+
+def write_table(rows: list[dict], columns: list[str], csv_path: Path, md_path: Path, title: str) -> None:
+    """All columns of every row to CSV; the chosen `columns` as a markdown table (floats to 3 places)."""
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    with csv_path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+
+    def fmt(v) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "-"
+        return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    lines = [f"# {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(row.get(c)) for c in columns) + " |" for row in rows]
+    md_path.write_text("\n".join(lines) + "\n")

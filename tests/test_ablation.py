@@ -1,0 +1,95 @@
+"""The ablation harness: cells train through the CLI, finished cells are skipped, interrupted ones resume,
+and the experiment scripts write their tables and plots."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from hiertok.ablation import Budget, Cell, run_cell, run_grid, train_stage, write_table
+from tests.conftest import PLANNER_TOY, TOY
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _budget() -> Budget:
+    toy = [o for o in TOY if not o.startswith("model.quantizer.levels")]
+    return Budget(
+        tokenizer_config=None,
+        planner_config=None,
+        eval_docs=12,
+        tokenizer_overrides=toy,
+        planner_overrides=PLANNER_TOY,
+    )
+
+
+def test_grid_cells_train_evaluate_skip_and_resume(tmp_path):
+    budget = _budget()
+    cells = [
+        Cell("fsq", ["model.quantizer.levels=2", "model.quantizer.codebook_sizes=[64]"], {"kind": "fsq"}),
+        Cell("vq", ["model.quantizer.levels=2", "model.quantizer.kind=vq", "model.quantizer.codebook_sizes=[16]"]),
+    ]
+    # Interrupt the second cell's tokenizer half-way: the grid must resume it, not start over.
+    train_stage(
+        "tokenizer",
+        None,
+        tmp_path / "vq" / "tokenizer",
+        [*budget.tokenizer_overrides, *cells[1].tokenizer_overrides, "train.stop_at_step=20"],
+    )
+    assert not (tmp_path / "vq" / "tokenizer" / "model.safetensors").exists()
+    rows = run_grid(cells, tmp_path, budget)
+    assert [r["cell"] for r in rows] == ["fsq", "vq"] and rows[0]["kind"] == "fsq"
+    for row in rows:
+        assert row["code_bits"] > 0 and 0 <= row["exact_match_full"] <= 1
+        assert row["planner_bits_per_idea"] > 0 and row["bpb_hier"] > row["bpb_hier_codes"] > 0
+        assert len(json.loads(row["utilization_by_level"])) == 2
+    steps = [
+        json.loads(line)["step"] for line in (tmp_path / "vq" / "tokenizer" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert steps == sorted(steps) and steps[-1] == 40  # one continuous run: 20 steps, then resumed to 40
+    # A finished cell is read back, not retrained.
+    weights = tmp_path / "fsq" / "tokenizer" / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+    assert run_cell(cells[0], tmp_path, budget) == rows[0]
+    assert weights.stat().st_mtime_ns == before
+
+    write_table(rows, ["cell", "code_bits", "bpb_hier"], tmp_path / "r.csv", tmp_path / "r.md", "t")
+    md = (tmp_path / "r.md").read_text().splitlines()
+    assert md[2] == "| cell | code_bits | bpb_hier |" and md[4].startswith("| fsq | 12.000 |")
+    codebooks = _script("ablate_codebooks")
+    codebooks.plot(
+        [dict(r, hierarchy="matryoshka", levels=2, codebook_size=64, kind=r["cell"]) for r in rows], tmp_path
+    )
+    assert {p.name for p in tmp_path.glob("*.png")} >= {
+        "exact_match_vs_bits.png",
+        "bpb_by_cell.png",
+        "utilization_by_level.png",
+    }
+
+
+def test_codebook_layouts():
+    codebooks = _script("ablate_codebooks")
+    assert codebooks.parse_layout("1x256+3x1024") == [256, 1024, 1024, 1024]
+    with pytest.raises(ValueError, match="LEVELSxSIZE"):
+        codebooks.parse_layout("4by256")
+    cells = codebooks.grid(["fsq", "lfq", "vq"], ["matryoshka", "residual"], ["4x256", "1x256+3x1000"])
+    names = [c.name for c in cells]
+    assert "fsq-residual-4x256" in names and "lfq-matryoshka-4x256" in names
+    assert "fsq-residual-1x256+3x1000" not in names  # residual shares one size
+    assert "lfq-matryoshka-1x256+3x1000" not in names  # LFQ needs powers of two
+    vq = next(c for c in cells if c.name == "vq-matryoshka-1x256+3x1000")
+    assert "model.quantizer.codebook_sizes=[256,1000]" in vq.tokenizer_overrides
+    assert codebooks.main(["--runs", "unused", "--out", "unused", "--layouts", "4by256"]) == 2
+
+
+def test_loss_script_rejects_unknown_cells(capsys):
+    assert _script("ablate_losses").main(["--runs", "unused", "--out", "unused", "--cells", "recon,nope"]) == 2
+    assert "nope" in capsys.readouterr().err

@@ -1,0 +1,126 @@
+"""The idea-learning losses compute what their formulas say, and the autoencoder wires them as configured."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from decoder.model import DecoderConfig, SpecialIds
+from hiertok.autoencoder import IdeaAutoencoder, LossConfig, ModelConfig, validate_losses
+from hiertok.data.ideas import IdeaCollator, IdeaCorpus
+from hiertok.encoder import EncoderConfig, IdeaEncoder
+from hiertok.idea_losses import NextIdeaPredictor, info_nce, infonce_uniformity, total_coding_rate
+from hiertok.quantize import QuantizerConfig
+
+
+def test_info_nce_by_hand():
+    q = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    k = torch.tensor([[3.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])  # norms do not matter: cosine similarities
+    # query 0: sims (1, 0, -1), positive 0; query 1: sims (0, 1, 0), positive 2
+    want0 = -math.log(math.exp(1 / 0.5) / (math.exp(2) + 1 + math.exp(-2)))
+    want1 = -math.log(1 / (1 + math.exp(2) + 1))
+    got = info_nce(q, k, torch.tensor([0, 2]), tau=0.5)
+    assert got.item() == pytest.approx((want0 + want1) / 2, rel=1e-6)
+
+
+def test_total_coding_rate_by_hand():
+    # Orthonormal rows, B = d = 2, eps = 1: det(I + 2/2 * I) = 4, R = log 2.
+    assert total_coding_rate(torch.eye(2) * 5, eps=1.0).item() == pytest.approx(math.log(2), rel=1e-6)
+    # Both rows the same direction: Z^T Z = diag(2, 0), det = 3, R = log(3) / 2: collapse has a lower rate.
+    same = torch.tensor([[2.0, 0.0], [1.0, 0.0]])
+    assert total_coding_rate(same, eps=1.0).item() == pytest.approx(math.log(3) / 2, rel=1e-6)
+
+
+def test_infonce_uniformity_by_hand():
+    z = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 4.0]])  # cos: s12 = -1, s13 = s23 = 0
+    want = (2 * math.log((math.exp(-1) + 1) / 2) + math.log((1 + 1) / 2)) / 3
+    assert infonce_uniformity(z, tau=1.0).item() == pytest.approx(want, rel=1e-6)
+    assert infonce_uniformity(torch.ones(4, 3), tau=0.1).item() == pytest.approx(10.0, rel=1e-5)  # collapsed: 1/tau
+
+
+def test_next_idea_predictor_uses_the_absent_vector_for_missing_ideas():
+    torch.manual_seed(0)
+    head = NextIdeaPredictor(dim_in=4, context=2, dim_out=3)
+    prev = torch.randn(2, 2, 4)
+    present = torch.tensor([[True, False], [True, False]])
+    other = prev.clone()
+    other[:, 1] = 100.0  # values of absent ideas must not matter
+    assert torch.equal(head(prev, present), head(other, present))
+    assert not torch.equal(head(prev, torch.ones(2, 2, dtype=torch.bool)), head(prev, present))
+
+
+def test_soft_one_hot_embeddings_encode_like_the_tokens():
+    torch.manual_seed(0)
+    enc = IdeaEncoder(EncoderConfig(dim=32, depth=1), vocab_size=50, max_len=16, idea_dim=8)
+    tokens = torch.randint(0, 50, (3, 6))
+    mask = torch.arange(6)[None] < torch.tensor([[6], [4], [1]])
+    soft = torch.nn.functional.one_hot(tokens, 50).float() @ enc.token_embedding.weight
+    assert torch.allclose(enc(tokens, mask, soft_embeddings=soft), enc(tokens, mask), atol=1e-6)
+
+
+def _model_and_batch(loss: LossConfig):
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        encoder=EncoderConfig(dim=32, depth=1),
+        quantizer=QuantizerConfig(levels=4, codebook_sizes=[64, 256], level_dropout=0.0),
+        decoder=DecoderConfig(dim=32, depth=1, max_len=16),
+        loss=loss,
+    )
+    model = IdeaAutoencoder(cfg, vocab_size=40, special=SpecialIds(pad=0, bos=1, eos=2))
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(2, 7, size=12)
+    tokens = rng.integers(3, 40, size=int(lengths.sum())).astype(np.int32)
+    corpus = IdeaCorpus(tokens, np.concatenate([[0], np.cumsum(lengths)]), np.array([0, 5, 9, 12]), None)
+    batch = IdeaCollator(corpus, 0, window=0, context=loss.context)([0, 3, 5, 6, 9, 11])
+    return model, batch
+
+
+def test_autoencoder_adds_each_term_with_its_weight_and_next_idea_is_info_nce_of_its_heads():
+    loss = LossConfig(
+        next_idea_weight=0.3, next_idea_levels=1, reencode_weight=0.2, uniformity_weight=0.1, next_mse_weight=0.5
+    )
+    model, batch = _model_and_batch(loss)
+    model.eval()
+    out = model(batch)
+    t = out.terms
+    assert set(t) == {"next_idea", "reencode", "uniformity", "next_mse"}
+    want = (
+        out.recon + out.aux + 0.3 * t["next_idea"] + 0.2 * t["reencode"] - 0.1 * t["uniformity"] + 0.5 * t["next_mse"]
+    )
+    assert out.loss.item() == pytest.approx(want.item(), rel=1e-5)
+    # Recompute the next-idea term: only targets with a previous idea; the positive is the target's own row.
+    z = model.encoder(batch.tokens, batch.mask).float()
+    has = batch.previous[:, 0] >= 0
+    assert has.tolist() == [False, True, False, True, False, True]  # ideas 0, 5 and 9 start documents
+    pred = model.next_idea_head(z[batch.previous.clamp(min=0)], batch.previous >= 0)[has]
+    keys = model.next_idea_keys(z[:, :3])  # level 1 of FSQ 64 = [4, 4, 4]: 3 dims
+    manual = info_nce(pred, keys, batch.targets[has], 0.1)
+    assert t["next_idea"].item() == pytest.approx(manual.item(), rel=1e-5)
+    assert t["uniformity"].item() == pytest.approx(total_coding_rate(z, 0.5).item(), rel=1e-5)
+
+
+def test_next_mse_trains_only_its_head_and_disabled_terms_build_no_heads():
+    model, batch = _model_and_batch(LossConfig(next_mse_weight=1.0))
+    assert model.next_idea_head is None and model.bow_head is None
+    z = model.encoder(batch.tokens, batch.mask)
+    model.idea_terms(z, batch, logits=None, mask=None)["next_mse"].backward()  # re-encoding off: no logits
+    assert all(p.grad is None or not p.grad.any() for p in model.encoder.parameters())
+    assert any(p.grad is not None and p.grad.any() for p in model.next_mse_head.parameters())
+
+
+@pytest.mark.parametrize(
+    "loss, message",
+    [
+        (LossConfig(next_idea_weight=-1.0), "next_idea_weight"),
+        (LossConfig(uniformity="nope"), "uniformity"),
+        (LossConfig(next_idea_weight=1.0, context=0), "context"),
+        (LossConfig(next_idea_levels=9), "next_idea_levels"),
+        (LossConfig(reencode_tau=0.0), "reencode_tau"),
+    ],
+)
+def test_bad_loss_configs_are_one_line_errors(loss, message):
+    with pytest.raises(ValueError, match=message):
+        validate_losses(loss, levels=4, hierarchy="matryoshka")
+    with pytest.raises(ValueError, match="matryoshka"):
+        validate_losses(LossConfig(next_idea_levels=1), levels=4, hierarchy="residual")
