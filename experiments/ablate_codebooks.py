@@ -5,7 +5,7 @@ finished cell is skipped, an interrupted one resumes), then is evaluated on held
 reconstruction by prefix, code utilization, planner bits per idea and next-idea accuracy, and the total
 codelength in bits per byte (`hiertok eval codelength`). Writes results.csv, results.md and PNG plots to
 --out. Nested dropout is uniform over prefix lengths in both hierarchies (residual supports only that),
-on 30% of samples (matryoshka) or batches (residual).
+on 30% of samples (matryoshka) or batches (residual); the loss is reconstruction alone.
 
     python experiments/ablate_codebooks.py                 # synthetic world, <= 30 min: runs/ablate_codebooks/<cell>,
                                                            # tables and plots in experiments/results/ablate_codebooks
@@ -142,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         planner_steps=args.planner_steps or (400 if tiny else None),
         eval_docs=args.eval_docs,
         prompts=args.prompts,
+        # Codes trained for reconstruction alone, so that the quantizer is what varies (experiments/ablate_losses.py
+        # varies the losses); a config's next-idea loss is also 1.8x slower per step.
+        tokenizer_overrides=["model.loss.next_idea_weight=0"],
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,18 @@ from hiertok.ablation import Budget, Cell, run_grid, write_table
 from hiertok.ablation_plots import bpb_bars, metric_bars
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+# Every cell starts from reconstruction alone, whatever the base config turns on.
+RECON_ONLY = [
+    f"model.loss.{key}=0"
+    for key in (
+        "bow_weight",
+        "next_idea_weight",
+        "next_idea_levels",
+        "reencode_weight",
+        "uniformity_weight",
+        "next_mse_weight",
+    )
+]
 # name -> tokenizer overrides; weights chosen so each term starts at roughly the size of reconstruction.
 CELLS: dict[str, list[str]] = {
     "recon": [],
@@ -77,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         planner_steps=args.planner_steps or (600 if tiny else None),
         eval_docs=args.eval_docs,
         prompts=args.prompts,
-        tokenizer_overrides=list(args.set),
+        tokenizer_overrides=[*RECON_ONLY, *args.set],
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

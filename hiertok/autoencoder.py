@@ -66,7 +66,7 @@ def validate_losses(cfg: LossConfig, levels: int, hierarchy: str) -> None:
         raise ValueError("model.loss.context must be >= 1 for the next-idea losses")
     if not 0 <= cfg.next_idea_levels <= levels:
         raise ValueError(f"model.loss.next_idea_levels must be in 0..{levels}, got {cfg.next_idea_levels}")
-    if cfg.next_idea_levels and hierarchy != "matryoshka":
+    if cfg.next_idea_weight > 0 and cfg.next_idea_levels and hierarchy != "matryoshka":
         raise ValueError("model.loss.next_idea_levels needs the matryoshka hierarchy (levels are slices)")
 
 

@@ -1,6 +1,6 @@
 """`hiertok demo`: the whole offline pipeline on the built-in synthetic story world.
 
-1. train a tiny idea tokenizer (the default config) and evaluate it on held-out stories;
+1. train a tiny idea tokenizer (configs/tokenizer/tiny.yaml) and evaluate it on held-out stories;
 2. show new stories coming back from their codes at a few prefix depths;
 3. encode the corpus into codes and train the tiny planner on them (the default planner config);
 4. evaluate the planner (bits per idea, grammar of generated stories, goals reached);
@@ -24,6 +24,17 @@ from hiertok.training import METRICS_FILE
 from planner.train import PlannerConfig
 from planner.train import train as train_planner
 
+# configs/tokenizer/tiny.yaml as overrides of the defaults (the demo must run from an installed package too).
+TINY_TOKENIZER = (
+    "model.loss.next_idea_weight=0.1",
+    "model.loss.next_idea_levels=1",
+    "train.max_steps=1600",
+    "train.eval_every=1600",
+)
+
+
+EVAL_STORIES = 100  # `hiertok eval tokenizer --data synthetic` evaluates on 300
+
 
 def _train_or_reuse(what: str, run: Path, train) -> None:
     if (run / WEIGHTS_FILE).exists():
@@ -43,12 +54,13 @@ def run_demo(out: Path, overrides: list[str] | None = None, prompts: int = 100) 
         prompts: held-out stories the planner evaluation generates from.
     """
     overrides = overrides or []
-    tok_cfg = load_config(TokenizerConfig, None, [o for o in overrides if not o.startswith("planner.")])
+    tok_over = [*TINY_TOKENIZER, *(o for o in overrides if not o.startswith("planner."))]
+    tok_cfg = load_config(TokenizerConfig, None, tok_over)
     tok_dir, plan_dir = out / "tokenizer", out / "planner"
     print("[1/5] idea tokenizer on the synthetic story world")
     _train_or_reuse("tiny idea tokenizer", tok_dir, lambda resume: train_tokenizer(tok_cfg, tok_dir, resume=resume))
-    print("      evaluating on held-out stories")
-    res = evaluate_run(str(tok_dir), "synthetic")
+    print(f"      evaluating on {EVAL_STORIES} held-out stories")
+    res = evaluate_run(str(tok_dir), "synthetic", max_docs=EVAL_STORIES)
     print(
         f"      {res.num_ideas} held-out sentences; bits/byte with true codes {res.bpb_true_codes:.3f}, "
         f"with shuffled codes {res.bpb_shuffled_codes:.3f}; level-1 / event NMI {res.event_nmi_level1:.3f}"

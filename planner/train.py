@@ -48,7 +48,7 @@ class PlannerData(DocumentChoice):
 def planner_train_defaults() -> TrainConfig:
     """The planner's own defaults (the tiny setting): sequences of ideas, not ideas, make a batch."""
     return TrainConfig(
-        batch_size=32, lr=2e-3, warmup_steps=100, max_steps=3000, eval_every=1000, eval_ideas=256, save_every=1000
+        batch_size=32, lr=2e-3, warmup_steps=100, max_steps=2200, eval_every=2200, eval_ideas=256, save_every=1000
     )
 
 

@@ -54,16 +54,18 @@ def test_bad_files_are_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("stage", ["tokenizer", "planner"])
-def test_shipped_configs_load_and_tiny_is_the_default(stage):
+def test_shipped_configs_load_and_tiny_is_what_the_demo_trains(stage):
     from pathlib import Path
 
+    from hiertok.demo import TINY_TOKENIZER
     from planner.train import PlannerConfig
 
     schema = {"tokenizer": TokenizerConfig, "planner": PlannerConfig}[stage]
     root = Path(__file__).resolve().parent.parent / "configs" / stage
     loaded = {p.stem: load_config(schema, p) for p in sorted(root.glob("*.yaml"))}
     assert {"tiny", "small", "base"} <= set(loaded)
-    assert loaded["tiny"] == load_config(schema)  # `hiertok demo` trains the defaults: keep them equal
+    demo = load_config(schema, None, list(TINY_TOKENIZER) if stage == "tokenizer" else [])
+    assert loaded["tiny"] == demo  # `hiertok demo` trains tiny.yaml: keep them equal
 
 
 def test_shipped_baseline_configs_load_and_match_the_hierarchy_in_parameters():

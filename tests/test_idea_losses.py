@@ -123,4 +123,5 @@ def test_bad_loss_configs_are_one_line_errors(loss, message):
     with pytest.raises(ValueError, match=message):
         validate_losses(loss, levels=4, hierarchy="matryoshka")
     with pytest.raises(ValueError, match="matryoshka"):
-        validate_losses(LossConfig(next_idea_levels=1), levels=4, hierarchy="residual")
+        validate_losses(LossConfig(next_idea_weight=1.0, next_idea_levels=1), levels=4, hierarchy="residual")
+    validate_losses(LossConfig(next_idea_levels=1), levels=4, hierarchy="residual")  # the term is off: no error
