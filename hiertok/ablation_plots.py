@@ -31,9 +31,11 @@ def line_plot(rows: list[dict], x: str, y: str, group: list[str], path: Path, ti
     for r in _usable(rows, x, y):
         lines[" ".join(str(r[g]) for g in group)].append((float(r[x]), float(r[y])))
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name, points in sorted(lines.items()):
+    for i, (name, points) in enumerate(sorted(lines.items())):
         points.sort()
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
+        k = i // 10 % 3  # the colour cycle has 10 colours: later lines change line style and marker
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        ax.plot(xs, ys, marker="os^"[k], linestyle=("-", "--", ":")[k], label=name)
     if logx:
         ax.set_xscale("log", base=2)
     ax.set(xlabel=x, ylabel=y, title=title)
