@@ -148,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = run_grid(cells, Path(args.runs), budget)
+    try:
+        rows = run_grid(cells, Path(args.runs), budget)
+    except ValueError as e:
+        print(f"ablate_codebooks: error: {e}", file=sys.stderr)
+        return 2
     if not rows:
         print("ablate_codebooks: error: no cell finished", file=sys.stderr)
         return 1

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from accelerate import PartialState
@@ -21,7 +21,7 @@ from accelerate import PartialState
 from hiertok.tokenizer import WEIGHTS_FILE
 from hiertok.training import CHECKPOINT_DIR, METRICS_FILE
 
-RESULT_FILE = "result.json"
+RESULT_FILE, SETTINGS_FILE = "result.json", "settings.json"
 
 
 @dataclass
@@ -115,6 +115,21 @@ def evaluate_cell(tok_dir: Path, plan_dir: Path, budget: Budget) -> dict[str, fl
     return row
 
 
+def _check_settings(cell_dir: Path, settings: dict) -> None:
+    """Record a cell's settings on first use; raise ValueError if a later run asks for other ones."""
+    path = cell_dir / SETTINGS_FILE
+    if path.exists():
+        if json.loads(path.read_text()) != json.loads(json.dumps(settings)):
+            raise ValueError(f"{cell_dir} was run with other settings: choose another --runs directory")
+        return
+    if PartialState().is_main_process:
+        cell_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(settings, indent=2) + "\n")
+        os.replace(tmp, path)
+    PartialState().wait_for_everyone()
+
+
 def run_cell(cell: Cell, root: Path, budget: Budget) -> dict:
     """Train (or resume, or skip) and evaluate one cell; its row is cached in root/name/result.json.
 
@@ -123,15 +138,22 @@ def run_cell(cell: Cell, root: Path, budget: Budget) -> dict:
     """
     cell_dir = root / cell.name
     cached = cell_dir / RESULT_FILE
-    if cached.exists():
-        return json.loads(cached.read_text())
-    state = PartialState()
     tok_dir, plan_dir = cell_dir / "tokenizer", cell_dir / "planner"
     tok_over = _budget_overrides(
         budget.data, budget.tokenizer_steps, [*budget.tokenizer_overrides, *cell.tokenizer_overrides]
     )
-    train_stage("tokenizer", budget.tokenizer_config, tok_dir, tok_over)
     plan_over = _budget_overrides(None, budget.planner_steps, [f"tokenizer={tok_dir}", *budget.planner_overrides])
+    settings = {"budget": asdict(budget), "tokenizer": tok_over, "planner": plan_over}
+    for key in ("tokenizer_config", "planner_config"):  # the YAML's text: a moved checkout is the same cell
+        path = settings["budget"][key]
+        if path and not Path(path).is_file():
+            raise ValueError(f"config file not found: {path}")
+        settings["budget"][key] = Path(path).read_text() if path else None
+    _check_settings(cell_dir, settings)  # a finished or half-done cell must not be reused under other settings
+    if cached.exists():
+        return json.loads(cached.read_text())
+    state = PartialState()
+    train_stage("tokenizer", budget.tokenizer_config, tok_dir, tok_over)
     train_stage("planner", budget.planner_config, plan_dir, plan_over)
     row: dict = {"cell": cell.name, **cell.labels}
     if state.is_main_process:

@@ -1,6 +1,7 @@
 """The ablation harness: cells train through the CLI, finished cells are skipped, interrupted ones resume,
 and the experiment scripts write their tables and plots."""
 
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -60,6 +61,8 @@ def test_grid_cells_train_evaluate_skip_and_resume(tmp_path):
     before = weights.stat().st_mtime_ns
     assert run_cell(cells[0], tmp_path, budget) == rows[0]
     assert weights.stat().st_mtime_ns == before
+    with pytest.raises(ValueError, match="other settings"):  # never reuse a cell under another budget
+        run_cell(cells[0], tmp_path, dataclasses.replace(budget, eval_docs=5))
 
     write_table(rows, ["cell", "code_bits", "bpb_hier"], tmp_path / "r.csv", tmp_path / "r.md", "t")
     md = (tmp_path / "r.md").read_text().splitlines()
