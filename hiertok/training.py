@@ -59,7 +59,7 @@ def prepare_run_dir(run_dir: Path, cfg: Any, resume: bool) -> None:
         raise RunDirError(f"{run_dir} already holds a run: pass --resume to continue it or choose another --out")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
+        probe = run_dir / f".write-test-{os.getpid()}"  # one per process: ranks probe the same directory at once
         probe.write_text("")
         probe.unlink()
     except OSError as e:
@@ -68,7 +68,7 @@ def prepare_run_dir(run_dir: Path, cfg: Any, resume: bool) -> None:
     old_path = run_dir / "config.yaml"
     if resume and old_path.exists() and _without_budget(old_path.read_text()) != _without_budget(new):
         raise RunDirError(f"{old_path} differs from the config given: resume with the same config")
-    tmp = run_dir / "config.yaml.tmp"
+    tmp = run_dir / f"config.yaml.tmp-{os.getpid()}"  # every rank writes the same text; each its own temp file
     tmp.write_text(new)
     os.replace(tmp, old_path)
 
