@@ -23,11 +23,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from hiertok.ablation import Budget, Cell, run_grid, write_table
+from hiertok.ablation import Cell, write_table
+from hiertok.ablation_cli import add_grid_arguments, budget_from_args, run_and_report
 from hiertok.ablation_plots import bpb_bars, line_plot, utilization_plot
 from hiertok.quantize import FSQ_LEVELS, actual_codebook_size
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+TINY_STEPS = 400  # tokenizer and planner steps per cell on the tiny configs (the grid in <= 30 minutes)
 DEFAULT_LAYOUTS = ["4x64", "4x256", "8x256"]
 COLUMNS = [
     "cell",
@@ -115,52 +117,26 @@ def plot(rows: list[dict], out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", default="runs/ablate_codebooks", help="the cells' run directories")
-    p.add_argument("--out", default="experiments/results/ablate_codebooks", help="results.csv/md, plots")
-    p.add_argument("--data", default=None, help="text source (default: the synthetic world); implies small configs")
-    p.add_argument("--base-configs", default=None, help="tiny | small | base (default: tiny, small with --data)")
+    add_grid_arguments(p, "ablate_codebooks", TINY_STEPS)
     p.add_argument("--kinds", default="fsq,vq,lfq")
     p.add_argument("--hierarchies", default="matryoshka,residual")
     p.add_argument("--layouts", default=",".join(DEFAULT_LAYOUTS), help="comma-separated, e.g. 4x64,4x256,8x256")
-    p.add_argument("--tokenizer-steps", type=int, default=None, help="default: 400 on tiny, the config's otherwise")
-    p.add_argument("--planner-steps", type=int, default=None, help="default: 400 on tiny, the config's otherwise")
-    p.add_argument("--eval-docs", type=int, default=100, help="held-out documents per evaluation")
-    p.add_argument("--prompts", type=int, default=0, help="generations per planner evaluation (0: none)")
     args = p.parse_args(argv)
     try:
         cells = grid(args.kinds.split(","), args.hierarchies.split(","), args.layouts.split(","))
     except ValueError as e:
         print(f"ablate_codebooks: error: {e}", file=sys.stderr)
         return 2
-    base = args.base_configs or ("small" if args.data else "tiny")
-    tiny = base == "tiny"
-    budget = Budget(
-        tokenizer_config=str(CONFIGS / "tokenizer" / f"{base}.yaml"),
-        planner_config=str(CONFIGS / "planner" / f"{base}.yaml"),
-        data=args.data,
-        tokenizer_steps=args.tokenizer_steps or (400 if tiny else None),
-        planner_steps=args.planner_steps or (400 if tiny else None),
-        eval_docs=args.eval_docs,
-        prompts=args.prompts,
-        # Codes trained for reconstruction alone, so that the quantizer is what varies (experiments/ablate_losses.py
-        # varies the losses); a config's next-idea loss is also 1.8x slower per step.
-        tokenizer_overrides=["model.loss.next_idea_weight=0"],
-    )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        rows = run_grid(cells, Path(args.runs), budget)
-    except ValueError as e:
-        print(f"ablate_codebooks: error: {e}", file=sys.stderr)
-        return 2
-    if not rows:
-        print("ablate_codebooks: error: no cell finished", file=sys.stderr)
-        return 1
-    rows.sort(key=lambda r: (r["kind"], r["hierarchy"], r["code_bits"]))
-    write_table(rows, COLUMNS, out / "results.csv", out / "results.md", f"Codebook ablation ({base} configs)")
-    plot(rows, out)
-    print((out / "results.md").read_text())
-    return 0 if len(rows) == len(cells) else 1
+    # Codes trained for reconstruction alone, so that the quantizer is what varies (experiments/ablate_losses.py
+    # varies the losses); a config's next-idea loss is also 1.8x slower per step.
+    budget, base = budget_from_args(args, CONFIGS, TINY_STEPS, ["model.loss.next_idea_weight=0"])
+
+    def report(rows: list[dict], out: Path) -> None:
+        rows.sort(key=lambda r: (r["kind"], r["hierarchy"], r["code_bits"]))
+        write_table(rows, COLUMNS, out / "results.csv", out / "results.md", f"Codebook ablation ({base} configs)")
+        plot(rows, out)
+
+    return run_and_report("ablate_codebooks", cells, args, budget, report)
 
 
 if __name__ == "__main__":

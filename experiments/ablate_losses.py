@@ -20,10 +20,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from hiertok.ablation import Budget, Cell, run_grid, write_table
+from hiertok.ablation import Cell, write_table
+from hiertok.ablation_cli import add_grid_arguments, budget_from_args, run_and_report
 from hiertok.ablation_plots import bpb_bars, metric_bars
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+TINY_STEPS = 600  # tokenizer and planner steps per cell on the tiny configs
 # Every cell starts from reconstruction alone, whatever the base config turns on.
 RECON_ONLY = [
     f"model.loss.{key}=0"
@@ -63,50 +65,25 @@ COLUMNS = [
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", default="runs/ablate_losses", help="the cells' run directories")
-    p.add_argument("--out", default="experiments/results/ablate_losses", help="results.csv/md, plots")
-    p.add_argument("--data", default=None, help="text source (default: the synthetic world); implies small configs")
-    p.add_argument("--base-configs", default=None, help="tiny | small | base (default: tiny, small with --data)")
+    add_grid_arguments(p, "ablate_losses", TINY_STEPS)
     p.add_argument("--cells", default=",".join(CELLS), help=f"comma-separated subset of {', '.join(CELLS)}")
     p.add_argument("--set", nargs="*", default=[], help="tokenizer overrides for every cell, key=value")
-    p.add_argument("--tokenizer-steps", type=int, default=None, help="default: 600 on tiny, the config's otherwise")
-    p.add_argument("--planner-steps", type=int, default=None, help="default: 600 on tiny, the config's otherwise")
-    p.add_argument("--eval-docs", type=int, default=100, help="held-out documents per evaluation")
-    p.add_argument("--prompts", type=int, default=0, help="generations per planner evaluation (0: none)")
     args = p.parse_args(argv)
     unknown = [c for c in args.cells.split(",") if c not in CELLS]
     if unknown:
         print(f"ablate_losses: error: unknown cell {unknown[0]!r} (choose from {', '.join(CELLS)})", file=sys.stderr)
         return 2
     cells = [Cell(name, CELLS[name], {}) for name in args.cells.split(",")]
-    base = args.base_configs or ("small" if args.data else "tiny")
-    tiny = base == "tiny"
-    budget = Budget(
-        tokenizer_config=str(CONFIGS / "tokenizer" / f"{base}.yaml"),
-        planner_config=str(CONFIGS / "planner" / f"{base}.yaml"),
-        data=args.data,
-        tokenizer_steps=args.tokenizer_steps or (600 if tiny else None),
-        planner_steps=args.planner_steps or (600 if tiny else None),
-        eval_docs=args.eval_docs,
-        prompts=args.prompts,
-        tokenizer_overrides=[*RECON_ONLY, *args.set],
-    )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        rows = run_grid(cells, Path(args.runs), budget)
-    except ValueError as e:
-        print(f"ablate_losses: error: {e}", file=sys.stderr)
-        return 2
-    if not rows:
-        print("ablate_losses: error: no cell finished", file=sys.stderr)
-        return 1
-    write_table(rows, COLUMNS, out / "results.csv", out / "results.md", f"Loss ablation ({base} configs)")
-    metrics = ["exact_match_full", "event_nmi_level1", "next_top1_level1", "plan_adherence_level1"]
-    metric_bars(rows, [m for m in metrics if any(r.get(m) is not None for r in rows)], out / "metrics.png", "Losses")
-    bpb_bars(rows, out / "bpb_by_cell.png", "Total codelength by cell")
-    print((out / "results.md").read_text())
-    return 0 if len(rows) == len(cells) else 1
+    budget, base = budget_from_args(args, CONFIGS, TINY_STEPS, [*RECON_ONLY, *args.set])
+
+    def report(rows: list[dict], out: Path) -> None:
+        write_table(rows, COLUMNS, out / "results.csv", out / "results.md", f"Loss ablation ({base} configs)")
+        metrics = ["exact_match_full", "event_nmi_level1", "next_top1_level1", "plan_adherence_level1"]
+        shown = [m for m in metrics if any(r.get(m) is not None for r in rows)]
+        metric_bars(rows, shown, out / "metrics.png", "Losses")
+        bpb_bars(rows, out / "bpb_by_cell.png", "Total codelength by cell")
+
+    return run_and_report("ablate_losses", cells, args, budget, report)
 
 
 if __name__ == "__main__":
