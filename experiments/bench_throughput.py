@@ -60,12 +60,11 @@ def _train_step(model: torch.nn.Module, optimizer, loss: torch.Tensor) -> None:
     optimizer.step()
 
 
-def tokenizer_contender(tok: IdeaTokenizer, corpus: IdeaCorpus) -> Contender:
+def tokenizer_contender(tok: IdeaTokenizer, corpus: IdeaCorpus, idea_bytes: np.ndarray) -> Contender:
     cfg = tok.cfg
     losses = cfg.model.loss
     context = losses.context if losses.next_idea_weight > 0 or losses.next_mse_weight > 0 else 0
     collate = IdeaCollator(corpus, tok.bpe.pad_id, cfg.model.decoder.neighbor_window, context)
-    idea_bytes = np.array([len(tok.bpe.decode(corpus.idea(i).tolist()).encode()) for i in range(corpus.num_ideas)])
     plan = StepBatches(corpus.num_ideas, cfg.train.batch_size, 0, 0, 1, np.diff(corpus.idea_offsets), 1)
     model = tok.model.train()
     optimizer, _ = make_optimizer(model, cfg.train)
@@ -170,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     # Fresh training copies: the benchmark's optimizer steps must not touch the runs' weights in memory.
     training_tok = IdeaTokenizer.from_pretrained(pipe.cfg.tokenizer)
     contenders = [
-        tokenizer_contender(training_tok, corpus),
+        tokenizer_contender(training_tok, corpus, idea_bytes),
         planner_contender(pipe, idea_bytes),
         baseline_contender(lm, bcfg, tok, docs),
     ]

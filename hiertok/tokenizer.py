@@ -78,7 +78,7 @@ class IdeaTokenizer:
         Returns:
             (N, L) int64 codes.
         """
-        return self._map_ideas(ideas, self.model.encode, batch_size)
+        return self._map_ideas(ideas, self.model.encode, batch_size, torch.zeros((0, self.levels), dtype=torch.long))
 
     def idea_vectors(self, ideas: Sequence[Sequence[int]], batch_size: int = 512) -> torch.Tensor:
         """The encoder's continuous idea vectors (before quantization) of ideas given as token ids.
@@ -86,19 +86,17 @@ class IdeaTokenizer:
         Returns:
             (N, D) float vectors.
         """
-        return self._map_ideas(ideas, self.model.embed, batch_size)
+        return self._map_ideas(ideas, self.model.embed, batch_size, torch.zeros((0, self.model.quantizer.dim)))
 
-    def _map_ideas(self, ideas: Sequence[Sequence[int]], fn, batch_size: int) -> torch.Tensor:
-        """Apply `fn(tokens, mask) -> (B, ...)` to ideas in batches of similar length, in input order."""
+    def _map_ideas(self, ideas: Sequence[Sequence[int]], fn, batch_size: int, empty: torch.Tensor) -> torch.Tensor:
+        """Apply `fn(tokens, mask) -> (B, ...)` to ideas in batches of similar length, in input order
+        (`empty`: the result for no ideas, of the right width and dtype)."""
         self.model.eval()
         order = sorted(range(len(ideas)), key=lambda i: len(ideas[i]))  # similar lengths pad less
-        out = []
+        out = [empty]
         for start in range(0, len(order), batch_size):
             tokens, mask = pad_ideas([ideas[i] for i in order[start : start + batch_size]], self.bpe.pad_id)
             out.append(fn(tokens.to(self.device), mask.to(self.device)).cpu())
-        if not out:  # no ideas: an empty result of the right width
-            probe = fn(*(t.to(self.device) for t in pad_ideas([[0]], self.bpe.pad_id)))
-            return probe.new_zeros((0, *probe.shape[1:])).cpu()
         result = torch.cat(out)
         result[torch.as_tensor(order, dtype=torch.long)] = result.clone()
         return result
