@@ -19,7 +19,7 @@ from pathlib import Path
 from accelerate import PartialState
 
 from hiertok.tokenizer import WEIGHTS_FILE
-from hiertok.training import CHECKPOINT_DIR, METRICS_FILE
+from hiertok.training import CHECKPOINT_DIR, METRICS_FILE, train_seconds
 
 RESULT_FILE, SETTINGS_FILE = "result.json", "settings.json"
 
@@ -70,13 +70,6 @@ def train_stage(stage: str, config: str | None, run_dir: Path, overrides: list[s
     code = main([*args, *(["--resume"] if started else []), *overrides])
     if code != 0:
         raise RuntimeError(f"training the {stage} of {run_dir.parent.name} failed (exit {code})")
-
-
-def _train_seconds(run_dir: Path) -> float:
-    """Wall time of a run's training from its metrics log (the last record's time_s)."""
-    lines = (run_dir / METRICS_FILE).read_text().splitlines()
-    records = [json.loads(line) for line in lines if line.strip()]
-    return float(max((r.get("time_s", 0.0) for r in records), default=0.0))
 
 
 def evaluate_cell(tok_dir: Path, plan_dir: Path, budget: Budget) -> dict[str, float | str | None]:
@@ -159,8 +152,8 @@ def run_cell(cell: Cell, root: Path, budget: Budget) -> dict:
     if state.is_main_process:
         t0 = time.perf_counter()
         row.update(evaluate_cell(tok_dir, plan_dir, budget))
-        row["tokenizer_seconds"] = _train_seconds(tok_dir)
-        row["planner_seconds"] = _train_seconds(plan_dir)
+        row["tokenizer_seconds"] = train_seconds(tok_dir)
+        row["planner_seconds"] = train_seconds(plan_dir)
         row["eval_seconds"] = round(time.perf_counter() - t0, 1)
         tmp = cached.with_suffix(".tmp")
         tmp.write_text(json.dumps(row, indent=2) + "\n")

@@ -35,6 +35,10 @@ class Codelength:
     bpb_flat: float | None
     params_hier: int
     params_flat: int | None
+    # Training budgets: seconds in optimizer steps (`train_s` of the runs' metrics logs), tokenizer + planner
+    # for the hierarchy. None when scored on models without run directories.
+    train_s_hier: float | None = None
+    train_s_flat: float | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -85,6 +89,7 @@ def evaluate_codelength_run(ckpt: str, baseline: str | None, data: str | None, m
     from hiertok.data.corpus import heldout_split
     from hiertok.tokenizer import BPE_FILE
     from hiertok.train_baseline import load_baseline
+    from hiertok.training import train_seconds
     from planner.train import data_config
 
     pipe = Pipeline.from_pretrained(ckpt)
@@ -94,4 +99,7 @@ def evaluate_codelength_run(ckpt: str, baseline: str | None, data: str | None, m
         if BPE.load(Path(bcfg.tokenizer) / BPE_FILE).to_str() != pipe.tokenizer.bpe.to_str():
             raise ValueError(f"baseline {baseline} was trained on other BPE tokens than planner {ckpt}'s tokenizer")
     split = heldout_split(data_config(pipe.cfg, pipe.tokenizer), source=data, limit=max_docs)
-    return evaluate_codelength(pipe, flat, list(split.docs()))
+    result = evaluate_codelength(pipe, flat, list(split.docs()))
+    result.train_s_hier = round(train_seconds(pipe.cfg.tokenizer) + train_seconds(ckpt), 1)
+    result.train_s_flat = round(train_seconds(baseline), 1) if baseline is not None else None
+    return result

@@ -5,6 +5,7 @@ A stage supplies what differs: the loss of one micro-batch and its held-out eval
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from hiertok.training import (
     mean_over_processes,
     micro_batches,
     replica_divergence,
+    train_seconds,
 )
 
 # micro_step -> (loss to backpropagate, scalar values to log)
@@ -63,6 +65,9 @@ def run_steps(
         desc: progress-bar label.
     """
     avg, last_eval = Averager.new(), {}
+    # Seconds spent in optimizer steps only (no evaluation, checkpointing or start-up), summed across resumes:
+    # the training budget that equal-training-time comparisons (`hiertok eval codelength`) state.
+    train_s = train_seconds(log.path.parent) if start > 0 else 0.0
     bar = tqdm(
         total=tc.max_steps,
         initial=start,
@@ -72,6 +77,7 @@ def run_steps(
     )
     done = start
     for step in range(start, tc.max_steps):
+        t0 = time.perf_counter()
         model.train()
         for i, micro in enumerate(micro_batches(step, tc.grad_accum)):
             with acc.no_sync(model) if i < tc.grad_accum - 1 else nullcontext():
@@ -84,11 +90,16 @@ def run_steps(
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
+        train_s += time.perf_counter() - t0
         done = step + 1
         bar.update(1)
-        if done % tc.log_every == 0 or done == tc.max_steps:
+        stop = tc.stop_at_step is not None and done >= tc.stop_at_step
+        save = done % tc.save_every == 0 or done == tc.max_steps or stop
+        # A checkpoint's step is always logged, so a resumed run's train_s continues from the exact figure.
+        if done % tc.log_every == 0 or done == tc.max_steps or save:
             values = mean_over_processes(acc, avg.pop())
             values["lr"] = scheduler.get_last_lr()[0]
+            values["train_s"] = round(train_s, 2)
             log.log(done, "train", values)
             bar.set_postfix(loss=f"{values['loss']:.3f}")
         if done % tc.eval_every == 0 or done == tc.max_steps:
@@ -97,8 +108,7 @@ def run_steps(
                 log.log(done, "eval", last_eval)
                 bar.write(f"step {done}: " + ", ".join(f"{k} {v:.3f}" for k, v in last_eval.items()))
             acc.wait_for_everyone()
-        stop = tc.stop_at_step is not None and done >= tc.stop_at_step
-        if done % tc.save_every == 0 or done == tc.max_steps or stop:
+        if save:
             ckpt.save(done)
         if stop and done < tc.max_steps:
             acc.print(f"stopped at step {done} as asked (train.stop_at_step); continue with --resume")

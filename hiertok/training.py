@@ -257,6 +257,22 @@ class MetricsLog:
             self.path.write_text("".join(ln + "\n" for ln in kept), encoding="utf-8")
 
 
+def train_seconds(run_dir: Path) -> float:
+    """Seconds a run spent in optimizer steps: `train_s` of its last train record (0 if none yet).
+
+    Logs written before `train_s` existed give the last record's wall time `time_s` instead.
+    """
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return 0.0
+    seconds = 0.0
+    for ln in path.read_text(encoding="utf-8").splitlines():
+        if ln.strip():
+            r = json.loads(ln)
+            seconds = r.get("train_s", r.get("time_s", seconds)) if r.get("split") == "train" else seconds
+    return float(seconds)
+
+
 def _plain(v: Any) -> Any:
     if torch.is_tensor(v):
         v = v.item()

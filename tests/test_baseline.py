@@ -104,5 +104,11 @@ def test_matched_baseline_trains_and_codelength_adds_up(toy_run, toy_planner_run
     assert r["bpb_hier"] == pytest.approx(r["bpb_hier_codes"] + r["bpb_hier_tokens"])
     assert r["bpb_flat"] > 0 and r["bytes"] > 0 and r["docs"] == 6
     assert abs(r["params_flat"] - r["params_hier"]) < 0.5 * r["params_hier"]
+    # The training budgets are the runs' optimizer-step seconds: tokenizer + planner against the baseline.
+    last = [json.loads(ln) for ln in (flat / "metrics.jsonl").read_text().splitlines() if '"train"' in ln][-1]
+    assert r["train_s_flat"] == pytest.approx(last["train_s"], abs=0.1) and r["train_s_flat"] > 0
+    tok_s = [json.loads(ln) for ln in (toy_run / "metrics.jsonl").read_text().splitlines() if '"train"' in ln][-1]
+    plan_s = [json.loads(ln) for ln in (toy_planner_run / "metrics.jsonl").read_text().splitlines() if '"train"' in ln]
+    assert r["train_s_hier"] == pytest.approx(tok_s["train_s"] + plan_s[-1]["train_s"], abs=0.1)
     assert main(["train", "baseline", "--out", str(tmp_path / "x"), f"tokenizer={toy_run}", "model.depth=0"]) == 2
     assert "match" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from .conftest import PLANNER_TOY, TOY
 
 def train_records(run):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if k != "time_s"} for r in rows if r["split"] == "train"]
+    return [{k: v for k, v in r.items() if k not in ("time_s", "train_s")} for r in rows if r["split"] == "train"]
 
 
 def test_resume_is_exact(toy_run, tmp_path):
@@ -31,6 +31,11 @@ def test_resume_is_exact(toy_run, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
     assert train_records(split) == train_records(toy_run)
+    # Training seconds continue across the resume (wall-clock time_s restarts with the process): a restart
+    # from 0 would break the increase at step 35.
+    rows = [json.loads(line) for line in (split / "metrics.jsonl").read_text().splitlines()]
+    seconds = [r["train_s"] for r in rows if r["split"] == "train"]
+    assert all(0 < a < b for a, b in zip(seconds, seconds[1:]))
 
 
 def test_planner_resume_is_exact(toy_run, toy_planner_run, tmp_path):
