@@ -36,7 +36,7 @@ class Codelength:
     params_hier: int
     params_flat: int | None
     # Training budgets: seconds in optimizer steps (`train_s` of the runs' metrics logs), tokenizer + planner
-    # for the hierarchy. None when scored on models without run directories.
+    # for the hierarchy. None when a run's metrics log is missing (or the models were given in memory).
     train_s_hier: float | None = None
     train_s_flat: float | None = None
 
@@ -89,7 +89,6 @@ def evaluate_codelength_run(ckpt: str, baseline: str | None, data: str | None, m
     from hiertok.data.corpus import heldout_split
     from hiertok.tokenizer import BPE_FILE
     from hiertok.train_baseline import load_baseline
-    from hiertok.training import train_seconds
     from planner.train import data_config
 
     pipe = Pipeline.from_pretrained(ckpt)
@@ -100,6 +99,15 @@ def evaluate_codelength_run(ckpt: str, baseline: str | None, data: str | None, m
             raise ValueError(f"baseline {baseline} was trained on other BPE tokens than planner {ckpt}'s tokenizer")
     split = heldout_split(data_config(pipe.cfg, pipe.tokenizer), source=data, limit=max_docs)
     result = evaluate_codelength(pipe, flat, list(split.docs()))
-    result.train_s_hier = round(train_seconds(pipe.cfg.tokenizer) + train_seconds(ckpt), 1)
-    result.train_s_flat = round(train_seconds(baseline), 1) if baseline is not None else None
+    result.train_s_hier = _budget(pipe.cfg.tokenizer, ckpt)
+    result.train_s_flat = _budget(baseline) if baseline is not None else None
     return result
+
+
+def _budget(*run_dirs: str) -> float | None:
+    """Summed optimizer-step seconds of training runs; None when a run has no metrics log (unknown)."""
+    from hiertok.training import METRICS_FILE, train_seconds
+
+    if not all((Path(d) / METRICS_FILE).is_file() for d in run_dirs):
+        return None
+    return round(sum(train_seconds(d) for d in run_dirs), 1)

@@ -110,5 +110,26 @@ def test_matched_baseline_trains_and_codelength_adds_up(toy_run, toy_planner_run
     tok_s = [json.loads(ln) for ln in (toy_run / "metrics.jsonl").read_text().splitlines() if '"train"' in ln][-1]
     plan_s = [json.loads(ln) for ln in (toy_planner_run / "metrics.jsonl").read_text().splitlines() if '"train"' in ln]
     assert r["train_s_hier"] == pytest.approx(tok_s["train_s"] + plan_s[-1]["train_s"], abs=0.1)
+    (flat / "metrics.jsonl").unlink()  # an unknown budget is reported as unknown, not as 0 s
+    assert (
+        main(
+            [
+                "eval",
+                "codelength",
+                "--ckpt",
+                str(toy_planner_run),
+                "--baseline",
+                str(flat),
+                "--data",
+                "synthetic",
+                "--max-docs",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert json.loads(out.read_text())["train_s_flat"] is None
     assert main(["train", "baseline", "--out", str(tmp_path / "x"), f"tokenizer={toy_run}", "model.depth=0"]) == 2
     assert "match" in capsys.readouterr().err
