@@ -106,8 +106,7 @@ def evaluate_codelength_run(ckpt: str, baseline: str | None, data: str | None, m
 
 def _budget(*run_dirs: str) -> float | None:
     """Summed optimizer-step seconds of training runs; None when a run has no metrics log (unknown)."""
-    from hiertok.training import METRICS_FILE, train_seconds
+    from hiertok.training import train_seconds
 
-    if not all((Path(d) / METRICS_FILE).is_file() for d in run_dirs):
-        return None
-    return round(sum(train_seconds(d) for d in run_dirs), 1)
+    seconds = [train_seconds(d) for d in run_dirs]
+    return None if None in seconds else round(sum(seconds), 1)

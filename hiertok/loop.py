@@ -67,7 +67,7 @@ def run_steps(
     avg, last_eval = Averager.new(), {}
     # Seconds spent in optimizer steps only (no evaluation, checkpointing or start-up), summed across resumes:
     # the training budget that equal-training-time comparisons (`hiertok eval codelength`) state.
-    train_s = train_seconds(log.path.parent) if start > 0 else 0.0
+    train_s = (train_seconds(log.path.parent) or 0.0) if start > 0 else 0.0
     bar = tqdm(
         total=tc.max_steps,
         initial=start,

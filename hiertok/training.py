@@ -257,14 +257,15 @@ class MetricsLog:
             self.path.write_text("".join(ln + "\n" for ln in kept), encoding="utf-8")
 
 
-def train_seconds(run_dir: Path) -> float:
-    """Seconds a run spent in optimizer steps: `train_s` of its last train record (0 if none yet).
+def train_seconds(run_dir: Path) -> float | None:
+    """Seconds a run spent in optimizer steps: `train_s` of its last train record (0 if none yet; None when
+    the run has no metrics log, i.e. unknown).
 
     Logs written before `train_s` existed give the last record's wall time `time_s` instead.
     """
     path = Path(run_dir) / METRICS_FILE
     if not path.exists():
-        return 0.0
+        return None
     seconds = 0.0
     for ln in path.read_text(encoding="utf-8").splitlines():
         if ln.strip():

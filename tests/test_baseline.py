@@ -81,55 +81,24 @@ def test_matched_baseline_trains_and_codelength_adds_up(toy_run, toy_planner_run
     config = (flat / "config.yaml").read_text()
     assert "params_target:" in config and "depth: 0" not in config
     out = tmp_path / "bits.json"
-    assert (
-        main(
-            [
-                "eval",
-                "codelength",
-                "--ckpt",
-                str(toy_planner_run),
-                "--baseline",
-                str(flat),
-                "--data",
-                "synthetic",
-                "--max-docs",
-                "6",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
-    r = json.loads(out.read_text())
+
+    def codelength(max_docs: int) -> dict:
+        args = ["--ckpt", str(toy_planner_run), "--baseline", str(flat), "--data", "synthetic"]
+        assert main(["eval", "codelength", *args, "--max-docs", str(max_docs), "--out", str(out)]) == 0
+        return json.loads(out.read_text())
+
+    def last_train_record(run) -> dict:
+        return [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines() if '"train"' in ln][-1]
+
+    r = codelength(6)
     assert r["bpb_hier"] == pytest.approx(r["bpb_hier_codes"] + r["bpb_hier_tokens"])
     assert r["bpb_flat"] > 0 and r["bytes"] > 0 and r["docs"] == 6
     assert abs(r["params_flat"] - r["params_hier"]) < 0.5 * r["params_hier"]
     # The training budgets are the runs' optimizer-step seconds: tokenizer + planner against the baseline.
-    last = [json.loads(ln) for ln in (flat / "metrics.jsonl").read_text().splitlines() if '"train"' in ln][-1]
-    assert r["train_s_flat"] == pytest.approx(last["train_s"], abs=0.1) and r["train_s_flat"] > 0
-    tok_s = [json.loads(ln) for ln in (toy_run / "metrics.jsonl").read_text().splitlines() if '"train"' in ln][-1]
-    plan_s = [json.loads(ln) for ln in (toy_planner_run / "metrics.jsonl").read_text().splitlines() if '"train"' in ln]
-    assert r["train_s_hier"] == pytest.approx(tok_s["train_s"] + plan_s[-1]["train_s"], abs=0.1)
+    assert r["train_s_flat"] == pytest.approx(last_train_record(flat)["train_s"], abs=0.1) and r["train_s_flat"] > 0
+    hier_s = last_train_record(toy_run)["train_s"] + last_train_record(toy_planner_run)["train_s"]
+    assert r["train_s_hier"] == pytest.approx(hier_s, abs=0.1)
     (flat / "metrics.jsonl").unlink()  # an unknown budget is reported as unknown, not as 0 s
-    assert (
-        main(
-            [
-                "eval",
-                "codelength",
-                "--ckpt",
-                str(toy_planner_run),
-                "--baseline",
-                str(flat),
-                "--data",
-                "synthetic",
-                "--max-docs",
-                "2",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
-    assert json.loads(out.read_text())["train_s_flat"] is None
+    assert codelength(2)["train_s_flat"] is None
     assert main(["train", "baseline", "--out", str(tmp_path / "x"), f"tokenizer={toy_run}", "model.depth=0"]) == 2
     assert "match" in capsys.readouterr().err
