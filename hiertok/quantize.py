@@ -218,7 +218,7 @@ class MultiLevelQuantizer(nn.Module):
             else:
                 cut = 1 + torch.multinomial(self._prefix_probs(z.device), z.shape[0], replacement=True)
             kept = torch.where(drop, cut, kept)
-            quantized = self._mask_levels(quantized, kept)
+            quantized = self.mask_levels(quantized, kept)
         return QuantizerOutput(quantized, indices.long(), aux, kept)
 
     def _prefix_probs(self, device: torch.device) -> Tensor:
@@ -265,14 +265,14 @@ class MultiLevelQuantizer(nn.Module):
             if self.fused is not None:
                 full = torch.cat([indices, indices.new_zeros((indices.shape[0], self.levels - k))], dim=-1)
                 codes = self.fused.indices_to_codes(rearrange(full, "b l -> b 1 l"))
-                return self._mask_levels(rearrange(codes, "b 1 d -> b d").float(), kept)
+                return self.mask_levels(rearrange(codes, "b 1 d -> b d").float(), kept)
             parts = []
             for level, (q, dim) in enumerate(zip(self.quantizers, self.level_dims)):
                 if level < k:
                     parts.append(rearrange(_codes(q, indices[:, level : level + 1]), "b 1 d -> b d").float())
                 else:
                     parts.append(indices.new_zeros((indices.shape[0], dim), dtype=torch.float))
-            return self._mask_levels(torch.cat(parts, dim=-1), kept)
+            return self.mask_levels(torch.cat(parts, dim=-1), kept)
 
     def check_indices(self, indices: Tensor) -> None:
         """Raise ValueError if any code is outside its level's codebook."""
@@ -282,7 +282,7 @@ class MultiLevelQuantizer(nn.Module):
                 bad = int(col.max()) if int(col.max()) >= size else int(col.min())
                 raise ValueError(f"code {bad} out of range for level {level + 1} (codebook size {size})")
 
-    def _mask_levels(self, quantized: Tensor, kept: Tensor) -> Tensor:
+    def mask_levels(self, quantized: Tensor, kept: Tensor) -> Tensor:
         """Replace the slices of levels >= kept[b] by the learned absent vector (matryoshka only)."""
         level_of_dim = torch.repeat_interleave(
             torch.arange(self.levels, device=quantized.device),

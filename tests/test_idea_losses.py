@@ -125,3 +125,56 @@ def test_bad_loss_configs_are_one_line_errors(loss, message):
     with pytest.raises(ValueError, match="matryoshka"):
         validate_losses(LossConfig(next_idea_weight=1.0, next_idea_levels=1), levels=4, hierarchy="residual")
     validate_losses(LossConfig(next_idea_levels=1), levels=4, hierarchy="residual")  # the term is off: no error
+
+
+def test_neighbours_show_the_decoder_no_more_levels_than_their_target_kept():
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        encoder=EncoderConfig(dim=32, depth=1),
+        quantizer=QuantizerConfig(levels=4, codebook_sizes=[64, 256]),
+        decoder=DecoderConfig(dim=32, depth=1, max_len=16, neighbor_window=1),
+    )
+    model = IdeaAutoencoder(cfg, vocab_size=40, special=SpecialIds(pad=0, bos=1, eos=2))
+    q, dims = model.quantizer, model.quantizer.level_dims
+    quantized = torch.randn(4, q.dim)
+    kept = torch.tensor([1, 4, 2, 3])
+    targets, neighbors = torch.tensor([0, 2]), torch.tensor([[1, 3], [-1, 1]])
+    vectors, present = model.neighbor_vectors(quantized, targets, neighbors, kept)
+    assert present.tolist() == [[True, True, True], [True, False, True]]
+    absent = q.absent.detach()
+    level1 = dims[0]
+    # Target 0 kept 1 level: its neighbours (rows 1 and 3) lose levels 2-4.
+    assert torch.equal(vectors[0, :, :level1], quantized[[0, 1, 3], :level1])
+    assert torch.equal(vectors[0, 1:, level1:], absent[level1:].expand(2, -1))
+    # Target 2 kept 2 levels: neighbour row 1 (4 levels) is cut to 2.
+    two = sum(dims[:2])
+    assert torch.equal(vectors[1, 2, :two], quantized[1, :two])
+    assert torch.equal(vectors[1, 2, two:], absent[two:])
+    # Decoding codes (no kept levels): the rows are taken as they are.
+    as_is, _ = model.neighbor_vectors(quantized, targets, neighbors)
+    assert torch.equal(as_is[0, 1], quantized[1])
+
+
+def test_rows_encoded_in_length_groups_match_one_padded_batch():
+    model, _ = _model_and_batch(LossConfig(context=2))
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(1, 15, size=40)
+    tokens = rng.integers(3, 40, size=int(lengths.sum())).astype(np.int32)
+    corpus = IdeaCorpus(tokens, np.concatenate([[0], np.cumsum(lengths)]), np.array([0, 17, 40]), None)
+    batch = IdeaCollator(corpus, 0, window=2, context=2)([3, 4, 20, 30, 31])
+    assert batch.tokens.shape[0] > 10  # many rows beyond the targets, so several groups
+    model.eval()
+    grouped = model.encode_rows(batch, group=3)
+    assert torch.allclose(grouped, model.encoder(batch.tokens, batch.mask), atol=1e-5)
+
+
+@pytest.mark.parametrize("context_grad", [True, False])
+def test_context_rows_train_the_encoder_only_with_context_grad(context_grad):
+    model, batch = _model_and_batch(LossConfig(context=2, context_grad=context_grad))
+    z = model.encode_rows(batch)
+    context_only = torch.ones(len(z), dtype=torch.bool)
+    context_only[batch.targets] = False
+    assert context_only.any()
+    z[context_only].sum().backward()
+    grads = [p.grad for p in model.encoder.parameters() if p.grad is not None]
+    assert any(g.abs().sum() > 0 for g in grads) == context_grad
