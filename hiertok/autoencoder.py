@@ -192,9 +192,10 @@ class IdeaAutoencoder(nn.Module):
         """Idea vectors (N, D) of every batch row: the targets at once, the other rows in length groups.
 
         The targets come from one length bucket (`StepBatches`), but the rows added for neighbours and
-        next-idea context have any length: padded to the batch's longest idea, encoding them cost 4.7x the
-        step time of small-gist.yaml with one neighbour each side. Sorted by length and encoded `group` rows at
-        a time, each group pads only to its own longest idea.
+        next-idea context have any length. Sorted by length and encoded `group` rows at a time, each group
+        pads only to its own longest idea. With every row padded to the batch's longest (and the targets
+        decoded at that width too), a small-gist.yaml step with one neighbour each side took 0.71 s; now
+        0.27 s, against 0.14 s without neighbours.
         """
         n = batch.tokens.shape[0]
         if n == len(batch.targets):
