@@ -103,11 +103,11 @@ class IdeaBatch:
     neighbors: Tensor
     previous: Tensor
 
-    def target_tokens(self) -> tuple[Tensor, Tensor]:
-        """Tokens and mask (B, T') of the targets, padded only to the longest target, not to every row's."""
-        mask = self.mask[self.targets]
-        width = max(int(mask.sum(-1).max()), 1) if len(self.targets) else 0
-        return self.tokens[self.targets, :width], mask[:, :width]
+    def rows(self, rows: Tensor) -> tuple[Tensor, Tensor]:
+        """Tokens and mask (R, T') of some rows, padded only to their own longest idea, not to the batch's."""
+        mask = self.mask[rows]
+        width = int(mask.sum(-1).max()) if len(rows) else 0
+        return self.tokens[rows, :width], mask[:, :width]
 
     def to(self, device: torch.device | str) -> IdeaBatch:
         return IdeaBatch(*(t.to(device) for t in (self.tokens, self.mask, self.targets, self.neighbors, self.previous)))
@@ -202,17 +202,15 @@ class IdeaAutoencoder(nn.Module):
             return self.encoder(batch.tokens, batch.mask)
         is_target = torch.zeros(n, dtype=torch.bool, device=batch.tokens.device)
         is_target[batch.targets] = True
-        lengths = batch.mask.sum(-1)
         extra = (~is_target).nonzero().squeeze(-1)
-        extra = extra[lengths[extra].argsort(stable=True)]
-        z = None
-        for i, rows in enumerate((batch.targets, *extra.split(group))):
-            width = int(lengths[rows].max())
+        extra = extra[batch.mask[extra].sum(-1).argsort(stable=True)]
+        groups = (batch.targets, *extra.split(group))
+        outs = []
+        for i, rows in enumerate(groups):
             with torch.set_grad_enabled(torch.is_grad_enabled() and (i == 0 or self.cfg.loss.context_grad)):
-                out = self.encoder(batch.tokens[rows, :width], batch.mask[rows, :width])
-            z = out.new_empty((n, out.shape[-1])) if z is None else z
-            z = z.index_copy(0, rows, out)
-        return z
+                outs.append(self.encoder(*batch.rows(rows)))
+        out = torch.cat(outs)
+        return out.new_empty((n, out.shape[-1])).index_copy(0, torch.cat(groups), out)
 
     def forward(self, batch: IdeaBatch) -> AutoencoderOutput:
         """Encode, quantize and reconstruct a batch (teacher forcing).
@@ -228,7 +226,7 @@ class IdeaAutoencoder(nn.Module):
         quantized = q.quantized.to(z.dtype)
         vectors, present = self.neighbor_vectors(quantized, batch.targets, batch.neighbors, q.kept_levels)
         prefix = self.decoder.prefix(vectors, present)
-        tokens, mask = batch.target_tokens()
+        tokens, mask = batch.rows(batch.targets)
         inp, target, tmask = self.decoder.teacher_forcing(tokens, mask)
         logits, _ = self.decoder(inp, prefix)
         logits = logits.float()
@@ -239,7 +237,7 @@ class IdeaAutoencoder(nn.Module):
         bow = (
             self.bow_loss(quantized[batch.targets], tokens, mask) if self.bow_head is not None else recon.new_zeros(())
         )
-        terms = self.idea_terms(z, batch, logits, mask)
+        terms = self.idea_terms(z, batch, logits, tokens, mask)
         w = self.cfg.loss
         loss = recon + w.bow_weight * bow + q.aux_loss
         weights = {"next_idea": w.next_idea_weight, "reencode": w.reencode_weight, "next_mse": w.next_mse_weight}
@@ -256,14 +254,16 @@ class IdeaAutoencoder(nn.Module):
             {name: value.detach() for name, value in terms.items()},
         )
 
-    def idea_terms(self, z: Tensor, batch: IdeaBatch, logits: Tensor, mask: Tensor) -> dict[str, Tensor]:
+    def idea_terms(
+        self, z: Tensor, batch: IdeaBatch, logits: Tensor, tokens: Tensor, mask: Tensor
+    ) -> dict[str, Tensor]:
         """The enabled idea-learning terms, unweighted (see `LossConfig`).
 
         Args:
             z: (N, D) idea vectors of every batch row (before quantization).
             batch: the batch (targets, previous ideas).
             logits: (B, T+1, V) the decoder's teacher-forced logits for the targets.
-            mask: (B, T) the targets' real-token mask.
+            tokens: (B, T) the targets' tokens (`IdeaBatch.rows(targets)`); mask: (B, T) their real-token mask.
 
         Returns:
             name -> scalar: next_idea, reencode, uniformity, next_mse (only the enabled ones).
@@ -289,7 +289,7 @@ class IdeaAutoencoder(nn.Module):
                 terms["next_mse"] = nn.functional.mse_loss(pred, target) if has_prev.any() else z.new_zeros(())
         if cfg.reencode_weight > 0:
             soft = logits[:, : mask.shape[1]].float().softmax(-1) @ self.encoder.token_embedding.weight.float()
-            again = self.encoder(batch.target_tokens()[0], mask, soft_embeddings=soft)
+            again = self.encoder(tokens, mask, soft_embeddings=soft)
             terms["reencode"] = info_nce(
                 again, z[batch.targets], torch.arange(len(batch.targets), device=z.device), cfg.reencode_tau
             )

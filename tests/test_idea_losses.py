@@ -104,7 +104,7 @@ def test_next_mse_trains_only_its_head_and_disabled_terms_build_no_heads():
     model, batch = _model_and_batch(LossConfig(next_mse_weight=1.0))
     assert model.next_idea_head is None and model.bow_head is None
     z = model.encoder(batch.tokens, batch.mask)
-    model.idea_terms(z, batch, logits=None, mask=None)["next_mse"].backward()  # re-encoding off: no logits
+    model.idea_terms(z, batch, logits=None, tokens=None, mask=None)["next_mse"].backward()  # re-encoding off: no logits
     assert all(p.grad is None or not p.grad.any() for p in model.encoder.parameters())
     assert any(p.grad is not None and p.grad.any() for p in model.next_mse_head.parameters())
 
