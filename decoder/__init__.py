@@ -1,6 +1,6 @@
 """Conditioned token decoder: codes -> tokens, with batched greedy / sampling / beam-search generation."""
 
 from decoder.generate import Generated, GenerationConfig, generate
-from decoder.model import DecoderConfig, IdeaDecoder, SpecialIds
+from decoder.model import Condition, DecoderConfig, IdeaDecoder, SpecialIds
 
-__all__ = ["DecoderConfig", "GenerationConfig", "Generated", "IdeaDecoder", "SpecialIds", "generate"]
+__all__ = ["Condition", "DecoderConfig", "GenerationConfig", "Generated", "IdeaDecoder", "SpecialIds", "generate"]

@@ -1,8 +1,12 @@
-"""Batched generation for the idea decoder: greedy, temperature / top-k / top-p sampling, beam search.
+"""Batched generation for the idea decoder (and any model with its call): greedy, temperature / top-k /
+top-p sampling, beam search.
 
 All ideas of a batch decode together with the KV cache. The search is written here rather than taken
 from x-transformers' `AutoregressiveWrapper`: its beam search neither expands a conditioning prefix per
-beam nor reorders the caches of conditioned models (LIBRARY-NOTES), and we need per-idea scores.
+beam, nor reorders the caches of conditioned models, nor stops at an end token, and we need per-idea scores.
+
+A model generates here if it is called as `model(tokens, cond, cache=cache) -> (logits, cache)` and has
+`special` ids; the flat LM does so with an empty prefix and its prompt as the `start` tokens.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import torch
 from einops import repeat
 from torch import Tensor
 
-from decoder.model import IdeaDecoder
+from decoder.model import Condition, IdeaDecoder
 from hiertok.sampling import filter_logits
 
 
@@ -30,6 +34,17 @@ class GenerationConfig:
 
 
 @dataclass
+class StopAfter:
+    """Also end a row once it has written `count` tokens of the `ends` set (e.g. sentence ends).
+
+    ends: (V,) bool, True at the tokens that count.
+    """
+
+    ends: Tensor
+    count: int
+
+
+@dataclass
 class Generated:
     """Token ids per idea (no BOS/EOS) and their total log-probability (nats) under the decoder."""
 
@@ -37,31 +52,54 @@ class Generated:
     logprobs: Tensor  # (B,)
 
 
+def _start(decoder: IdeaDecoder, cond: Condition, start: Tensor | None) -> Tensor:
+    """(B, S) the tokens generation continues: `start`, or BOS."""
+    if start is not None:
+        return start.to(cond.device)
+    return torch.full((len(cond), 1), decoder.special.bos, dtype=torch.long, device=cond.device)
+
+
+def _stopped(stop: StopAfter | None, counts: Tensor, nxt: Tensor) -> tuple[Tensor, Tensor]:
+    """Updated per-row counts of `stop.ends` tokens and whether each row has now written enough of them."""
+    if stop is None:
+        return counts, torch.zeros_like(nxt, dtype=torch.bool)
+    counts = counts + stop.ends.to(nxt.device)[nxt].long()
+    return counts, counts >= stop.count
+
+
 @torch.no_grad()
 def generate(
-    decoder: IdeaDecoder, prefix: Tensor, cfg: GenerationConfig, generator: torch.Generator | None = None
+    decoder: IdeaDecoder,
+    cond: Condition,
+    cfg: GenerationConfig,
+    generator: torch.Generator | None = None,
+    start: Tensor | None = None,
+    stop: StopAfter | None = None,
 ) -> Generated:
     """Decode every idea of a batch at once.
 
     Args:
         decoder: the idea decoder (eval mode is the caller's business).
-        prefix: (B, P, W) prefix embeddings.
+        cond: what each row decodes from (`IdeaDecoder.condition`).
         cfg: decoding settings.
         generator: random generator for sampling (seeded for reproducible samples).
+        start: (B, S) tokens to continue (default: BOS); only the tokens after them are returned.
+        stop: also end a row after this many tokens of a set.
 
     Returns:
         Generated tokens per idea and their log-probabilities.
     """
     if cfg.num_beams > 1:
-        return beam_search(decoder, prefix, cfg)
-    b, eos, dev = prefix.shape[0], decoder.special.eos, prefix.device
+        return beam_search(decoder, cond, cfg, start, stop)
+    b, eos, dev = len(cond), decoder.special.eos, cond.device
     out = torch.full((b, cfg.max_tokens + 1), eos, dtype=torch.long, device=dev)
     logprob = torch.zeros(b, device=dev)
+    counts = torch.zeros(b, dtype=torch.long, device=dev)
     active = torch.arange(b, device=dev)  # rows still decoding; finished rows leave the batch
-    tokens = prefix.new_full((b, 1), decoder.special.bos, dtype=torch.long)
+    tokens = _start(decoder, cond, start)
     cache = None
     for step in range(cfg.max_tokens + 1):
-        logits, cache = decoder(tokens, prefix, cache=cache)
+        logits, cache = decoder(tokens, cond, cache=cache)
         logits = logits[:, -1].float()
         logp = logits.log_softmax(-1)
         if step == cfg.max_tokens:  # out of budget: end here (log-probabilities then cover tokens + EOS)
@@ -73,40 +111,51 @@ def generate(
             nxt = logits.argmax(-1)
         logprob[active] += logp.gather(1, nxt[:, None]).squeeze(1)
         out[active, step] = nxt
-        going = nxt != eos
+        counts, enough = _stopped(stop, counts, nxt)
+        going = (nxt != eos) & ~enough  # a row that stopped keeps EOS after its last token (`out`'s fill)
         if not bool(going.any()):
             break
         if not bool(going.all()):  # compact: later steps cost only what is still decoding
             keep = going.nonzero().squeeze(1)
-            active, tokens, prefix, nxt = active[keep], tokens[keep], prefix[keep], nxt[keep]
+            active, tokens, cond, nxt, counts = active[keep], tokens[keep], cond.rows(keep), nxt[keep], counts[keep]
             _reorder_cache(cache, keep)
         tokens = torch.cat([tokens, nxt[:, None]], dim=1)
     return Generated(_strip(out, eos, cfg.max_tokens), logprob)
 
 
 @torch.no_grad()
-def beam_search(decoder: IdeaDecoder, prefix: Tensor, cfg: GenerationConfig) -> Generated:
+def beam_search(
+    decoder: IdeaDecoder,
+    cond: Condition,
+    cfg: GenerationConfig,
+    start: Tensor | None = None,
+    stop: StopAfter | None = None,
+) -> Generated:
     """Beam search per idea, all ideas and beams in one batch of B*K rows with a reordered KV cache.
 
     Args:
         decoder: the idea decoder.
-        prefix: (B, P, W) prefix embeddings.
+        cond: what each row decodes from.
         cfg: num_beams K, max_tokens, length_penalty.
+        start: (B, S) tokens to continue (default: BOS).
+        stop: a beam also finishes once it has this many tokens of a set.
 
     Returns:
         The best finished beam of each idea (by length-normalised log-probability) and its log-probability.
     """
-    k, b, eos = cfg.num_beams, prefix.shape[0], decoder.special.eos
-    dev = prefix.device
-    prefix = repeat(prefix, "b p w -> (b k) p w", k=k)
-    tokens = torch.full((b * k, 1), decoder.special.bos, dtype=torch.long, device=dev)
+    k, b, eos = cfg.num_beams, len(cond), decoder.special.eos
+    dev = cond.device
+    tokens = repeat(_start(decoder, cond, start), "b s -> (b k) s", k=k)
+    first = tokens.shape[1]
+    cond = cond.repeat(k)
+    counts = torch.zeros(b, k, dtype=torch.long, device=dev)
     scores = torch.full((b, k), float("-inf"), device=dev)
     scores[:, 0] = 0.0  # all beams start identical: keep one alive so the first step does not duplicate
     finished = torch.zeros(b, k, dtype=torch.bool, device=dev)
     lengths = torch.zeros(b, k, device=dev)
     cache = None
     for step in range(cfg.max_tokens + 1):
-        logits, cache = decoder(tokens, prefix, cache=cache)
+        logits, cache = decoder(tokens, cond, cache=cache)
         logp = logits[:, -1].float().log_softmax(-1)
         if step == cfg.max_tokens:  # out of budget: every beam ends here
             logp = _only_eos(logp, eos)
@@ -124,7 +173,8 @@ def beam_search(decoder: IdeaDecoder, prefix: Tensor, cfg: GenerationConfig) -> 
         _reorder_cache(cache, rows)
         was_finished = finished.gather(1, parent)
         lengths = lengths.gather(1, parent) + (~was_finished).float()
-        finished = was_finished | (nxt == eos)
+        counts, enough = _stopped(stop, counts.gather(1, parent), nxt)
+        finished = was_finished | (nxt == eos) | (enough & ~was_finished)
         scores = top
         if bool(finished.all()):
             break
@@ -132,7 +182,7 @@ def beam_search(decoder: IdeaDecoder, prefix: Tensor, cfg: GenerationConfig) -> 
     norm = norm.masked_fill(~finished, float("-inf")).where(finished.any(1, keepdim=True), norm)
     best = norm.argmax(-1)
     rows = best + torch.arange(b, device=dev) * k
-    return Generated(_strip(tokens[rows, 1:], eos, cfg.max_tokens), scores.gather(1, best[:, None]).squeeze(1))
+    return Generated(_strip(tokens[rows, first:], eos, cfg.max_tokens), scores.gather(1, best[:, None]).squeeze(1))
 
 
 def _reorder_cache(cache, rows: Tensor) -> None:

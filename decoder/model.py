@@ -1,8 +1,17 @@
-"""Conditioned token decoder: an autoregressive x-transformers decoder that reads an idea's code vector
-(and optionally its neighbours') as prefix embeddings and writes the idea's tokens.
+"""Conditioned token decoder: an autoregressive x-transformers decoder that reads an idea's code vector as a
+prefix embedding and writes the idea's tokens; with a story context, it also cross-attends to the ideas
+before it.
 
-A prefix embedding, not cross-attention: prototypes showed a cross-attended code is easy to bypass,
-while one prefix embedding that every position attends to is read.
+The idea's own code is one prefix embedding, not cross-attention: prototypes showed a cross-attended code is
+easy to bypass, and a decoder given several prefix vectors learned the event but not the names, while one
+prefix embedding that every position attends to is read.
+
+The story context is what the receiver of a story already has, as global-to-local models (MegaByte, Block
+Transformer) give their local decoder what came before its block: each of the C previous ideas by its
+tokens when its text is known (a prompt, an idea decoded earlier, any earlier idea of a text being coded), by
+its code vector when only its codes are (a plan not yet written, with `context_codes`), or not at all.
+Cross-attention to the earlier ideas' tokens lets the decoder copy what the story established (names,
+places) instead of guessing it from codes.
 """
 
 from __future__ import annotations
@@ -11,12 +20,15 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
+from einops import rearrange, repeat
 from torch import Tensor, nn
 from x_transformers import TransformerWrapper
 from x_transformers.x_transformers import LayerIntermediates
 
 from hiertok.layers import rotary_layers
+
+# How a context slot shows an earlier idea.
+ABSENT, TEXT, CODES = 0, 1, 2
 
 
 @dataclass
@@ -27,8 +39,24 @@ class DecoderConfig:
     depth: int = 2
     heads: int = 4
     dropout: float = 0.0
-    neighbor_window: int = 0  # also condition on the codes of this many previous and next ideas
     max_len: int = 128  # longest idea in tokens (+ BOS/EOS); rotary positions extend past it
+    context: int = 0  # previous ideas of the story the decoder reads (0: each idea decodes from its codes alone)
+    context_text: bool = True  # show earlier ideas whose text is known by their tokens (False: never)
+    context_codes: bool = False  # show earlier ideas not shown by text by their codes
+    context_dropout: float = 0.1  # fraction of training ideas shown no context, so decoding without one stays good
+    neighbor_window: int = 0  # removed (it read the next ideas' codes too); kept so that old configs load
+
+    def validate(self) -> None:
+        """Raise ValueError with one line if the decoder config cannot work."""
+        if self.neighbor_window:
+            raise ValueError(
+                "model.decoder.neighbor_window was removed: the decoder reads only earlier ideas "
+                "(model.decoder.context=C); retrain with that"
+            )
+        if self.context < 0:
+            raise ValueError(f"model.decoder.context must be >= 0, got {self.context}")
+        if not 0.0 <= self.context_dropout <= 1.0:
+            raise ValueError(f"model.decoder.context_dropout must be in [0, 1], got {self.context_dropout}")
 
 
 @dataclass
@@ -40,8 +68,89 @@ class SpecialIds:
     eos: int
 
 
+@dataclass
+class Condition:
+    """What a batch of rows is decoded from.
+
+    prefix: (B, P, W) prefix embeddings (the idea's code; P may be 0).
+    context: (B, S, W) cross-attended story context, or None.
+    context_mask: (B, S) True at real context positions, or None.
+    """
+
+    prefix: Tensor
+    context: Tensor | None = None
+    context_mask: Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.prefix.shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        return self.prefix.device
+
+    def rows(self, index: Tensor) -> Condition:
+        """The condition of some rows, in `index` order."""
+        pick = None if self.context is None else (self.context[index], self.context_mask[index])
+        return Condition(self.prefix[index], *(pick or ()))
+
+    def repeat(self, k: int) -> Condition:
+        """Each row k times in a row: (B, ...) -> (B * k, ...)."""
+        ctx = None
+        if self.context is not None:
+            ctx = (repeat(self.context, "b s w -> (b k) s w", k=k), repeat(self.context_mask, "b s -> (b k) s", k=k))
+        return Condition(repeat(self.prefix, "b p w -> (b k) p w", k=k), *(ctx or ()))
+
+
+class StoryContext(nn.Module):
+    """Embeds each row's earlier ideas into one cross-attention sequence: tokens of ideas shown by text, one
+    vector per idea shown by codes, each tagged with its kind, its distance back and its token position."""
+
+    def __init__(self, cfg: DecoderConfig, cond_dim: int, token_emb: nn.Module):
+        super().__init__()
+        self.token_emb = token_emb  # the decoder's own token embedding: a copied name is the same vector
+        self.to_codes = nn.Linear(cond_dim, cfg.dim) if cfg.context_codes else None
+        self.distance = nn.Parameter(torch.zeros(cfg.context, cfg.dim))
+        self.position = nn.Parameter(torch.zeros(cfg.max_len + 1, cfg.dim))
+        self.kind = nn.Parameter(torch.zeros(2, cfg.dim))  # TEXT, CODES
+        nn.init.normal_(self.distance, std=0.02)
+        nn.init.normal_(self.position, std=0.02)
+        nn.init.normal_(self.kind, std=0.02)
+
+    def forward(self, kinds: Tensor, tokens: Tensor, mask: Tensor, codes: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The context sequence of a batch.
+
+        Args:
+            kinds: (B, C) ABSENT / TEXT / CODES per earlier idea, nearest first.
+            tokens: (B, C, T) token ids of the earlier ideas (read where TEXT).
+            mask: (B, C, T) True at their real tokens.
+            codes: (B, C, D) their code vectors (read where CODES), or None.
+
+        Returns:
+            context (B, S, W) and its mask (B, S): the shown tokens and code vectors of each row, packed.
+        """
+        c, t = tokens.shape[1], tokens.shape[2]
+        at = torch.arange(t, device=tokens.device).clamp(max=len(self.position) - 1)  # longer ideas share the last
+        text = self.token_emb(tokens) + self.position[at]
+        text = text + (self.distance[:c, None] + self.kind[0])
+        text_mask = mask & (kinds == TEXT)[..., None]
+        seq, seq_mask = [rearrange(text, "b c t w -> b (c t) w")], [rearrange(text_mask, "b c t -> b (c t)")]
+        if self.to_codes is not None and codes is not None:
+            seq.append(self.to_codes(codes) + self.distance[:c] + self.kind[1])
+            seq_mask.append(kinds == CODES)
+        return _packed(torch.cat(seq, dim=1), torch.cat(seq_mask, dim=1))
+
+
+def _packed(seq: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Move each row's real positions to its front (in order) and cut the width to the longest row's count:
+    each earlier idea is padded to the longest one, and cross-attention need not pay for that padding."""
+    order = torch.sort((~mask).to(torch.uint8), dim=1, stable=True).indices
+    width = max(1, int(mask.sum(1).max()))
+    order = order[:, :width]
+    return seq.gather(1, order[..., None].expand(-1, -1, seq.shape[-1])), mask.gather(1, order)
+
+
 class IdeaDecoder(nn.Module):
-    """Code vectors -> prefix embeddings -> autoregressive token logits."""
+    """Code vector (+ story context) -> autoregressive token logits."""
 
     def __init__(self, cfg: DecoderConfig, vocab_size: int, cond_dim: int, special: SpecialIds):
         """
@@ -52,71 +161,86 @@ class IdeaDecoder(nn.Module):
             special: pad / bos / eos ids.
         """
         super().__init__()
+        cfg.validate()
         self.cfg = cfg
         self.special = special
-        self.num_prefix = 1 + 2 * cfg.neighbor_window
         self.net = TransformerWrapper(
             num_tokens=vocab_size,
-            max_seq_len=cfg.max_len + self.num_prefix,
+            max_seq_len=cfg.max_len + 1,
             use_abs_pos_emb=False,
             emb_dropout=cfg.dropout,
-            attn_layers=rotary_layers(causal=True, dim=cfg.dim, depth=cfg.depth, heads=cfg.heads, dropout=cfg.dropout),
+            attn_layers=rotary_layers(
+                causal=True,
+                dim=cfg.dim,
+                depth=cfg.depth,
+                heads=cfg.heads,
+                dropout=cfg.dropout,
+                cross_attend=cfg.context > 0,
+            ),
         )
         self.to_prefix = nn.Linear(cond_dim, cfg.dim)
-        # Which slot a prefix embedding fills (self, previous 1..w, next 1..w), and "no neighbour here".
-        self.slot = nn.Parameter(torch.zeros(self.num_prefix, cfg.dim))
-        self.missing = nn.Parameter(torch.zeros(cfg.dim))
+        self.slot = nn.Parameter(torch.zeros(1, cfg.dim))  # marks the prefix position
+        self.story = StoryContext(cfg, cond_dim, self.net.token_emb) if cfg.context else None
 
-    def prefix(self, codes: Tensor, present: Tensor | None = None) -> Tensor:
-        """Prefix embeddings from code vectors.
+    def prefix(self, codes: Tensor) -> Tensor:
+        """(B, D) code vectors -> (B, 1, W) prefix embeddings."""
+        return self.to_prefix(codes)[:, None] + self.slot.to(codes.dtype)
+
+    def condition(
+        self,
+        codes: Tensor,
+        kinds: Tensor | None = None,
+        tokens: Tensor | None = None,
+        mask: Tensor | None = None,
+        context_codes: Tensor | None = None,
+    ) -> Condition:
+        """What to decode each row from.
 
         Args:
-            codes: (B, P, D) code vectors for [self, prev_1..prev_w, next_1..next_w], P = 1 + 2w.
-            present: (B, P) False where a neighbour does not exist (document boundary).
+            codes: (B, D) each idea's code vector.
+            kinds: (B, C') ABSENT / TEXT / CODES per earlier idea, nearest first (None: no context).
+            tokens: (B, C', T) the earlier ideas' token ids; mask: (B, C', T) their real tokens.
+            context_codes: (B, C', D) the earlier ideas' code vectors (read where CODES).
 
         Returns:
-            (B, P, W) prefix embeddings.
+            The Condition: the prefix and, with a story context, the cross-attended sequence.
         """
-        if codes.shape[1] != self.num_prefix:
-            raise ValueError(f"decoder expects {self.num_prefix} code vectors per idea, got {codes.shape[1]}")
-        emb = self.to_prefix(codes)
-        if present is not None:
-            emb = torch.where(present.unsqueeze(-1), emb, self.missing.to(emb.dtype))
-        return emb + self.slot.to(emb.dtype)
+        prefix = self.prefix(codes)
+        if self.story is None:
+            return Condition(prefix)
+        b, c = codes.shape[0], self.cfg.context
+        if kinds is None or kinds.shape[1] == 0:
+            kinds = torch.zeros(b, c, dtype=torch.long, device=codes.device)
+            tokens = torch.zeros(b, c, 1, dtype=torch.long, device=codes.device)
+            mask = torch.zeros(b, c, 1, dtype=torch.bool, device=codes.device)
+        else:  # fit C' to C columns (nearest first)
+            pad = c - kinds.shape[1]
+            kinds = F.pad(kinds[:, :c], (0, max(0, pad)), value=ABSENT)
+            tokens = F.pad(tokens[:, :c], (0, 0, 0, max(0, pad)), value=self.special.pad)
+            mask = F.pad(mask[:, :c], (0, 0, 0, max(0, pad)), value=False)
+            if context_codes is not None:
+                context_codes = F.pad(context_codes[:, :c], (0, 0, 0, max(0, pad)))
+        context, context_mask = self.story(kinds, tokens, mask, context_codes)
+        return Condition(prefix, context, context_mask)
 
     def forward(
-        self, tokens: Tensor, prefix: Tensor, cache: LayerIntermediates | None = None
+        self, tokens: Tensor, cond: Condition, cache: LayerIntermediates | None = None
     ) -> tuple[Tensor, LayerIntermediates]:
         """Next-token logits.
 
         Args:
             tokens: (B, T) decoder input ids starting with BOS.
-            prefix: (B, P, W) prefix embeddings from `prefix()`.
+            cond: the rows' Condition (`condition()`).
             cache: the KV cache of a previous call on tokens[:, :-1] (then only the last position is new).
 
         Returns:
             logits (B, T, V) without cache, (B, 1, V) with it; and the new cache.
         """
-        logits, inter = self.net(tokens, prepend_embeds=prefix, cache=cache, return_intermediates=True)
+        kw = {} if cond.context is None else {"context": cond.context, "context_mask": cond.context_mask}
+        logits, inter = self.net(tokens, prepend_embeds=cond.prefix, cache=cache, return_intermediates=True, **kw)
         if cache is None:
-            logits = logits[:, prefix.shape[1] :]
+            logits = logits[:, cond.prefix.shape[1] :]
         return logits, inter
-
-    def nll(self, tokens: Tensor, mask: Tensor, prefix: Tensor) -> tuple[Tensor, Tensor]:
-        """Teacher-forced negative log-likelihood (nats) of each idea's tokens followed by EOS.
-
-        Args:
-            tokens: (B, T) idea token ids, right-padded with `pad`.
-            mask: (B, T) True at real tokens.
-            prefix: (B, P, W) prefix embeddings.
-
-        Returns:
-            per-position nll (B, T+1) (0 at padding) and the target mask (B, T+1).
-        """
-        inp, target, tmask = self.teacher_forcing(tokens, mask)
-        logits, _ = self(inp, prefix)
-        nll = F.cross_entropy(rearrange(logits.float(), "b t v -> b v t"), target, reduction="none")
-        return nll * tmask, tmask
 
     def teacher_forcing(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Decoder inputs [BOS, x...], targets [x..., EOS] and their mask, all (B, T+1)."""

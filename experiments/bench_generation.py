@@ -1,5 +1,9 @@
 """Generation speed: hierarchical (plan S ideas with beam search, decode them in one batch) vs a flat LM.
 
+With a story context the decoder reads the prompt's text and, from the second decoding pass on, the text
+the earlier planned ideas got in the pass before; `--passes` sets the passes (0: until a pass changes
+nothing, which gives what decoding the ideas one after another gives), one row each.
+
 Both contenders produce the same number of output tokens: the flat LM (x-transformers' cached greedy
 generation, no EOS) writes exactly as many tokens per row as the hierarchical system's decoded ideas
 hold on average. The flat LM has the parameter count of tokenizer + planner (depth matched at the
@@ -38,6 +42,7 @@ from hiertok.train_baseline import hierarchy_params, load_baseline
 class Row:
     ideas: int
     batch: int
+    passes: int  # decoding passes asked for (0: until nothing changes)
     tokens_per_row: float
     hier_s: float
     flat_s: float
@@ -61,18 +66,20 @@ def load(planner: str, baseline: str | None) -> tuple[Pipeline, FlatLM]:
     return pipe, flat.eval()
 
 
-def prompts(pipe: Pipeline, batch: int) -> torch.Tensor:
-    """(batch, 1, L) codes of the first sentences of held-out synthetic stories."""
+def prompts(pipe: Pipeline, batch: int) -> tuple[torch.Tensor, list[list[list[int]]]]:
+    """(batch, 1, L) codes of the first sentences of held-out synthetic stories, and their token ids."""
     stories = StoryWorld().generate(batch, seed=4242)
-    return pipe.tokenizer.encode([s.sentences[0] for s in stories]).ids[:, :1, : pipe.levels]
+    first = [s.sentences[0] for s in stories]
+    return pipe.tokenizer.encode(first).ids[:, :1, : pipe.levels], [pipe.tokenizer.split(t)[:1] for t in first]
 
 
 @torch.no_grad()
-def run_hier(pipe: Pipeline, prompt: torch.Tensor, ideas: int, beams: int) -> int:
+def run_hier(pipe: Pipeline, prompt: tuple, ideas: int, beams: int, passes: int) -> int:
     """Plan `ideas` ideas per prompt and decode them; returns the output tokens."""
+    codes, known = prompt
     cfg = dataclasses.replace(pipe.cfg.search, max_ideas=ideas, num_beams=beams, allow_end=False, temperature=0.0)
-    plans = pipe.plans(prompt, None, cfg)
-    texts = pipe.expand(prompt, [[per[0]] for per in plans], candidates=1)
+    plans = pipe.plans(codes, None, cfg)
+    texts = pipe.expand(codes, [[per[0]] for per in plans], candidates=1, prompt_ideas=known, passes=passes)
     return sum(len(pipe.tokenizer.bpe.encode(t)) for per in texts for t in per[0])
 
 
@@ -108,9 +115,10 @@ def added_peak_mb(fn) -> float:
     return max(0, peak[0] - base) / 2**20
 
 
-def peak_mb(args: argparse.Namespace, who: str, ideas: int, batch: int, tokens: int) -> float:
+def peak_mb(args: argparse.Namespace, who: str, ideas: int, batch: int, tokens: int, passes: int) -> float:
     """MB by which one generation of `who` raises a fresh child process's resident set, at its peak."""
-    cmd = [sys.executable, __file__, "--planner", args.planner, "--child", who, str(ideas), str(batch), str(tokens)]
+    cmd = [sys.executable, __file__, "--planner", args.planner, "--passes", str(passes)]
+    cmd += ["--child", who, str(ideas), str(batch), str(tokens)]
     if args.baseline:
         cmd += ["--baseline", args.baseline]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -124,6 +132,7 @@ def main() -> None:
     p.add_argument("--ideas", type=int, nargs="+", default=[4, 16, 64])
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     p.add_argument("--beams", type=int, default=4)
+    p.add_argument("--passes", type=int, nargs="+", default=[1, 0], help="decoding passes (0: until stable)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default="experiments/results/generation")
     p.add_argument("--child", nargs=4, default=None, help=argparse.SUPPRESS)
@@ -134,7 +143,7 @@ def main() -> None:
         who, ideas, batch, tokens = args.child[0], *map(int, args.child[1:])
         prompt = prompts(pipe, batch)
         if who == "hier":
-            added = added_peak_mb(lambda: run_hier(pipe, prompt, ideas, args.beams))
+            added = added_peak_mb(lambda: run_hier(pipe, prompt, ideas, args.beams, args.passes[0]))
         else:
             added = added_peak_mb(lambda: run_flat(flat, pipe.tokenizer.bpe.bos_id, batch, tokens))
         print(added)
@@ -143,34 +152,37 @@ def main() -> None:
     rows = []
     for batch in args.batches:
         for ideas in args.ideas:
-            prompt = prompts(pipe, batch)
-            tokens = run_hier(pipe, prompt, ideas, args.beams)  # warm-up, and the token count to match
-            per_row = max(1, round(tokens / batch))
-            run_flat(flat, pipe.tokenizer.bpe.bos_id, batch, per_row)
-            hier, fl = [], []
-            for _ in range(args.repeats):  # alternate the contenders
-                t = time.perf_counter()
-                run_hier(pipe, prompt, ideas, args.beams)
-                hier.append(time.perf_counter() - t)
-                t = time.perf_counter()
+            for passes in args.passes:
+                prompt = prompts(pipe, batch)
+                tokens = run_hier(pipe, prompt, ideas, args.beams, passes)  # warm-up, and the token count to match
+                per_row = max(1, round(tokens / batch))
                 run_flat(flat, pipe.tokenizer.bpe.bos_id, batch, per_row)
-                fl.append(time.perf_counter() - t)
-            h, f = statistics.median(hier), statistics.median(fl)
-            row = Row(ideas, batch, tokens / batch, h, f, f / h, tokens / h, per_row * batch / f)
-            row.hier_peak_mb = peak_mb(args, "hier", ideas, batch, per_row)
-            row.flat_peak_mb = peak_mb(args, "flat", ideas, batch, per_row)
-            rows.append(row)
-            print(json.dumps(asdict(row)))
+                hier, fl = [], []
+                for _ in range(args.repeats):  # alternate the contenders
+                    t = time.perf_counter()
+                    run_hier(pipe, prompt, ideas, args.beams, passes)
+                    hier.append(time.perf_counter() - t)
+                    t = time.perf_counter()
+                    run_flat(flat, pipe.tokenizer.bpe.bos_id, batch, per_row)
+                    fl.append(time.perf_counter() - t)
+                h, f = statistics.median(hier), statistics.median(fl)
+                row = Row(ideas, batch, passes, tokens / batch, h, f, f / h, tokens / h, per_row * batch / f)
+                row.hier_peak_mb = peak_mb(args, "hier", ideas, batch, per_row, passes)
+                row.flat_peak_mb = peak_mb(args, "flat", ideas, batch, per_row, passes)
+                rows.append(row)
+                print(json.dumps(asdict(row)))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
     lines = [
-        "| ideas | batch | tokens/row | hier s | flat s | speed-up | hier tok/s | flat tok/s | hier +MB | flat +MB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| ideas | batch | passes | tokens/row | hier s | flat s | speed-up | hier tok/s | flat tok/s "
+        "| hier +MB | flat +MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r.ideas} | {r.batch} | {r.tokens_per_row:.0f} | {r.hier_s:.3f} | {r.flat_s:.3f} | {r.speedup:.2f}x | "
+            f"| {r.ideas} | {r.batch} | {r.passes or 'until stable'} | {r.tokens_per_row:.0f} | {r.hier_s:.3f} | "
+            f"{r.flat_s:.3f} | {r.speedup:.2f}x | "
             f"{r.hier_tokens_per_s:.0f} | {r.flat_tokens_per_s:.0f} | {r.hier_peak_mb:.0f} | {r.flat_peak_mb:.0f} |"
         )
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")

@@ -25,11 +25,12 @@ import numpy as np
 import torch
 
 from hiertok.data.corpus import heldout_split, train_split
-from hiertok.data.ideas import IdeaCollator, IdeaCorpus
+from hiertok.data.ideas import IdeaCorpus
 from hiertok.flat_lm import FlatLM, TokenWindows
 from hiertok.pipeline import Pipeline
 from hiertok.tokenizer import IdeaTokenizer
 from hiertok.train_baseline import document_ids, load_baseline
+from hiertok.train_tokenizer import training_collator
 from hiertok.training import StepBatches, make_optimizer
 from planner.train import build_planner, data_config, load_codes
 from planner.windows import Windows
@@ -62,9 +63,7 @@ def _train_step(model: torch.nn.Module, optimizer, loss: torch.Tensor) -> None:
 
 def tokenizer_contender(tok: IdeaTokenizer, corpus: IdeaCorpus, idea_bytes: np.ndarray) -> Contender:
     cfg = tok.cfg
-    losses = cfg.model.loss
-    context = losses.context if losses.next_idea_weight > 0 or losses.next_mse_weight > 0 else 0
-    collate = IdeaCollator(corpus, tok.bpe.pad_id, cfg.model.decoder.neighbor_window, context)
+    collate = training_collator(cfg, corpus, tok.bpe.pad_id)
     plan = StepBatches(corpus.num_ideas, cfg.train.batch_size, 0, 0, 1, np.diff(corpus.idea_offsets), 1)
     model = tok.model.train()
     optimizer, _ = make_optimizer(model, cfg.train)

@@ -26,11 +26,12 @@ RESULT_FILE, SETTINGS_FILE = "result.json", "settings.json"
 
 @dataclass
 class Cell:
-    """One point of a grid: a name (its directory), its tokenizer overrides and the labels it is plotted by."""
+    """One point of a grid: a name (its directory), its overrides and the labels it is plotted by."""
 
     name: str
     tokenizer_overrides: list[str]
     labels: dict[str, str | int | float] = field(default_factory=dict)
+    planner_overrides: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Budget:
     planner_steps: int | None = None
     eval_docs: int = 100  # held-out documents for every evaluation
     prompts: int = 0  # generations for plan adherence / grammar (0: teacher-forced planner metrics only)
+    baseline: str | None = None  # a flat LM run whose continuations of the same prompts are scored beside
     tokenizer_overrides: list[str] = field(default_factory=list)  # for every cell, before the cell's own
     planner_overrides: list[str] = field(default_factory=list)
 
@@ -79,7 +81,9 @@ def evaluate_cell(tok_dir: Path, plan_dir: Path, budget: Budget) -> dict[str, fl
     from hiertok.evaluate import evaluate_run
 
     tok = evaluate_run(str(tok_dir), budget.data, budget.eval_docs)
-    plan = evaluate_planner_run(str(plan_dir), budget.data, budget.eval_docs, prompts=budget.prompts)
+    plan = evaluate_planner_run(
+        str(plan_dir), budget.data, budget.eval_docs, prompts=budget.prompts, baseline=budget.baseline
+    )
     code = evaluate_codelength_run(str(plan_dir), None, budget.data, budget.eval_docs)
     levels = len(tok.utilization_by_level)
     row: dict[str, float | str | None] = {
@@ -98,13 +102,19 @@ def evaluate_cell(tok_dir: Path, plan_dir: Path, budget: Budget) -> dict[str, fl
         "bigram_top1_level1": plan.bigram_top1["level1"],
         "plan_adherence_level1": plan.plan_adherence_level1,
         "grammar_valid": plan.grammar_valid,
+        "story_valid": plan.story_valid,
         "goal_reached": plan.goal_reached,
+        "goal_exact": plan.goal_exact,
+        "flat_grammar_valid": (plan.flat or {}).get("grammar_valid"),
+        "flat_story_valid": (plan.flat or {}).get("story_valid"),
         "bpb_hier": code.bpb_hier,
         "bpb_hier_codes": code.bpb_hier_codes,
         "bpb_hier_tokens": code.bpb_hier_tokens,
     }
     for key, value in (tok.continuous_next_idea or {}).items():
         row[f"continuous_next_{key}"] = value
+    for key, value in (tok.story_valid_decoded or {}).items():
+        row[f"decoded_story_valid_{key}"] = value
     return row
 
 
@@ -135,7 +145,9 @@ def run_cell(cell: Cell, root: Path, budget: Budget) -> dict:
     tok_over = _budget_overrides(
         budget.data, budget.tokenizer_steps, [*budget.tokenizer_overrides, *cell.tokenizer_overrides]
     )
-    plan_over = _budget_overrides(None, budget.planner_steps, [f"tokenizer={tok_dir}", *budget.planner_overrides])
+    plan_over = _budget_overrides(
+        None, budget.planner_steps, [f"tokenizer={tok_dir}", *budget.planner_overrides, *cell.planner_overrides]
+    )
     settings = {"budget": asdict(budget), "tokenizer": tok_over, "planner": plan_over}
     for key in ("tokenizer_config", "planner_config"):  # the YAML's text: a moved checkout is the same cell
         path = settings["budget"][key]

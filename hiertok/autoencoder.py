@@ -18,10 +18,10 @@ import torch
 from einops import rearrange, repeat
 from torch import Tensor, nn
 
-from decoder.model import DecoderConfig, IdeaDecoder, SpecialIds
+from decoder.model import ABSENT, CODES, TEXT, Condition, DecoderConfig, IdeaDecoder, SpecialIds
 from hiertok.encoder import EncoderConfig, IdeaEncoder
 from hiertok.idea_losses import NextIdeaPredictor, info_nce, infonce_uniformity, total_coding_rate
-from hiertok.quantize import MultiLevelQuantizer, QuantizerConfig
+from hiertok.quantize import MultiLevelQuantizer, QuantizerConfig, QuantizerOutput
 
 UNIFORMITY_KINDS = ("tcr", "infonce")
 
@@ -32,7 +32,7 @@ class LossConfig:
 
     bow_weight: float = 0.0  # 0.1-1 helped a prototype on TinyStories; on the synthetic world it slows learning
     context: int = 2  # previous ideas the next-idea predictors see
-    # Train the encoder through the rows that are only context (decoder neighbours, next-idea context) too.
+    # Train the encoder through the rows that are only context (the decoder's story context, next-idea context) too.
     # False encodes them without gradients: their backward pass is skipped, and the encoder learns only
     # from reconstructing (and predicting) the targets.
     context_grad: bool = True
@@ -87,21 +87,23 @@ class ModelConfig:
 
 @dataclass
 class IdeaBatch:
-    """A batch of ideas to reconstruct, with the neighbour ideas their decoder may see.
+    """A batch of ideas to reconstruct, with the earlier ideas of their stories.
 
-    tokens: (N, T) token ids of every idea in the batch (targets and neighbours), right-padded.
+    tokens: (N, T) token ids of every idea in the batch (targets and earlier ideas), right-padded.
     mask: (N, T) True at real tokens.
     targets: (B,) rows of `tokens` to reconstruct.
-    neighbors: (B, 2w) rows of the previous w and next w ideas (decoder context), -1 where none exists.
+    context: (B, C) rows of the targets' previous ideas the decoder reads, nearest first, -1 where none.
     previous: (B, C) rows of the targets' previous C ideas, nearest first (next-idea losses), -1 where the
         document has none.
+    ideas: (N,) which idea of the corpus each row holds.
     """
 
     tokens: Tensor
     mask: Tensor
     targets: Tensor
-    neighbors: Tensor
+    context: Tensor
     previous: Tensor
+    ideas: Tensor
 
     def rows(self, rows: Tensor) -> tuple[Tensor, Tensor]:
         """Tokens and mask (R, T') of some rows, padded only to their own longest idea, not to the batch's."""
@@ -110,7 +112,8 @@ class IdeaBatch:
         return self.tokens[rows, :width], mask[:, :width]
 
     def to(self, device: torch.device | str) -> IdeaBatch:
-        return IdeaBatch(*(t.to(device) for t in (self.tokens, self.mask, self.targets, self.neighbors, self.previous)))
+        fields = (self.tokens, self.mask, self.targets, self.context, self.previous, self.ideas)
+        return IdeaBatch(*(t.to(device) for t in fields))
 
 
 @dataclass
@@ -158,77 +161,153 @@ class IdeaAutoencoder(nn.Module):
         k = self.cfg.loss.next_idea_levels
         return sum(self.quantizer.level_dims[:k]) if k else self.quantizer.dim
 
-    def neighbor_vectors(
-        self, quantized: Tensor, targets: Tensor, neighbors: Tensor, kept: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        """Stack each target's code vector with its neighbours' for the decoder prefix.
+    def decoder_condition(
+        self,
+        targets: Tensor,
+        context: Tensor,
+        codes: Tensor,
+        tokens: Tensor,
+        mask: Tensor,
+        text_known: Tensor | None = None,
+        kept: Tensor | None = None,
+    ) -> Condition:
+        """What the decoder writes some rows from: their codes and the earlier ideas of their stories.
 
-        Decoding from the first k levels knows every idea to k levels, so a neighbour never shows the decoder
-        more levels than its target kept. Matryoshka nested dropout cuts each row on its own, hence the cut
-        here; the residual quantizer drops levels for the whole batch at once, so its rows already agree.
+        An earlier idea is shown by its tokens where `text_known` (with `context_text`), else by its code
+        vector (with `context_codes`), else not at all. Decoding from the first k levels knows every idea to
+        k levels, so an earlier idea shown by its codes never shows more levels than its target kept
+        (matryoshka nested dropout cuts each row on its own; the residual quantizer cuts whole batches, so
+        its rows agree).
 
         Args:
-            quantized: (N, D) code vectors of all batch rows (each already cut to its own kept levels).
             targets: (B,) rows to decode.
-            neighbors: (B, 2w) neighbour rows or -1.
+            context: (B, C') rows of each target's previous ideas, nearest first, -1 where there is none.
+            codes: (N, D) code vectors of all rows (each already cut to its own kept levels).
+            tokens: (N, T) token ids of all rows; mask: (N, T) their real tokens.
+            text_known: (B, C') True where that earlier idea's text is known (None: none is).
             kept: (N,) levels each row kept (`QuantizerOutput.kept_levels`) in training; None when all rows
                 are known to the same levels (decoding codes).
 
         Returns:
-            vectors (B, 1+2w, D) and presence mask (B, 1+2w).
+            The decoder's Condition.
         """
-        rows = torch.cat([targets[:, None], neighbors], dim=1)
+        c = self.decoder.cfg.context
+        if c == 0 or context.shape[1] == 0:
+            return self.decoder.condition(codes[targets])
+        rows = context[:, :c]
         present = rows >= 0
-        vectors = quantized[rows.clamp(min=0)]
-        if kept is not None and neighbors.shape[1] and self.cfg.quantizer.hierarchy == "matryoshka":
-            p = rows.shape[1]
-            flat = self.quantizer.mask_levels(
-                rearrange(vectors, "b p d -> (b p) d"), repeat(kept[targets], "b -> (b p)", p=p)
-            )
-            vectors = rearrange(flat, "(b p) d -> b p d", p=p)
-        return vectors, present
+        shown = present & (text_known[:, :c] if text_known is not None else torch.zeros_like(present))
+        shown &= self.decoder.cfg.context_text
+        kinds = torch.where(shown, TEXT, torch.where(present, CODES, ABSENT))
+        if not self.decoder.cfg.context_codes:
+            kinds = kinds.masked_fill(kinds == CODES, ABSENT)
+        safe = rows.clamp(min=0)
+        width = int(mask[safe[shown]].sum(-1).max()) if bool(shown.any()) else 1  # pad only to the longest shown
+        ctx_tokens, ctx_mask = tokens[safe][..., :width], mask[safe][..., :width]
+        ctx_codes = None
+        if self.decoder.cfg.context_codes:
+            ctx_codes = codes[safe]
+            if kept is not None and self.cfg.quantizer.hierarchy == "matryoshka":
+                b, cc = rows.shape
+                flat = self.quantizer.mask_levels(
+                    rearrange(ctx_codes, "b c d -> (b c) d"), repeat(kept[targets], "b -> (b c)", c=cc)
+                )
+                ctx_codes = rearrange(flat, "(b c) d -> b c d", c=cc)
+        return self.decoder.condition(codes[targets], kinds, ctx_tokens, ctx_mask, ctx_codes)
 
-    def encode_rows(self, batch: IdeaBatch, group: int = 32) -> Tensor:
-        """Idea vectors (N, D) of every batch row: the targets at once, the other rows in length groups.
+    def sample_context(self, context: Tensor) -> tuple[Tensor, Tensor]:
+        """The story context a training target sees, drawn as generation and coding meet it.
 
-        The targets come from one length bucket (`StepBatches`), but the rows added for neighbours and
-        next-idea context have any length. Sorted by length and encoded `group` rows at a time, each group
-        pads only to its own longest idea. With every row padded to the batch's longest (and the targets
-        decoded at that width too), a small-gist.yaml step with one neighbour each side took 0.71 s; now
-        0.27 s, against 0.14 s without neighbours.
+        A plan continues a prompt: its ideas know the prompt's text, and the plan's earlier ideas by their
+        codes only until they are written; a lossless code knows the text of every earlier idea. So each
+        target knows the text of all but its nearest m earlier ideas, m uniform in 0..n (n: the earlier ideas
+        it has); a `context_dropout` fraction sees no context at all.
+
+        Args:
+            context: (B, C) rows of the previous ideas, nearest first, -1 where there is none.
+
+        Returns:
+            context (B, C) with dropped targets' rows set to -1, and text_known (B, C).
+        """
+        b, c = context.shape
+        present = context >= 0
+        unknown = (torch.rand(b, device=context.device) * (present.sum(1) + 1)).floor().long()
+        text_known = present & (torch.arange(c, device=context.device)[None, :] >= unknown[:, None])
+        dropped = torch.rand(b, device=context.device) < self.decoder.cfg.context_dropout
+        return context.masked_fill(dropped[:, None], -1), text_known
+
+    def encoded_rows(self, batch: IdeaBatch) -> Tensor:
+        """(N,) True at the rows whose idea vectors a step uses: the targets, the previous ideas the next-idea
+        losses predict from, context ideas shown by their codes, and every row for the uniformity term. A
+        context idea shown by its text needs only its tokens."""
+        n = batch.tokens.shape[0]
+        needed = torch.zeros(n, dtype=torch.bool, device=batch.tokens.device)
+        needed[batch.targets] = True
+        loss = self.cfg.loss
+        if self.next_idea_head is not None or self.next_mse_head is not None:
+            needed[batch.previous[batch.previous >= 0]] = True
+        if self.decoder.cfg.context_codes:
+            needed[batch.context[batch.context >= 0]] = True
+        if loss.uniformity_weight > 0 or not self.decoder.cfg.context:
+            needed[:] = True
+        return needed
+
+    def encode_rows(self, batch: IdeaBatch, needed: Tensor | None = None, group: int = 32) -> Tensor:
+        """Idea vectors (N, D) of the batch rows: the targets at once, the other `needed` rows in length groups
+        (rows not needed are left 0).
+
+        The targets come from one length bucket (`StepBatches`), but the rows added for the decoder's story
+        context and the next-idea losses have any length. Sorted by length and encoded `group` rows at a
+        time, each group pads only to its own longest idea.
         """
         n = batch.tokens.shape[0]
         if n == len(batch.targets):
             return self.encoder(batch.tokens, batch.mask)
         is_target = torch.zeros(n, dtype=torch.bool, device=batch.tokens.device)
         is_target[batch.targets] = True
-        extra = (~is_target).nonzero().squeeze(-1)
+        extra = (~is_target & (needed if needed is not None else True)).nonzero().squeeze(-1)
         extra = extra[batch.mask[extra].sum(-1).argsort(stable=True)]
-        groups = (batch.targets, *extra.split(group))
+        groups = (batch.targets, *(extra.split(group) if len(extra) else ()))
         outs = []
         for i, rows in enumerate(groups):
             with torch.set_grad_enabled(torch.is_grad_enabled() and (i == 0 or self.cfg.loss.context_grad)):
                 outs.append(self.encoder(*batch.rows(rows)))
         out = torch.cat(outs)
-        return out.new_empty((n, out.shape[-1])).index_copy(0, torch.cat(groups), out)
+        return out.new_zeros((n, out.shape[-1])).index_copy(0, torch.cat(groups), out)
 
     def forward(self, batch: IdeaBatch) -> AutoencoderOutput:
         """Encode, quantize and reconstruct a batch (teacher forcing).
 
         Args:
-            batch: ideas with their neighbours.
+            batch: ideas with the earlier ideas of their stories.
 
         Returns:
             AutoencoderOutput with the total loss and its parts.
         """
-        z = self.encode_rows(batch)
-        q = self.quantizer(z)
+        needed = self.encoded_rows(batch)
+        z = self.encode_rows(batch, needed)
+        if bool(needed.all()):
+            q = self.quantizer(z)
+        else:  # quantize only what was encoded: zero rows would move VQ codebooks and batch statistics
+            part = self.quantizer(z[needed])
+            q = QuantizerOutput(
+                z.new_zeros(z.shape).index_copy(0, needed.nonzero().squeeze(1), part.quantized.to(z.dtype)),
+                part.indices.new_full((len(z), part.indices.shape[1]), -1).index_copy(
+                    0, needed.nonzero().squeeze(1), part.indices
+                ),
+                part.aux_loss,
+                part.kept_levels.new_zeros(len(z)).index_copy(0, needed.nonzero().squeeze(1), part.kept_levels),
+            )
         quantized = q.quantized.to(z.dtype)
-        vectors, present = self.neighbor_vectors(quantized, batch.targets, batch.neighbors, q.kept_levels)
-        prefix = self.decoder.prefix(vectors, present)
+        context, text_known = batch.context, None
+        if self.decoder.cfg.context and context.shape[1]:
+            context, text_known = self.sample_context(context)
+        cond = self.decoder_condition(
+            batch.targets, context, quantized, batch.tokens, batch.mask, text_known, q.kept_levels
+        )
         tokens, mask = batch.rows(batch.targets)
         inp, target, tmask = self.decoder.teacher_forcing(tokens, mask)
-        logits, _ = self.decoder(inp, prefix)
+        logits, _ = self.decoder(inp, cond)
         logits = logits.float()
         nll = nn.functional.cross_entropy(logits.transpose(1, 2), target, reduction="none")
         n_tok = tmask.sum()
@@ -237,7 +316,7 @@ class IdeaAutoencoder(nn.Module):
         bow = (
             self.bow_loss(quantized[batch.targets], tokens, mask) if self.bow_head is not None else recon.new_zeros(())
         )
-        terms = self.idea_terms(z, batch, logits, tokens, mask)
+        terms = self.idea_terms(z, batch, logits, tokens, mask, needed)
         w = self.cfg.loss
         loss = recon + w.bow_weight * bow + q.aux_loss
         weights = {"next_idea": w.next_idea_weight, "reencode": w.reencode_weight, "next_mse": w.next_mse_weight}
@@ -255,12 +334,13 @@ class IdeaAutoencoder(nn.Module):
         )
 
     def idea_terms(
-        self, z: Tensor, batch: IdeaBatch, logits: Tensor, tokens: Tensor, mask: Tensor
+        self, z: Tensor, batch: IdeaBatch, logits: Tensor, tokens: Tensor, mask: Tensor, encoded: Tensor | None = None
     ) -> dict[str, Tensor]:
         """The enabled idea-learning terms, unweighted (see `LossConfig`).
 
         Args:
             z: (N, D) idea vectors of every batch row (before quantization).
+            encoded: (N,) the rows `z` holds (`encoded_rows`; None: all); the others are no negatives.
             batch: the batch (targets, previous ideas).
             logits: (B, T+1, V) the decoder's teacher-forced logits for the targets.
             tokens: (B, T) the targets' tokens (`IdeaBatch.rows(targets)`); mask: (B, T) their real-token mask.
@@ -277,9 +357,12 @@ class IdeaAutoencoder(nn.Module):
             context, present = z[prev.clamp(min=0)], prev >= 0
             if self.next_idea_head is not None:
                 pred = self.next_idea_head(context, present)[has_prev]
-                keys = self.next_idea_keys(z[:, : self.predicted_width])
+                rows = torch.arange(len(z), device=z.device) if encoded is None else encoded.nonzero().squeeze(1)
+                position = torch.full((len(z),), -1, dtype=torch.long, device=z.device)
+                position[rows] = torch.arange(len(rows), device=z.device)
+                keys = self.next_idea_keys(z[rows, : self.predicted_width])
                 terms["next_idea"] = (
-                    info_nce(pred, keys, batch.targets[has_prev], cfg.next_idea_tau)
+                    info_nce(pred, keys, position[batch.targets[has_prev]], cfg.next_idea_tau)
                     if has_prev.any()
                     else z.new_zeros(())
                 )

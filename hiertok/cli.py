@@ -8,6 +8,7 @@ hiertok train baseline --config configs/baseline/tiny.yaml --out runs/flat token
 hiertok eval planner --ckpt runs/plan --data synthetic --out plan.json
 hiertok eval codelength --ckpt runs/plan --baseline runs/flat --data synthetic --out bits.json
 hiertok generate --ckpt runs/plan --prompt "..." [--sentences N] [--beams B] [--goal "..."] [--show-plan] [--json]
+hiertok generate --ckpt runs/flat --prompt "..." [--sentences N] [--beams B | --sample ...]   # the flat LM
 hiertok encode --ckpt runs/tok [FILE]        # documents (one per line, or JSONL {"text": ...}) -> JSONL codes
 hiertok decode --ckpt runs/tok [FILE]        # JSONL codes -> text
 """
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. tokenizer=runs/tok")
 
     gen = sub.add_parser("generate", help="prompt -> planned ideas -> text")
-    gen.add_argument("--ckpt", required=True, help="planner run directory")
+    gen.add_argument("--ckpt", required=True, help="planner run directory (or a flat baseline run: no plan)")
     gen.add_argument("--prompt", "-p", default=None, help="text to continue (default: read stdin)")
     gen.add_argument("--sentences", "-n", type=int, default=None, help="new ideas at most (default: the config's)")
     gen.add_argument("--beams", "-b", type=int, default=None, help="beam width (default: the config's)")
@@ -75,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="decode each planned idea N times and keep the one that follows the plan (default: the run's)",
+    )
+    gen.add_argument(
+        "--decode-passes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with a story context: decoding passes over the plan (0: until nothing changes; default: the run's)",
     )
     gen.add_argument("--seed", type=int, default=0, help="sampling seed")
 
@@ -103,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="decodings per planned idea (default: the run's)",
+    )
+    ep.add_argument(
+        "--baseline", default=None, help="a flat LM run: its continuations of the same prompts are scored beside"
     )
     ep.add_argument("--out", "-o", help="write the results as JSON here")
     ec = ev_sub.add_parser("codelength", help="hierarchical vs flat bits per byte on the same held-out bytes")
@@ -178,7 +189,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             from hiertok.eval_planner import evaluate_planner_run
 
             result = evaluate_planner_run(
-                args.ckpt, args.data, args.max_docs, args.prompts, args.beams, args.decode_candidates
+                args.ckpt, args.data, args.max_docs, args.prompts, args.beams, args.decode_candidates, args.baseline
             )
         elif args.stage == "codelength":
             from hiertok.codelength import evaluate_codelength_run
@@ -220,6 +231,8 @@ def _generate(args: argparse.Namespace) -> int:
     from hiertok.pipeline import Pipeline
 
     prompt = args.prompt if args.prompt is not None else sys.stdin.read()
+    if _is_flat_run(args.ckpt):
+        return _generate_flat(args, prompt.strip("\n"))
     pipe = Pipeline.from_pretrained(args.ckpt)
     result = pipe.generate(
         prompt.strip("\n"),
@@ -234,6 +247,7 @@ def _generate(args: argparse.Namespace) -> int:
         goal=args.goal,
         allow_end=False if args.no_end else None,
         decode_candidates=args.decode_candidates,
+        decode_passes=args.decode_passes,
         seed=args.seed,
     )
     if args.json:
@@ -248,6 +262,58 @@ def _generate(args: argparse.Namespace) -> int:
         for i, (codes, idea, lp) in enumerate(zip(best.codes, best.ideas, best.idea_logprobs), 1):
             print(f"  {i:2d} [{lp:7.2f}] {' '.join(map(str, codes))}  ->{idea}")
     print(prompt.strip("\n") + result.best.text)
+    return 0
+
+
+def _is_flat_run(run_dir: str) -> bool:
+    """A flat baseline run (`hiertok train baseline`): its config records the parameter count it matched."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file() or (Path(run_dir) / "tokenizer.json").is_file():
+        return False
+    from omegaconf import OmegaConf
+
+    try:
+        cfg = OmegaConf.load(path)
+    except Exception:  # noqa: BLE001 - not a readable run config: let the planner loader report it
+        return False
+    return OmegaConf.is_dict(cfg) and "params_target" in cfg
+
+
+def _generate_flat(args: argparse.Namespace, prompt: str) -> int:
+    """`hiertok generate` with a flat LM run: the same prompt continued token by token (no plan)."""
+    from decoder.generate import GenerationConfig
+    from hiertok.flat_generate import FlatGenerator
+    from planner.search import SearchConfig
+
+    for flag, given in (
+        ("--goal", args.goal is not None),
+        ("--show-plan", args.show_plan),
+        ("--diverse-groups", args.diverse_groups is not None),
+        ("--decode-candidates", args.decode_candidates is not None),
+        ("--decode-passes", args.decode_passes is not None),
+        ("--no-end", args.no_end),
+    ):
+        if given:
+            raise ValueError(f"{flag} needs a planner run: {args.ckpt} is a flat LM, which writes without a plan")
+    beams = 1 if args.sample or args.beams is None else args.beams
+    sentences = 8 if args.sentences is None else args.sentences
+    samples = args.num_samples if args.sample else 1
+    temperature = args.temperature if args.sample else 0.0
+    SearchConfig(
+        max_ideas=sentences,
+        num_beams=beams,
+        temperature=temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        num_samples=samples,
+    ).validate()  # the planner's checks of the same settings, one line each
+    cfg = GenerationConfig(temperature=temperature, top_k=args.top_k, top_p=args.top_p, num_beams=beams)
+    gen = FlatGenerator.from_pretrained(args.ckpt)
+    texts = gen.continue_text([prompt] * samples, sentences, cfg=cfg, seed=args.seed)
+    if args.json:
+        print(json.dumps({"prompt": prompt, "text": texts[0], "continuations": texts}, ensure_ascii=False))
+    else:
+        print(prompt + texts[0])
     return 0
 
 

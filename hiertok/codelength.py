@@ -2,9 +2,12 @@
 given the codes) beside a flat LM's bits per byte, on exactly the same bytes.
 
 Codes are a deterministic function of the text, so (codes, tokens given codes) is a lossless encoding of the
-text and its total length is directly comparable with the flat LM's. Documents longer than the planner's
-window are scored window by window (each later window marked as a continuation); documents longer than the
-flat LM's context are scored with overlapping windows. END (planner) and EOS (decoder, flat LM) are counted.
+text and its total length is directly comparable with the flat LM's. The code is sent idea by idea: the
+planner's bits for idea t's codes given the ideas before it, then the decoder's bits for idea t's tokens
+given its codes and the earlier ideas (whose text the receiver has by then). Documents longer than the
+planner's window are scored window by window (each later window marked as a continuation); documents longer
+than the flat LM's context are scored with overlapping windows. END (planner) and EOS (decoder, flat LM) are
+counted.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from hiertok.data.ideas import IdeaCorpus
-from hiertok.evaluate import corpus_codes, teacher_forced
+from hiertok.evaluate import corpus_codes, idea_nats
 from hiertok.flat_lm import FlatLM, TokenWindows, count_params
 from hiertok.pipeline import Pipeline
-from planner.evaluate import teacher_forced_bits
+from planner.evaluate import idea_code_nats
 from planner.shards import CodeCorpus
 from planner.windows import Windows
 
@@ -44,6 +49,39 @@ class Codelength:
         return dataclasses.asdict(self)
 
 
+@dataclass
+class IdeaBits:
+    """Where a document's bits go: per idea (documents in order), the codes' and the tokens' bits."""
+
+    code_bits: np.ndarray  # (n_ideas,) planner bits of each idea's codes given the ideas before it
+    token_bits: np.ndarray  # (n_ideas,) decoder bits of each idea's tokens (and EOS) given its codes and story
+    end_bits: float  # planner bits of END after every document, summed
+    doc_offsets: np.ndarray  # (n_docs + 1,) first idea of each document
+
+    @property
+    def total(self) -> float:
+        return float(self.code_bits.sum() + self.token_bits.sum() + self.end_bits)
+
+
+def idea_bits(pipe: Pipeline, docs: list[str]) -> IdeaBits:
+    """The hierarchical codelength of `docs`, idea by idea.
+
+    Args:
+        pipe: tokenizer + planner.
+        docs: the documents.
+    """
+    tok = pipe.tokenizer
+    corpus = IdeaCorpus.build(docs, tok.bpe, tok.segmentation)
+    if corpus.num_ideas == 0:
+        raise ValueError("no text to score: the documents are empty")
+    codes = corpus_codes(tok, corpus).prefix(pipe.levels)  # the planned levels; the decoder expands from them
+    held = CodeCorpus(codes.flat().numpy(), corpus.doc_offsets, {})
+    code_nats, end_nats = idea_code_nats(pipe.planner, Windows(held, pipe.cfg.data.window))
+    token_nats, _ = idea_nats(tok, corpus, codes)
+    ln2 = math.log(2)
+    return IdeaBits(code_nats / ln2, token_nats.numpy() / ln2, end_nats / ln2, corpus.doc_offsets)
+
+
 def evaluate_codelength(pipe: Pipeline, flat: FlatLM | None, docs: list[str]) -> Codelength:
     """Bits per byte of `docs` under the hierarchical system and (if given) the flat LM.
 
@@ -53,16 +91,9 @@ def evaluate_codelength(pipe: Pipeline, flat: FlatLM | None, docs: list[str]) ->
         docs: the documents.
     """
     tok = pipe.tokenizer
-    corpus = IdeaCorpus.build(docs, tok.bpe, tok.segmentation)
-    if corpus.num_ideas == 0:
-        raise ValueError("no text to score: the documents are empty")
     n_bytes = sum(len(d.encode("utf-8")) for d in docs)
-    codes = corpus_codes(tok, corpus)
-    codes = codes.prefix(pipe.levels)  # the planned levels; the decoder expands from this prefix
-    held = CodeCorpus(codes.flat().numpy(), corpus.doc_offsets, {})
-    planner_bits = teacher_forced_bits(pipe.planner, Windows(held, pipe.cfg.data.window))
-    code_bits = planner_bits.bits_per_idea * planner_bits.ideas
-    token_bits = teacher_forced(tok, corpus, codes)[0] / math.log(2)
+    bits = idea_bits(pipe, docs)
+    code_bits, token_bits = float(bits.code_bits.sum()) + bits.end_bits, float(bits.token_bits.sum())
     result = Codelength(
         docs=len(docs),
         bytes=n_bytes,

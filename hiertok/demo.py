@@ -26,6 +26,7 @@ from planner.train import train as train_planner
 
 # configs/tokenizer/tiny.yaml as overrides of the defaults (the demo must run from an installed package too).
 TINY_TOKENIZER = (
+    "model.decoder.context=8",
     "model.loss.next_idea_weight=0.1",
     "model.loss.next_idea_levels=1",
     "train.max_steps=1600",
@@ -100,8 +101,11 @@ def run_demo(out: Path, overrides: list[str] | None = None, prompts: int = 100) 
     )
     print(
         f"      grammar-valid stories {pe.grammar_valid:.3f} (random ideas: {pe.grammar_valid_unigram:.3f}); "
-        f"goal reached {pe.goal_reached:.3f}; plan adherence level 1 {pe.plan_adherence_level1:.3f}, "
-        f"full {pe.plan_adherence_full:.3f}"
+        f"grammar-valid and keeping their cast {pe.story_valid:.3f}"
+    )
+    print(
+        f"      goal reached {pe.goal_reached:.3f} (goal sentence written as given {pe.goal_exact:.3f}); "
+        f"plan adherence level 1 {pe.plan_adherence_level1:.3f}, planned levels {pe.plan_adherence_full:.3f}"
     )
 
     print("[5/5] generation: prompt -> plan -> all planned sentences decoded in one batch")

@@ -7,22 +7,32 @@ Generation metrics (from the first idea of each of `prompts` held-out documents,
 - grammar_valid (synthetic): fraction of stories (prompt + generated ideas) whose event sequence is valid
   under the story world's grammar; grammar_valid_unigram: the same for a contrast planner that samples
   whole ideas from the training codes' unigram distribution (as many as the held-out story has).
+- story_valid (synthetic): fraction of stories that are grammar-valid and keep their cast: every persistent
+  slot (hero, friend, their kinds and traits, place, object, colour) keeps its first value, and the place
+  changes only at a go_to_place event (`hiertok.data.story_state`).
 - goal_reached (synthetic): with the held-out story's final sentence as the goal, the fraction of plans
-  whose last generated sentence has the goal's event.
+  whose last generated sentence has the goal's event; goal_exact: whose last sentence is the goal sentence.
+- name_carryover (text): over the prompts that introduce a character by name ("named lily", "called max"),
+  the fraction of continuations that mention that name again.
+- flat (with a flat baseline run): grammar_valid, story_valid (synthetic) and name_carryover of the flat LM's
+  beam-search continuations of the same prompts (as many sentences at most), which have no plan: the contrast.
 With `prompts=0` nothing is generated and these metrics are None (e.g. in an ablation grid).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from decoder.generate import GenerationConfig
 from hiertok.data.corpus import heldout_split
 from hiertok.data.sources import is_synthetic
-from hiertok.data.synthetic import StoryWorld
+from hiertok.data.story_state import CastChecker
+from hiertok.flat_generate import FlatGenerator
 from hiertok.pipeline import Pipeline
 from planner.evaluate import baseline_top1, teacher_forced_bits
 from planner.search import Plan, SearchConfig
@@ -48,8 +58,13 @@ class PlannerEval:
     plan_adherence_level1: float | None = None
     plan_adherence_full: float | None = None
     grammar_valid: float | None = None
+    story_valid: float | None = None
     grammar_valid_unigram: float | None = None
     goal_reached: float | None = None
+    goal_exact: float | None = None
+    name_carryover: float | None = None
+    named_prompts: int | None = None
+    flat: dict | None = None
     examples: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -72,19 +87,33 @@ def _adherence(pipe: Pipeline, plans: list[Plan], texts: list[list[str]]) -> tup
     return float((again[:, 0] == planned[:, 0]).sum()) / n, float((again == planned).all(1).sum()) / n
 
 
-def _generate(pipe: Pipeline, prompts: torch.Tensor, goals: torch.Tensor | None, cfg: SearchConfig, chunk: int = 50):
+def _generate(
+    pipe: Pipeline,
+    prompts: torch.Tensor,
+    prompt_ideas: list[list[list[int]]],
+    goals: torch.Tensor | None,
+    cfg: SearchConfig,
+    chunk: int = 50,
+):
     """Best plan per prompt and its decoded ideas, in chunks of prompts searched together."""
     plans, texts = [], []
     for lo in range(0, len(prompts), chunk):
         found = pipe.plans(prompts[lo : lo + chunk], None if goals is None else goals[lo : lo + chunk], cfg)
         best = [[per[0]] for per in found]
         plans += [b[0] for b in best]
-        texts += [per[0] for per in pipe.expand(prompts[lo : lo + chunk], best)]
+        expanded = pipe.expand(prompts[lo : lo + chunk], best, prompt_ideas=prompt_ideas[lo : lo + chunk])
+        texts += [per[0] for per in expanded]
     return plans, texts
 
 
 def evaluate_planner(
-    pipe: Pipeline, docs: list[str], train_codes: CodeCorpus, synthetic: bool, prompts: int = 200, beams: int = 4
+    pipe: Pipeline,
+    docs: list[str],
+    train_codes: CodeCorpus,
+    synthetic: bool,
+    prompts: int = 200,
+    beams: int = 4,
+    flat: FlatGenerator | None = None,
 ) -> PlannerEval:
     """Evaluate a planner on held-out documents.
 
@@ -92,9 +121,10 @@ def evaluate_planner(
         pipe: tokenizer + planner.
         docs: held-out documents.
         train_codes: the planner's training codes (for the baselines and the unigram contrast).
-        synthetic: the documents come from the story world (grammar and goal metrics).
+        synthetic: the documents come from the story world (grammar, cast and goal metrics).
         prompts: documents to generate from (0: teacher-forced metrics only).
         beams: beam width of the generations.
+        flat: a flat LM whose continuations of the same prompts are scored as the contrast.
     """
     if prompts < 0:
         raise ValueError(f"prompts must be >= 0, got {prompts}")
@@ -123,9 +153,10 @@ def evaluate_planner(
     last = torch.as_tensor(np.stack([held.doc(d)[-1] for d in usable])).long()
     max_ideas = max(len(held.doc(d)) for d in usable) + 4 if synthetic else pipe.cfg.search.max_ideas
     cfg = dataclasses.replace(pipe.cfg.search, num_beams=beams, temperature=0.0, diverse_groups=1, max_ideas=max_ideas)
-    plans, texts = _generate(pipe, first, None, cfg)
+    first_ideas = [[pipe.tokenizer.split(docs[d])[0]] for d in usable]
+    plans, texts = _generate(pipe, first, first_ideas, None, cfg)
     adh1, adh_full = _adherence(pipe, plans, texts)
-    prompt_texts = [pipe.tokenizer.bpe.decode(pipe.tokenizer.split(docs[d])[0]) for d in usable]
+    prompt_texts = [pipe.tokenizer.bpe.decode(ideas[0]) for ideas in first_ideas]
     result.prompts, result.plan_adherence_level1, result.plan_adherence_full = len(usable), adh1, adh_full
     for i in range(min(5, len(usable))):
         result.examples.append(
@@ -136,23 +167,58 @@ def evaluate_planner(
             }
         )
     if synthetic:
-        world = StoryWorld()
-        result.grammar_valid = float(
-            np.mean([world.is_valid([world.classify(s) for s in [p, *t]]) for p, t in zip(prompt_texts, texts)])
-        )
-        goal_plans, goal_texts = _generate(pipe, first, last, cfg)
-        goal_events = [world.classify(pipe.tokenizer.bpe.decode(pipe.tokenizer.split(docs[d])[-1])) for d in usable]
+        check = CastChecker()
+        result.grammar_valid = float(np.mean([check.grammar_valid([p, *t]) for p, t in zip(prompt_texts, texts)]))
+        result.story_valid = float(np.mean([check.story_valid([p, *t]) for p, t in zip(prompt_texts, texts)]))
+        goal_plans, goal_texts = _generate(pipe, first, first_ideas, last, cfg)
+        goals = [pipe.tokenizer.bpe.decode(pipe.tokenizer.split(docs[d])[-1]).strip() for d in usable]
+        goal_events = [check.world.classify(g) for g in goals]
         result.goal_reached = float(
-            np.mean([bool(t) and world.classify(t[-1]) == g for t, g in zip(goal_texts, goal_events)])
+            np.mean([bool(t) and check.world.classify(t[-1]) == g for t, g in zip(goal_texts, goal_events)])
         )
+        result.goal_exact = float(np.mean([bool(t) and t[-1].strip() == g for t, g in zip(goal_texts, goals)]))
         rng = np.random.default_rng(0)
         drawn = [train_codes.codes[rng.integers(0, len(train_codes.codes), len(held.doc(d)) - 1)] for d in usable]
         random_plans = [[Plan(torch.as_tensor(c).long(), True, 0.0, 0.0)] for c in drawn]
-        random_texts = [per[0] for per in pipe.expand(first, random_plans)]
+        random_texts = [per[0] for per in pipe.expand(first, random_plans, prompt_ideas=first_ideas)]
         result.grammar_valid_unigram = float(
-            np.mean([world.is_valid([world.classify(s) for s in [p, *t]]) for p, t in zip(prompt_texts, random_texts)])
+            np.mean([check.grammar_valid([p, *t]) for p, t in zip(prompt_texts, random_texts)])
         )
+    names = [named_character(p) for p in prompt_texts]
+    if not synthetic:
+        result.named_prompts = sum(n is not None for n in names)
+        result.name_carryover = name_carryover(names, ["".join(t) for t in texts])
+    if flat is not None:
+        written = flat.continue_ideas(prompt_texts, max_ideas, GenerationConfig(num_beams=beams))
+        result.flat = {"examples": [{"prompt": p, "text": "".join(t)} for p, t in list(zip(prompt_texts, written))[:5]]}
+        if not synthetic:
+            result.flat["name_carryover"] = name_carryover(names, ["".join(t) for t in written])
+        if synthetic:
+            result.flat["grammar_valid"] = float(
+                np.mean([check.grammar_valid([p, *t]) for p, t in zip(prompt_texts, written)])
+            )
+            result.flat["story_valid"] = float(
+                np.mean([check.story_valid([p, *t]) for p, t in zip(prompt_texts, written)])
+            )
     return result
+
+
+NAMED = re.compile(r"\b(?:named|called)\s+([A-Za-z]+)", re.IGNORECASE)
+
+
+def named_character(text: str) -> str | None:
+    """The name a sentence introduces a character by ("a girl named lily" -> "lily"), or None."""
+    m = NAMED.search(text)
+    return m.group(1) if m else None
+
+
+def name_carryover(names: list[str | None], continuations: list[str]) -> float | None:
+    """Fraction of continuations that mention their prompt's introduced name again (prompts without one are
+    skipped; None when no prompt has one)."""
+    pairs = [(n, c) for n, c in zip(names, continuations) if n is not None]
+    if not pairs:
+        return None
+    return float(np.mean([bool(re.search(rf"\b{re.escape(n)}\b", c, re.IGNORECASE)) for n, c in pairs]))
 
 
 def evaluate_planner_run(
@@ -162,10 +228,12 @@ def evaluate_planner_run(
     prompts: int = 200,
     beams: int = 4,
     decode_candidates: int | None = None,
+    baseline: str | None = None,
 ) -> PlannerEval:
     """What `hiertok eval planner` runs: held-out documents of `data` (default: the planner's held-out part).
 
-    `decode_candidates` overrides the run's `search.decode_candidates` (1: plain greedy decoding of plans).
+    `decode_candidates` overrides the run's `search.decode_candidates` (1: plain greedy decoding of plans);
+    `baseline`: a flat LM run whose continuations of the same prompts are scored beside the planner's.
     """
     pipe = Pipeline.from_pretrained(ckpt)
     if decode_candidates is not None:
@@ -175,4 +243,5 @@ def evaluate_planner_run(
     split = heldout_split(dcfg, source=data, limit=max_docs)
     train_codes, _ = load_codes(pipe.cfg, pipe.tokenizer)
     synthetic = is_synthetic(data or dcfg.source)
-    return evaluate_planner(pipe, list(split.docs()), train_codes, synthetic, prompts, beams)
+    flat = FlatGenerator.from_pretrained(baseline) if baseline is not None else None
+    return evaluate_planner(pipe, list(split.docs()), train_codes, synthetic, prompts, beams, flat)

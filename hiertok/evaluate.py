@@ -5,12 +5,16 @@ Definitions (k = number of levels given to the decoder):
 - token_accuracy_by_prefix[k]: teacher-forced next-token accuracy (EOS included) given the k-level codes.
 - char_similarity_by_prefix[k]: mean difflib ratio between greedy decoding and original (1 = identical).
 - bits_per_idea_by_prefix[k]: sum of log2 codebook sizes of levels 1..k.
-- bpb_by_prefix[k]: decoder bits per UTF-8 byte of the ideas given their true k-level codes.
+- bpb_by_prefix[k]: decoder bits per UTF-8 byte of the ideas given their true k-level codes (and, with a story
+  context, the text of the ideas before each, as a lossless code has them).
 - bpb_true_codes / bpb_shuffled_codes: the same at full depth, with codes permuted across ideas.
 - utilization_by_level: fraction of a level's codes used at least once on the held-out ideas;
   usage_perplexity_by_level: exp(entropy of code usage) / codebook size.
 - event_nmi_level1 (synthetic): normalized mutual information (arithmetic mean) of level-1 codes and events.
 - exact_match_unseen (synthetic): full-depth exact match on held-out ideas whose text never occurs in training.
+- story_valid_decoded (synthetic): fraction of held-out stories that, decoded from their full-depth codes, are
+  grammar-valid and keep their cast (`hiertok.data.story_state`): "first_known" with the first sentence given
+  as text (as a prompt is), "codes" from the codes alone.
 - continuous_next_idea (tokenizers trained with model.loss.next_mse_weight > 0): the MSE regressor's
   prediction of each held-out idea (one with a previous idea) from the ideas before it, quantized: top1_level1 /
   top1_full = fraction whose codes equal the true idea's at level 1 / at every level (comparable with the
@@ -27,11 +31,12 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from hiertok.codes import Codes
-from hiertok.data.ideas import IdeaCorpus, pad_ideas
-from hiertok.tokenizer import IdeaTokenizer, grid_neighbors
+from hiertok.data.ideas import IdeaCollator, IdeaCorpus
+from hiertok.tokenizer import IdeaTokenizer
 
 
 @dataclass
@@ -53,6 +58,7 @@ class TokenizerEval:
     exact_match_unseen: float | None = None
     num_unseen: int | None = None
     continuous_next_idea: dict[str, float] | None = None
+    story_valid_decoded: dict[str, float] | None = None
     examples: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -71,32 +77,58 @@ def corpus_codes(tok: IdeaTokenizer, corpus: IdeaCorpus) -> Codes:
 
 
 @torch.no_grad()
-def teacher_forced(tok: IdeaTokenizer, corpus: IdeaCorpus, codes: Codes, batch_size: int = 256) -> tuple[float, float]:
-    """Decoder nats summed over all ideas (tokens + EOS) and token accuracy, given `codes` (any prefix).
+def idea_nats(
+    tok: IdeaTokenizer, corpus: IdeaCorpus, codes: Codes, text_context: bool = True, batch_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decoder nats of each idea's tokens (EOS included) given its codes (any prefix) and its story so far.
+
+    An idea's decoder reads only what a receiver of the text already has: its own codes and the ideas before
+    it, by text (`text_context`, as a lossless code decodes them) or by codes. So changing an idea never
+    changes the nats of an earlier one.
+
+    Args:
+        tok: the tokenizer.
+        corpus: the ideas, in `codes`' order.
+        codes: their codes (the first k levels are read).
+        text_context: show the earlier ideas by their text (False: by their codes only).
+        batch_size: ideas per forward pass.
+
+    Returns:
+        nats (N,) and teacher-forced correct next tokens (N,) per idea.
+    """
+    model = tok.model.eval()
+    vectors = model.quantizer.decode_indices(codes.flat().to(tok.device))
+    collate = IdeaCollator(corpus, tok.bpe.pad_id, context=model.decoder.cfg.context)
+    nats = torch.zeros(corpus.num_ideas, dtype=torch.float64)
+    correct = torch.zeros(corpus.num_ideas, dtype=torch.long)
+    order = np.argsort(np.diff(corpus.idea_offsets), kind="stable")  # similar lengths pad less
+    for start in range(0, corpus.num_ideas, batch_size):
+        ideas = order[start : start + batch_size]
+        batch = collate(ideas).to(tok.device)  # the ideas, and the earlier ideas they read
+        known = torch.full_like(batch.context, text_context, dtype=torch.bool)
+        cond = model.decoder_condition(
+            batch.targets, batch.context, vectors[batch.ideas], batch.tokens, batch.mask, known
+        )
+        tokens, mask = batch.rows(batch.targets)
+        inp, target, tmask = model.decoder.teacher_forcing(tokens, mask)
+        logits, _ = model.decoder(inp, cond)
+        nll = nn.functional.cross_entropy(logits.float().transpose(1, 2), target, reduction="none")
+        nats[ideas] = (nll * tmask).sum(1).double().cpu()
+        correct[ideas] = ((logits.argmax(-1) == target) & tmask).sum(1).cpu()
+    return nats, correct
+
+
+def teacher_forced(
+    tok: IdeaTokenizer, corpus: IdeaCorpus, codes: Codes, text_context: bool = True
+) -> tuple[float, float]:
+    """Decoder nats summed over all ideas (tokens + EOS) and token accuracy, given `codes` (see `idea_nats`).
 
     Returns:
         (total nats, accuracy).
     """
-    model = tok.model.eval()
-    flat = codes.flat().to(tok.device)
-    vectors = model.quantizer.decode_indices(flat)
-    nb = grid_neighbors(codes.mask, model.cfg.decoder.neighbor_window).to(tok.device)
-    total, correct, count = 0.0, 0, 0
-    order = torch.as_tensor(np.argsort(np.diff(corpus.idea_offsets), kind="stable"))  # similar lengths pad less
-    for start in range(0, corpus.num_ideas, batch_size):
-        rows = order[start : start + batch_size].to(tok.device)
-        tokens, mask = pad_ideas([corpus.idea(int(i)) for i in rows], tok.bpe.pad_id)
-        tokens, mask = tokens.to(tok.device), mask.to(tok.device)
-        vec, present = model.neighbor_vectors(vectors, rows, nb[rows])
-        prefix = model.decoder.prefix(vec, present)
-        inp, target, tmask = model.decoder.teacher_forcing(tokens, mask)
-        logits, _ = model.decoder(inp, prefix)
-        logp = logits.float().log_softmax(-1)
-        nll = -logp.gather(-1, target[..., None]).squeeze(-1)
-        total += float((nll * tmask).sum())
-        correct += int(((logits.argmax(-1) == target) & tmask).sum())
-        count += int(tmask.sum())
-    return total, correct / max(1, count)
+    nats, correct = idea_nats(tok, corpus, codes, text_context)
+    targets = int(np.diff(corpus.idea_offsets).sum()) + corpus.num_ideas  # every token and one EOS per idea
+    return float(nats.sum()), int(correct.sum()) / max(1, targets)
 
 
 def normalized_mutual_information(a: Sequence, b: Sequence) -> float:
@@ -179,12 +211,30 @@ def evaluate_tokenizer(
         if unseen:
             result.exact_match_unseen = float(np.mean([decoded_by_k[L][i] == texts[i] for i in unseen]))
     result.continuous_next_idea = continuous_next_idea(tok, corpus, flat)
+    if labelled:
+        result.story_valid_decoded = story_valid_decoded(tok, corpus, codes, decoded_by_k[L])
     step = max(1, corpus.num_ideas // max(1, max_examples))
     for i in list(range(0, corpus.num_ideas, step))[:max_examples]:
         ex = {"original": texts[i]}
         ex.update({f"k={k}": decoded_by_k[k][i] for k in sorted({1, max(1, L // 2), L})})
         result.examples.append(ex)
     return result
+
+
+def story_valid_decoded(tok: IdeaTokenizer, corpus: IdeaCorpus, codes: Codes, decoded: list[str]) -> dict[str, float]:
+    """Fraction of stories whose decoding is grammar-valid and keeps its cast: from the codes alone (`decoded`,
+    every idea's full-depth decoding), and with each story's first sentence known as text."""
+    from hiertok.data.story_state import CastChecker
+
+    check = CastChecker()
+    offsets = corpus.doc_offsets
+    first = [[corpus.idea(int(lo)).tolist()] if hi > lo else [] for lo, hi in zip(offsets[:-1], offsets[1:])]
+    with_first = tok.decode_ideas(codes, known=first)
+    from_codes = [decoded[offsets[d] : offsets[d + 1]] for d in range(corpus.num_docs)]
+    return {
+        "codes": float(np.mean([check.story_valid(doc) for doc in from_codes])),
+        "first_known": float(np.mean([check.story_valid(doc) for doc in with_first])),
+    }
 
 
 @torch.no_grad()
@@ -204,7 +254,7 @@ def continuous_next_idea(tok: IdeaTokenizer, corpus: IdeaCorpus, codes: torch.Te
         return None
     vectors = tok.idea_vectors([corpus.idea(i) for i in range(corpus.num_ideas)]).to(tok.device)
     context = model.cfg.loss.context
-    prev = torch.as_tensor(corpus.neighbors(context)[:, :context], device=tok.device)
+    prev = torch.as_tensor(corpus.previous(context), device=tok.device)
     has_prev = prev[:, 0] >= 0
     if not has_prev.any():
         return None

@@ -5,10 +5,13 @@ from __future__ import annotations
 from x_transformers import Decoder, Encoder
 
 
-def rotary_layers(causal: bool, dim: int, depth: int, heads: int, dropout: float = 0.0) -> Decoder | Encoder:
-    """A causal (Decoder) or bidirectional (Encoder) stack with rotary positions and flash (SDPA) attention.
+def rotary_layers(
+    causal: bool, dim: int, depth: int, heads: int, dropout: float = 0.0, cross_attend: bool = False
+) -> Decoder | Encoder:
+    """A causal (Decoder) or bidirectional (Encoder) stack with rotary positions and flash (SDPA) attention,
+    and with `cross_attend` a cross-attention block per layer (called with `context=`, `context_mask=`).
 
-    Rotary positions keep the KV cache valid past max_seq_len (LIBRARY-NOTES); attn_flash runs on CPU too.
+    Rotary positions keep the KV cache valid past max_seq_len; attn_flash runs on CPU too.
     """
     layers = Decoder if causal else Encoder
     return layers(
@@ -19,4 +22,5 @@ def rotary_layers(causal: bool, dim: int, depth: int, heads: int, dropout: float
         attn_flash=True,
         attn_dropout=dropout,
         ff_dropout=dropout,
+        cross_attend=cross_attend,
     )

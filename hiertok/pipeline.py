@@ -109,27 +109,38 @@ class Pipeline:
         return search(self.planner, prompt_codes, goal_codes, cfg, torch.Generator().manual_seed(seed))
 
     def expand(
-        self, prompt_codes: torch.Tensor, plans: list[list[Plan]], candidates: int | None = None, seed: int = 0
+        self,
+        prompt_codes: torch.Tensor,
+        plans: list[list[Plan]],
+        candidates: int | None = None,
+        seed: int = 0,
+        prompt_ideas: list[list[list[int]]] | None = None,
+        passes: int | None = None,
     ) -> list[list[list[str]]]:
         """Decode every planned idea of every plan in ONE batch.
 
-        Each plan is decoded as a document prompt + plan (neighbouring codes then include the prompt's);
-        only the planned ideas are returned. With `candidates` > 1, every planned idea is decoded that many
-        times (greedily, then `candidates` - 1 samples at temperature 0.7 in one more batch), each is re-encoded,
-        and the one whose codes agree with the plan on the most leading levels is kept (the greedy one on
-        ties): the text then follows the plan even where greedy decoding drifts off it.
+        Each plan is decoded as a document prompt + plan: with a story context (`model.decoder.context`), a
+        planned idea's decoder reads the prompt's ideas by their text and the plan's earlier ideas by their
+        codes. Only the planned ideas are decoded and returned. With `candidates` > 1, every planned idea is
+        decoded that many times (greedily, then `candidates` - 1 samples at temperature 0.7 in one more
+        batch), each is re-encoded, and the one whose codes agree with the plan on the most leading levels is
+        kept (the greedy one on ties): the text then follows the plan even where greedy decoding drifts off it.
 
         Args:
             prompt_codes: (B, T, L) codes of the prompts.
             plans: per prompt, its plans.
             candidates: decodings per idea (None: the config's `search.decode_candidates`).
             seed: sampling seed of the extra candidates.
+            prompt_ideas: per prompt, the token ids of its ideas (None: the prompts are known by their codes only).
+            passes: decoding passes (None: the config's `search.decode_passes`; see `IdeaTokenizer.decode_to_ids`).
 
         Returns:
             Per prompt, per plan, the planned ideas' texts.
         """
         n = candidates or self.cfg.search.decode_candidates
         docs = [torch.cat([prompt_codes[i], p.codes]) for i, per in enumerate(plans) for p in per]
+        known = None if prompt_ideas is None else [prompt_ideas[i] for i, per in enumerate(plans) for _ in per]
+        passes = self.cfg.search.decode_passes if passes is None else passes
         if not docs:
             return [[] for _ in plans]
         width = max(len(d) for d in docs)
@@ -138,36 +149,26 @@ class Pipeline:
         for j, d in enumerate(docs):
             ids[j, : len(d)], mask[j, : len(d)] = d, True
         t = prompt_codes.shape[1]
-        decoded = self._decode(Codes(ids, mask, self.tokenizer.codebook_sizes), t, n, seed)
+        decoded = self._decode(Codes(ids, mask, self.tokenizer.codebook_sizes), t, n, seed, known, passes)
         it = iter(decoded)
         return [[next(it) for _ in per] for per in plans]
 
-    def _decode(self, codes: Codes, t: int, n: int, seed: int) -> list[list[str]]:
+    def _decode(self, codes: Codes, t: int, n: int, seed: int, known: list | None, passes: int) -> list[list[str]]:
         """Per document, its ideas after the first `t`, decoded; the best of `n` candidates when n > 1."""
         tok = self.tokenizer
-        greedy = [doc[t:] for doc in tok.decode_to_ids(codes)]
-        if n == 1:
-            return [tok.bpe.decode_batch(doc) for doc in greedy]
-        sampling = dataclasses.replace(tok.cfg.generation, temperature=0.7, num_beams=1)
-        many = Codes(
-            repeat(codes.ids, "b t l -> (c b) t l", c=n - 1),
-            repeat(codes.mask, "b t -> (c b) t", c=n - 1),
-            codes.codebook_sizes,
-        )
-        sampled = [doc[t:] for doc in tok.decode_to_ids(many, generation=sampling, seed=seed)]
-        per_cand = [greedy, *(sampled[c * len(greedy) : (c + 1) * len(greedy)] for c in range(n - 1))]
-        flat = [idea for cand in per_cand for doc in cand for idea in doc]  # candidate-major
-        planned = codes.ids[:, t:][codes.mask[:, t:]]  # (I, L) planned ideas, document-major
-        # Leading levels on which each candidate's re-encoding agrees with the plan; an empty idea agrees on none.
-        again = tok.encode_ideas([ids or [tok.bpe.eos_id] for ids in flat])[:, : self.levels]
-        agree = rearrange((again == repeat(planned, "i l -> (c i) l", c=n)).cumprod(1).sum(1), "(c i) -> c i", c=n)
-        agree = agree * rearrange(torch.tensor([bool(ids) for ids in flat]), "(c i) -> c i", c=n)
-        best = agree.argmax(0)  # the first maximum: greedy wins ties
-        out, i = [], 0
-        for d, doc in enumerate(greedy):
-            out.append(tok.bpe.decode_batch([per_cand[int(best[i + j])][d][j] for j in range(len(doc))]))
-            i += len(doc)
-        return out
+        planned = codes.flat()[:, : self.levels]
+
+        def follows_plan(rows: torch.Tensor, found: list[list[list[int]]]) -> torch.Tensor:
+            # Leading levels on which each candidate's re-encoding agrees with the plan; an empty idea agrees on
+            # none; the first maximum wins, so greedy wins ties.
+            flat = [ids for cand in found for ids in cand]  # candidate-major
+            again = tok.encode_ideas([ids or [tok.bpe.eos_id] for ids in flat])[:, : self.levels]
+            want = repeat(planned[rows], "r l -> (c r) l", c=len(found))
+            agree = (again == want).cumprod(1).sum(1) * torch.tensor([bool(ids) for ids in flat])
+            return rearrange(agree, "(c r) -> c r", c=len(found)).argmax(0)
+
+        docs, _ = tok.decode_stories(codes, known=known, passes=passes, seed=seed, candidates=n, pick=follows_plan)
+        return [tok.bpe.decode_batch(doc[t:]) for doc in docs]
 
     def generate(
         self,
@@ -183,6 +184,7 @@ class Pipeline:
         goal: str | None = None,
         allow_end: bool | None = None,
         decode_candidates: int | None = None,
+        decode_passes: int | None = None,
         seed: int = 0,
     ) -> Generation:
         """Plan and write a continuation of `prompt` (settings default to the run's `search` config).
@@ -196,6 +198,7 @@ class Pipeline:
             goal: a final sentence the plan should arrive at.
             allow_end: let the planner end the document before `sentences` ideas (default: the config's).
             decode_candidates: decodings per planned idea, the one that follows the plan kept (see `expand`).
+            decode_passes: decoding passes over the plan (see `expand`; 0: until nothing changes).
             seed: sampling seed.
         """
         s = dataclasses.replace(self.cfg.search)
@@ -205,6 +208,8 @@ class Pipeline:
             s.allow_end = allow_end
         if decode_candidates is not None:
             s.decode_candidates = decode_candidates
+        if decode_passes is not None:
+            s.decode_passes = decode_passes
         if sample:
             s.num_beams, s.diverse_groups = 1, 1
             s.temperature, s.top_p, s.top_k, s.num_samples = temperature, top_p, top_k, num_samples
@@ -222,7 +227,10 @@ class Pipeline:
                 raise ValueError(f"the goal must be one sentence (idea), it has {int(g.mask.sum())}")
             goal_codes = g.ids[:, 0, : self.levels]
         plans = self.plans(prompt_codes, goal_codes, s, seed)
-        texts = self.expand(prompt_codes, plans, s.decode_candidates, seed)[0]
+        texts = self.expand(
+            prompt_codes, plans, s.decode_candidates, seed, [self.tokenizer.split(prompt)], s.decode_passes
+        )
+        texts = texts[0]
         out = [
             PlannedText(p.codes.tolist(), ideas, p.logprob, p.score, p.ended, p.idea_logprobs)
             for p, ideas in zip(plans[0], texts)

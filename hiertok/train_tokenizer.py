@@ -56,6 +56,13 @@ def build_corpora(cfg: TokenizerConfig, bpe: BPE) -> tuple[IdeaCorpus, IdeaCorpu
     )
 
 
+def training_collator(cfg: TokenizerConfig, corpus: IdeaCorpus, pad_id: int) -> IdeaCollator:
+    """Batches with the earlier ideas the decoder reads and the next-idea losses predict from."""
+    losses = cfg.model.loss
+    previous = losses.context if losses.next_idea_weight > 0 or losses.next_mse_weight > 0 else 0
+    return IdeaCollator(corpus, pad_id, cfg.model.decoder.context, previous)
+
+
 @torch.no_grad()
 def quick_eval(tok: IdeaTokenizer, corpus: IdeaCorpus, n: int, collate: IdeaCollator) -> dict[str, float]:
     """Held-out teacher-forced loss on `n` ideas and greedy exact match at level 1 and at full depth."""
@@ -87,6 +94,7 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
         TrainResult with the number of steps and the last held-out evaluation.
     """
     validate(cfg.model.quantizer)
+    cfg.model.decoder.validate()
     validate_losses(cfg.model.loss, cfg.model.quantizer.levels, cfg.model.quantizer.hierarchy)
     if cfg.generation.max_tokens < cfg.data.max_idea_tokens:
         raise ValueError(
@@ -99,10 +107,8 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
     bpe = load_or_train_bpe(cfg, run_dir, acc)
     train_corpus, eval_corpus = build_corpora(cfg, bpe)
     tc = cfg.train
-    window, losses = cfg.model.decoder.neighbor_window, cfg.model.loss
-    context = losses.context if losses.next_idea_weight > 0 or losses.next_mse_weight > 0 else 0
-    collate = IdeaCollator(train_corpus, bpe.pad_id, window, context)
-    eval_collate = IdeaCollator(eval_corpus, bpe.pad_id, window)  # held-out reconstruction of every idea
+    collate = training_collator(cfg, train_corpus, bpe.pad_id)
+    eval_collate = IdeaCollator(eval_corpus, bpe.pad_id, cfg.model.decoder.context)  # held-out reconstruction
     plan = StepBatches(
         train_corpus.num_ideas,
         tc.batch_size,

@@ -14,6 +14,7 @@ import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -103,6 +104,37 @@ def teacher_forced_bits(
         stats.next_idea_top1 = {"level1": hits["level1_1"] / ideas, "full": hits["full_1"] / ideas}
         stats.next_idea_top5 = {"level1": hits["level1_5"] / ideas, "full": hits["full_5"] / ideas}
     return stats
+
+
+@torch.no_grad()
+def idea_code_nats(planner: Planner, windows: Windows, batch_size: int = 64) -> tuple[np.ndarray, float]:
+    """The planner's nats for each idea's codes, as a receiver decodes them: from the ideas before it only.
+
+    The goal slot stays empty: a document's final idea is its goal in training, and showing it here would
+    code every idea with the final one known.
+
+    Args:
+        planner: the planner.
+        windows: windows over the coded documents.
+        batch_size: windows per forward pass.
+
+    Returns:
+        nats (n_ideas,) per idea of `windows.corpus`, and the nats of END after each document, summed.
+    """
+    planner.eval()
+    device = next(planner.parameters()).device
+    per_idea = np.zeros(len(windows.corpus.codes), dtype=np.float64)
+    end = 0.0
+    for lo in range(0, len(windows), batch_size):
+        idx = np.arange(lo, min(lo + batch_size, len(windows)))
+        batch = windows.batch(idx, planner.vocab).to(device)
+        batch.goal_on[:] = False
+        nll, _ = planner(*batch.args())
+        per_position = nll.sum(-1).double().cpu().numpy()  # (B, T + 1): the ideas, then END
+        for i, (_, first, last) in enumerate(windows.rows[idx]):
+            per_idea[first:last] = per_position[i, : last - first]
+            end += float(per_position[i, last - first])  # 0 where the window does not end its document
+    return per_idea, end
 
 
 def baseline_top1(train: CodeCorpus, heldout: CodeCorpus) -> tuple[dict[str, float], dict[str, float]]:

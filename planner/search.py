@@ -42,6 +42,10 @@ class SearchConfig:
     # Decoding the plan (Pipeline.expand): >1 decodes each idea greedily plus this many - 1 samples and
     # keeps the one whose re-encoding agrees with the plan on the most leading levels.
     decode_candidates: int = 1
+    # With a story context: decoding passes over the plan (Jacobi iteration; see IdeaTokenizer.decode_to_ids).
+    # Pass 1 knows the prompt's text only; each later pass also the text the earlier planned ideas got in the
+    # pass before. 0: until a pass changes nothing (the result of writing the ideas one after another).
+    decode_passes: int = 0
     # Prompt ideas the planner sees at most: a longer prompt is cut to its last ones, shown as a continuation
     # window (as in training). 0: all of them (Pipeline uses the planner's training window).
     max_context: int = 0
@@ -51,6 +55,8 @@ class SearchConfig:
             raise ValueError(f"max_ideas must be >= 1, got {self.max_ideas}")
         if self.num_beams < 1 or self.num_samples < 1 or self.decode_candidates < 1:
             raise ValueError("num_beams, num_samples and decode_candidates must be >= 1")
+        if self.decode_passes < 0:
+            raise ValueError(f"decode_passes must be >= 0 (0: until nothing changes), got {self.decode_passes}")
         if self.max_context < 0:
             raise ValueError(f"max_context must be >= 0, got {self.max_context}")
         if self.diverse_groups < 1 or self.num_beams % self.diverse_groups:

@@ -69,3 +69,30 @@ def toy_planner_run(toy_run, tmp_path_factory):
     run = tmp_path_factory.mktemp("toy") / "plan"
     assert main(["train", "planner", "--out", str(run), f"tokenizer={toy_run}", *PLANNER_TOY]) == 0
     return run
+
+
+FLAT_TOY = [
+    "model.dim=32",
+    "model.depth=2",
+    "model.heads=2",
+    "model.context=64",
+    "train.batch_size=8",
+    "train.max_steps=30",
+    "train.eval_every=30",
+    "train.save_every=30",
+    "train.log_every=10",
+    "train.eval_ideas=8",
+    "train.warmup_steps=2",
+    "train.lr=3e-3",
+    "train.progress=false",
+]
+
+
+@pytest.fixture(scope="session")
+def toy_flat_run(toy_run, tmp_path_factory):
+    """A trained toy flat LM on the toy tokenizer's documents and BPE (trained through the CLI entry point)."""
+    from hiertok.cli import main
+
+    run = tmp_path_factory.mktemp("toy") / "flat"
+    assert main(["train", "baseline", "--out", str(run), f"tokenizer={toy_run}", *FLAT_TOY]) == 0
+    return run

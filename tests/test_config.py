@@ -17,7 +17,7 @@ def test_defaults_yaml_and_overrides(tmp_path):
 
 
 def test_round_trip_through_yaml(tmp_path):
-    cfg = load_config(TokenizerConfig, None, ["model.decoder.neighbor_window=1", "data.max_docs=50"])
+    cfg = load_config(TokenizerConfig, None, ["model.decoder.context=2", "data.max_docs=50"])
     path = tmp_path / "saved.yaml"
     path.write_text(to_yaml(cfg))
     assert load_config(TokenizerConfig, path) == cfg

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from decoder.generate import GenerationConfig, generate
-from decoder.model import DecoderConfig, IdeaDecoder, SpecialIds
+from decoder.model import TEXT, Condition, DecoderConfig, IdeaDecoder, SpecialIds
 from hiertok.sampling import filter_logits
 
 SPECIAL = SpecialIds(pad=0, bos=1, eos=2)
@@ -16,8 +16,8 @@ def decoder() -> IdeaDecoder:
     return IdeaDecoder(DecoderConfig(dim=32, depth=2, heads=2), vocab_size=40, cond_dim=8, special=SPECIAL).eval()
 
 
-def uncached_greedy(d: IdeaDecoder, prefix: torch.Tensor, max_tokens: int) -> list[list[int]]:
-    tokens = torch.full((prefix.shape[0], 1), SPECIAL.bos)
+def uncached_greedy(d: IdeaDecoder, prefix: Condition, max_tokens: int) -> list[list[int]]:
+    tokens = torch.full((len(prefix), 1), SPECIAL.bos)
     for _ in range(max_tokens):
         logits, _ = d(tokens, prefix)
         tokens = torch.cat([tokens, logits[:, -1].argmax(-1, keepdim=True)], 1)
@@ -28,7 +28,7 @@ def uncached_greedy(d: IdeaDecoder, prefix: torch.Tensor, max_tokens: int) -> li
 
 
 @torch.no_grad()
-def sequence_logprob(d: IdeaDecoder, prefix: torch.Tensor, ids: list[int]) -> float:
+def sequence_logprob(d: IdeaDecoder, prefix: Condition, ids: list[int]) -> float:
     """Log-probability of `ids` + EOS under one fresh forward pass (no cache)."""
     inp = torch.tensor([[SPECIAL.bos] + ids])
     target = ids + [SPECIAL.eos]
@@ -38,12 +38,14 @@ def sequence_logprob(d: IdeaDecoder, prefix: torch.Tensor, ids: list[int]) -> fl
 
 
 def test_cached_greedy_equals_uncached(decoder):
-    prefix = decoder.prefix(torch.randn(4, 1, 8))
+    prefix = decoder.condition(torch.randn(4, 8))
     cfg = GenerationConfig(max_tokens=12)
     out = generate(decoder, prefix, cfg)
     assert out.tokens == uncached_greedy(decoder, prefix, 12)
     for i, ids in enumerate(out.tokens):
-        assert out.logprobs[i].item() == pytest.approx(sequence_logprob(decoder, prefix[i : i + 1], ids), abs=1e-4)
+        assert out.logprobs[i].item() == pytest.approx(
+            sequence_logprob(decoder, prefix.rows(torch.tensor([i])), ids), abs=1e-4
+        )
 
 
 def test_rows_that_finish_early_leave_the_batch_without_changing_the_others():
@@ -56,33 +58,35 @@ def test_rows_that_finish_early_leave_the_batch_without_changing_the_others():
         head.bias.zero_()
         head.bias[SPECIAL.eos] = 1.5  # EOS is often, but not always, the argmax: rows end at different steps
     d.net.to_logits = head
-    prefix = d.prefix(torch.randn(24, 1, 8))
+    prefix = d.condition(torch.randn(24, 8))
     out = generate(d, prefix, GenerationConfig(max_tokens=12))
     lengths = {len(t) for t in out.tokens}
     assert len(lengths) >= 3, lengths  # the test needs rows of several lengths
     assert out.tokens == uncached_greedy(d, prefix, 12)
     for i, ids in enumerate(out.tokens):
-        assert out.logprobs[i].item() == pytest.approx(sequence_logprob(d, prefix[i : i + 1], ids), abs=1e-4)
+        assert out.logprobs[i].item() == pytest.approx(
+            sequence_logprob(d, prefix.rows(torch.tensor([i])), ids), abs=1e-4
+        )
 
 
 def test_beam_one_is_greedy(decoder):
-    prefix = decoder.prefix(torch.randn(3, 1, 8))
+    prefix = decoder.condition(torch.randn(3, 8))
     greedy = generate(decoder, prefix, GenerationConfig(max_tokens=10))
     beam = generate(decoder, prefix, GenerationConfig(max_tokens=10, num_beams=1))
     assert greedy.tokens == beam.tokens
 
 
 def test_beam_score_is_the_sequence_logprob(decoder):
-    prefix = decoder.prefix(torch.randn(3, 1, 8))
+    prefix = decoder.condition(torch.randn(3, 8))
     cfg = GenerationConfig(max_tokens=8, num_beams=4, length_penalty=0.0)
     beam = generate(decoder, prefix, cfg)
     for i, ids in enumerate(beam.tokens):
-        expected = sequence_logprob(decoder, prefix[i : i + 1], ids)
+        expected = sequence_logprob(decoder, prefix.rows(torch.tensor([i])), ids)
         assert beam.logprobs[i].item() == pytest.approx(expected, abs=1e-4)
 
 
 def test_sampling_is_seeded_and_filters(decoder):
-    prefix = decoder.prefix(torch.randn(2, 1, 8))
+    prefix = decoder.condition(torch.randn(2, 8))
     cfg = GenerationConfig(max_tokens=6, temperature=1.0, top_p=0.9)
     a = generate(decoder, prefix, cfg, generator=torch.Generator().manual_seed(1)).tokens
     b = generate(decoder, prefix, cfg, generator=torch.Generator().manual_seed(1)).tokens
@@ -100,3 +104,30 @@ def test_teacher_forcing_layout(decoder):
     assert inp.tolist() == [[1, 5, 6, 7], [1, 8, 0, 0]]
     assert target.tolist() == [[5, 6, 7, 2], [8, 2, 0, 0]]
     assert tmask.tolist() == [[True] * 4, [True, True, False, False]]
+
+
+def _story_condition(d: IdeaDecoder, b: int) -> Condition:
+    """Rows with 2 earlier ideas each: some by their tokens, some absent."""
+    kinds = torch.tensor([[TEXT, TEXT], [TEXT, 0], [0, 0]] * b)[:b]
+    tokens = torch.randint(3, 40, (b, 2, 5))
+    mask = torch.ones(b, 2, 5, dtype=torch.bool)
+    mask[:, 1, 3:] = False
+    return d.condition(torch.randn(b, 8), kinds, tokens, mask)
+
+
+def test_story_context_decodes_cached_as_uncached_and_scores_are_logprobs():
+    torch.manual_seed(2)
+    d = IdeaDecoder(DecoderConfig(dim=32, depth=2, heads=2, context=2), vocab_size=40, cond_dim=8, special=SPECIAL)
+    d.eval()
+    cond = _story_condition(d, 6)
+    assert cond.context.shape[:2] == cond.context_mask.shape and cond.context_mask[2].sum() == 0
+    out = generate(d, cond, GenerationConfig(max_tokens=10))
+    assert out.tokens == uncached_greedy(d, cond, 10)
+    beam = generate(d, cond, GenerationConfig(max_tokens=8, num_beams=3, length_penalty=0.0))
+    for i, ids in enumerate(beam.tokens):
+        expected = sequence_logprob(d, cond.rows(torch.tensor([i])), ids)
+        assert beam.logprobs[i].item() == pytest.approx(expected, abs=1e-4)
+    # The context is read: other earlier tokens give other logits.
+    other = Condition(cond.prefix, cond.context.roll(1, dims=1), cond.context_mask)
+    inp = torch.full((6, 1), SPECIAL.bos)
+    assert not torch.allclose(d(inp, cond)[0][:2], d(inp, other)[0][:2])

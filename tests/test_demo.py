@@ -6,7 +6,9 @@ from .conftest import PLANNER_TOY, TOY
 
 
 def test_demo_runs_every_stage_and_reuses_finished_runs(tmp_path, capsys):
-    args = ["demo", "--out", str(tmp_path / "demo"), *TOY, *(f"planner.{o}" for o in PLANNER_TOY)]
+    # One decoding pass and one candidate: an untrained toy decoder would otherwise refine its plans for long.
+    quick = ["planner.search.decode_passes=1", "planner.search.decode_candidates=1"]
+    args = ["demo", "--out", str(tmp_path / "demo"), *TOY, *(f"planner.{o}" for o in PLANNER_TOY), *quick]
     assert main(args) == 0
     out = capsys.readouterr().out
     for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]", "grammar-valid", "toward the goal", "done:"):

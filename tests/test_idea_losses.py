@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from decoder.model import DecoderConfig, SpecialIds
+from decoder.model import ABSENT, CODES, TEXT, DecoderConfig, SpecialIds
 from hiertok.autoencoder import IdeaAutoencoder, LossConfig, ModelConfig, validate_losses
 from hiertok.data.ideas import IdeaCollator, IdeaCorpus
 from hiertok.encoder import EncoderConfig, IdeaEncoder
@@ -72,7 +72,7 @@ def _model_and_batch(loss: LossConfig):
     lengths = rng.integers(2, 7, size=12)
     tokens = rng.integers(3, 40, size=int(lengths.sum())).astype(np.int32)
     corpus = IdeaCorpus(tokens, np.concatenate([[0], np.cumsum(lengths)]), np.array([0, 5, 9, 12]), None)
-    batch = IdeaCollator(corpus, 0, window=0, context=loss.context)([0, 3, 5, 6, 9, 11])
+    batch = IdeaCollator(corpus, 0, previous=loss.context)([0, 3, 5, 6, 9, 11])
     return model, batch
 
 
@@ -127,32 +127,65 @@ def test_bad_loss_configs_are_one_line_errors(loss, message):
     validate_losses(LossConfig(next_idea_levels=1), levels=4, hierarchy="residual")  # the term is off: no error
 
 
-def test_neighbours_show_the_decoder_no_more_levels_than_their_target_kept():
+def _context_model(context_dropout: float = 0.0, context_codes: bool = True) -> IdeaAutoencoder:
     torch.manual_seed(0)
     cfg = ModelConfig(
         encoder=EncoderConfig(dim=32, depth=1),
         quantizer=QuantizerConfig(levels=4, codebook_sizes=[64, 256]),
-        decoder=DecoderConfig(dim=32, depth=1, max_len=16, neighbor_window=1),
+        decoder=DecoderConfig(
+            dim=32, depth=1, max_len=16, context=2, context_dropout=context_dropout, context_codes=context_codes
+        ),
     )
-    model = IdeaAutoencoder(cfg, vocab_size=40, special=SpecialIds(pad=0, bos=1, eos=2))
+    return IdeaAutoencoder(cfg, vocab_size=40, special=SpecialIds(pad=0, bos=1, eos=2))
+
+
+@pytest.mark.parametrize("context_codes", [True, False])
+def test_story_context_shows_earlier_ideas_by_tokens_or_cut_codes(context_codes):
+    model = _context_model(context_codes=context_codes)
+    seen = {}
+    model.decoder.condition = lambda own, kinds, tokens, mask, codes: seen.update(  # record what it would read
+        own=own, kinds=kinds, tokens=tokens, mask=mask, codes=codes
+    )
     q, dims = model.quantizer, model.quantizer.level_dims
-    quantized = torch.randn(4, q.dim)
-    kept = torch.tensor([1, 4, 2, 3])
-    targets, neighbors = torch.tensor([0, 2]), torch.tensor([[1, 3], [-1, 1]])
-    vectors, present = model.neighbor_vectors(quantized, targets, neighbors, kept)
-    assert present.tolist() == [[True, True, True], [True, False, True]]
-    absent = q.absent.detach()
-    level1 = dims[0]
-    # Target 0 kept 1 level: its neighbours (rows 1 and 3) lose levels 2-4.
-    assert torch.equal(vectors[0, :, :level1], quantized[[0, 1, 3], :level1])
-    assert torch.equal(vectors[0, 1:, level1:], absent[level1:].expand(2, -1))
-    # Target 2 kept 2 levels: neighbour row 1 (4 levels) is cut to 2.
-    two = sum(dims[:2])
-    assert torch.equal(vectors[1, 2, :two], quantized[1, :two])
-    assert torch.equal(vectors[1, 2, two:], absent[two:])
-    # Decoding codes (no kept levels): the rows are taken as they are.
-    as_is, _ = model.neighbor_vectors(quantized, targets, neighbors)
-    assert torch.equal(as_is[0, 1], quantized[1])
+    codes = torch.randn(5, q.dim)
+    tokens = torch.arange(5 * 4).reshape(5, 4) + 3
+    mask = torch.ones(5, 4, dtype=torch.bool)
+    mask[3, 2:] = False
+    kept = torch.tensor([1, 4, 2, 3, 4])
+    targets, context = torch.tensor([0, 2]), torch.tensor([[1, 3], [4, -1]])  # nearest first
+    text_known = torch.tensor([[False, True], [True, False]])
+    model.decoder_condition(targets, context, codes, tokens, mask, text_known, kept)
+    assert torch.equal(seen["own"], codes[[0, 2]])
+    by_codes = CODES if context_codes else ABSENT
+    assert seen["kinds"].tolist() == [[by_codes, TEXT], [TEXT, ABSENT]]
+    # Ideas known by text give their tokens (padded to the longest such idea), nearest first.
+    assert torch.equal(seen["tokens"][0, 1, :2], tokens[3, :2]) and seen["mask"][0, 1].tolist() == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert torch.equal(seen["tokens"][1, 0], tokens[4])
+    if context_codes:  # idea 1 by its codes, cut to the 1 level its target (idea 0) kept
+        level1 = dims[0]
+        assert torch.equal(seen["codes"][0, 0, :level1], codes[1, :level1])
+        assert torch.equal(seen["codes"][0, 0, level1:], q.absent.detach()[level1:])
+    else:
+        assert seen["codes"] is None
+
+
+def test_training_context_shows_the_nearest_ideas_by_codes_and_older_ones_by_text():
+    model = _context_model()
+    context = torch.tensor([[5, 4]] * 600 + [[-1, -1]])
+    torch.manual_seed(0)
+    rows, text_known = model.sample_context(context)
+    assert torch.equal(rows, context)  # no dropout
+    seen = {tuple(r) for r in text_known[:600].tolist()}
+    # nearest m by codes, m uniform in 0..2: all text, the older one by text, none by text; never the reverse
+    assert seen == {(True, True), (False, True), (False, False)}
+    assert not text_known[600].any()
+    dropped, _ = _context_model(context_dropout=1.0).sample_context(context)
+    assert (dropped == -1).all()
 
 
 def test_rows_encoded_in_length_groups_match_one_padded_batch():
@@ -161,7 +194,7 @@ def test_rows_encoded_in_length_groups_match_one_padded_batch():
     lengths = rng.integers(1, 15, size=40)
     tokens = rng.integers(3, 40, size=int(lengths.sum())).astype(np.int32)
     corpus = IdeaCorpus(tokens, np.concatenate([[0], np.cumsum(lengths)]), np.array([0, 17, 40]), None)
-    batch = IdeaCollator(corpus, 0, window=2, context=2)([3, 4, 20, 30, 31])
+    batch = IdeaCollator(corpus, 0, context=2, previous=2)([3, 4, 20, 30, 31])
     assert batch.tokens.shape[0] > 10  # many rows beyond the targets, so several groups
     model.eval()
     grouped = model.encode_rows(batch, group=3)

@@ -1,4 +1,4 @@
-"""Ideas from documents, the idea corpus, batches with neighbours, and step-addressed batches."""
+"""Ideas from documents, the idea corpus, batches with earlier ideas, and step-addressed batches."""
 
 import numpy as np
 import pytest
@@ -41,27 +41,26 @@ def test_synthetic_stories_give_one_idea_per_labelled_sentence(bpe):
     ]
 
 
-def test_neighbors_stay_inside_documents(bpe):
+def test_previous_ideas_stay_inside_documents(bpe):
     docs = ["Tom ran. Amy sat. Dogs bark.", "Cats nap.", "Sun rose. Birds sang."]
     corpus = IdeaCorpus.build(docs, bpe, Segmentation())
     assert corpus.doc_offsets.tolist() == [0, 3, 4, 6]
-    nb = corpus.neighbors(1)
-    assert nb.tolist() == [[-1, 1], [0, 2], [1, -1], [-1, -1], [-1, 5], [4, -1]]
-    batch = IdeaCollator(corpus, bpe.pad_id, 1)([1, 4])
+    assert corpus.previous(2).tolist() == [[-1, -1], [0, -1], [1, 0], [-1, -1], [-1, -1], [4, -1]]
+    batch = IdeaCollator(corpus, bpe.pad_id, context=1)([2, 4])
     rows = batch.targets.tolist()
-    assert len(batch.tokens) == 5  # ideas 0, 1, 2, 4, 5
-    for r, idea in zip(rows, [1, 4]):
+    assert len(batch.tokens) == 3  # ideas 1, 2, 4
+    for r, idea in zip(rows, [2, 4]):
         assert bpe.decode(batch.tokens[r][batch.mask[r]].tolist()) == bpe.decode(corpus.idea(idea).tolist())
-    assert batch.neighbors[1, 0].item() == -1
-    nb_idea = batch.neighbors[0, 1].item()
-    assert bpe.decode(batch.tokens[nb_idea][batch.mask[nb_idea]].tolist()) == " Dogs bark."
+    assert batch.context[1, 0].item() == -1
+    before = batch.context[0, 0].item()
+    assert bpe.decode(batch.tokens[before][batch.mask[before]].tolist()) == " Amy sat."
 
 
 def test_collator_previous_ideas_are_the_ones_before_in_the_same_document(bpe):
     docs = ["Tom ran. Amy sat. Dogs bark.", "Cats nap.", "Sun rose. Birds sang."]
     corpus = IdeaCorpus.build(docs, bpe, Segmentation())
-    batch = IdeaCollator(corpus, bpe.pad_id, window=0, context=2)([2, 3, 5])
-    assert batch.neighbors.shape == (3, 0) and batch.previous.shape == (3, 2)
+    batch = IdeaCollator(corpus, bpe.pad_id, previous=2)([2, 3, 5])
+    assert batch.context.shape == (3, 0) and batch.previous.shape == (3, 2)
 
     def text(row: int) -> str:
         return bpe.decode(batch.tokens[row][batch.mask[row]].tolist()).strip()

@@ -107,7 +107,7 @@ RESIDUAL = ["model.quantizer.hierarchy=residual", "model.quantizer.prefix_dist=u
         ["model.quantizer.kind=lfq", "model.quantizer.codebook_sizes=[256]"],
         [*RESIDUAL, "model.quantizer.codebook_sizes=[1000]", "model.quantizer.residual_dim=16"],
         ["model.quantizer.kind=vq", *RESIDUAL, "model.quantizer.codebook_sizes=[64]"],
-        ["model.decoder.neighbor_window=1"],
+        ["model.decoder.context=2"],
         ["data.segmenter=chunk", "data.chunk_size=6"],
         ["train.mixed_precision=bf16", "train.grad_accum=2"],
         ["model.loss.bow_weight=0.5"],

@@ -1,0 +1,108 @@
+"""Expansion that sees the story: how the decoder reads the ideas before the one it writes, side by side.
+
+Each variant trains the tiny tokenizer and planner (their full budgets, synthetic world) with several seeds
+through `hiertok train` into RUNS/<variant>-s<seed>/ (finished cells are skipped, interrupted ones resume),
+and is evaluated on held-out stories: story_valid (grammar-valid and keeps its cast), grammar_valid,
+goal_reached / goal_exact, plan adherence, stories decoded from their true codes that keep their cast, and
+the total codelength. Writes results.csv (one row per cell) and results.md (mean ± sd over seeds) to --out.
+
+    python experiments/story_context.py                        # runs/story_context, experiments/results/...
+    python experiments/story_context.py --variants none,text --seeds 0 --prompts 50 --runs runs/x --out x
+    python experiments/story_context.py --baseline runs/flat-tiny   # the flat LM's continuations beside
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+from hiertok.ablation import Budget, Cell, run_grid, write_table
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+# name -> tokenizer overrides of configs/tokenizer/tiny.yaml
+VARIANTS: dict[str, list[str]] = {
+    "none": ["model.decoder.context=0"],  # each idea from its own codes
+    # the 8 earlier ideas by their codes only
+    "codes": ["model.decoder.context=8", "model.decoder.context_text=false", "model.decoder.context_codes=true"],
+    # by their tokens once their text is known (the prompt; planned ideas from the second decoding pass on)
+    "text": ["model.decoder.context=8"],
+    # the same, and by their codes before that
+    "text_codes": ["model.decoder.context=8", "model.decoder.context_codes=true"],
+}
+METRICS = [
+    "story_valid",
+    "grammar_valid",
+    "goal_reached",
+    "goal_exact",
+    "plan_adherence_level1",
+    "decoded_story_valid_first_known",
+    "decoded_story_valid_codes",
+    "exact_match_full",
+    "bpb_hier",
+    "flat_story_valid",
+    "flat_grammar_valid",
+    "tokenizer_seconds",
+    "planner_seconds",
+]
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """One row per variant: each metric as 'mean ± sd' over its seeds (sd over 2+ seeds)."""
+    out = []
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        mine = [r for r in rows if r["variant"] == variant]
+        summary = {"variant": variant, "seeds": len(mine)}
+        for m in METRICS:
+            values = [r[m] for r in mine if r.get(m) is not None]
+            if values:
+                sd = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""
+                summary[m] = f"{statistics.mean(values):.3f}{sd}"
+        out.append(summary)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {', '.join(VARIANTS)}")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--runs", default="runs/story_context")
+    p.add_argument("--out", default="experiments/results/story_context")
+    p.add_argument("--eval-docs", type=int, default=200, help="held-out stories per evaluation")
+    p.add_argument("--prompts", type=int, default=200, help="held-out stories generated from")
+    p.add_argument("--baseline", default=None, help="a flat LM run scored on the same prompts")
+    args = p.parse_args(argv)
+    variants = args.variants.split(",")
+    if any(v not in VARIANTS for v in variants):
+        print(f"story_context: error: variants are {', '.join(VARIANTS)}", file=sys.stderr)
+        return 2
+    cells = [
+        Cell(f"{v}-s{seed}", [*VARIANTS[v], f"train.seed={seed}"], {"variant": v, "seed": seed}, [f"train.seed={seed}"])
+        for v in variants
+        for seed in args.seeds
+    ]
+    budget = Budget(
+        tokenizer_config=str(CONFIGS / "tokenizer" / "tiny.yaml"),
+        planner_config=str(CONFIGS / "planner" / "tiny.yaml"),
+        eval_docs=args.eval_docs,
+        prompts=args.prompts,
+        baseline=args.baseline,
+    )
+    try:
+        rows = run_grid(cells, Path(args.runs), budget)
+    except ValueError as e:
+        print(f"story_context: error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarize(rows)
+    title = "Story context (tiny configs, synthetic world; mean ± sd over seeds)"
+    write_table(summary, ["variant", "seeds", *METRICS], out / "summary.csv", out / "results.md", title)
+    write_table(rows, ["cell", *METRICS], out / "results.csv", out / "cells.md", "Story context, per cell")
+    print((out / "results.md").read_text())
+    return 0 if len(rows) == len(cells) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Expansion that sees the story: the cast checker, a lossless code that conditions only on the past,
+decoding with a known prompt, and the flat LM generating from the same CLI."""
+
+import json
+
+import pytest
+import torch
+
+from hiertok.cli import main
+from hiertok.codelength import idea_bits
+from hiertok.codes import Codes
+from hiertok.config import load_config
+from hiertok.data.bpe import BPE
+from hiertok.data.story_state import CastChecker
+from hiertok.data.synthetic import StoryWorld
+from hiertok.pipeline import Pipeline
+from hiertok.tokenizer import IdeaTokenizer, TokenizerConfig
+from planner.train import PlannerConfig, build_planner
+
+from .conftest import TOY
+
+VALID = [
+    "Once upon a time there was a brave fox named Mia.",
+    "Mia walked slowly all the way to the park.",
+    "At the park, Mia met an old friend named Leo.",
+    "Mia and Leo played tag for a long time.",
+    "Mia felt so happy and danced all around the park.",
+    "Mia hugged Leo goodbye and promised to play again soon.",
+]
+
+
+def test_world_stories_keep_their_cast():
+    check = CastChecker()
+    assert all(check.story_valid(s.sentences) for s in StoryWorld().generate(300, seed=3))
+    assert check.story_valid(VALID)
+
+
+@pytest.mark.parametrize(
+    "i, sentence",
+    [
+        (3, "Mia and Zoe played tag for a long time."),  # the friend changes
+        (5, "Ben hugged Leo goodbye and promised to play again soon."),  # the hero changes
+        (4, "Mia felt so happy and danced all around the zoo."),  # ...or the place, at an event that cannot move it
+        (2, "At the beach, Mia met an old friend named Leo."),  # the place moves without go_to_place
+        (5, "And from that day on, Mia was the happiest cat in the land."),  # the hero's kind changes
+        (2, "At the park, Mia met an old friend named Mia."),  # the friend is the hero
+    ],
+)
+def test_a_changed_slot_breaks_the_cast_but_not_the_grammar(i, sentence):
+    check = CastChecker()
+    story = [*VALID[:i], sentence, *VALID[i + 1 :]]
+    assert check.grammar_valid(story)
+    assert not check.keeps_cast(story) and not check.story_valid(story)
+
+
+def test_the_place_may_move_at_go_to_place_and_sentences_must_parse():
+    check = CastChecker()
+    moved = [*VALID[:1], "Mia walked slowly all the way to the zoo.", "At the zoo, Mia met an old friend named Leo."]
+    assert check.keeps_cast(moved)
+    assert not check.keeps_cast([*VALID[:2], "Mia met a dragon."])  # no template: nothing to check it by
+    assert check.parse("Leo apologized, and Mia forgave Zoe with a smile.") is None  # one slot, two values
+
+
+@pytest.fixture(scope="module")
+def context_pipe(toy_run) -> Pipeline:
+    """An untrained tokenizer whose decoder reads 2 earlier ideas, and an untrained planner over it."""
+    torch.manual_seed(0)
+    cfg = load_config(TokenizerConfig, None, [*TOY, "model.decoder.context=2"])
+    tok = IdeaTokenizer(cfg, BPE.load(toy_run / "tokenizer.json"))
+    tok.model.eval()
+    pcfg = load_config(PlannerConfig, None, ["model.dim=32", "model.depth=1", "model.heads=2"])
+    return Pipeline(tok, build_planner(pcfg, tok), pcfg)
+
+
+def test_codelength_of_an_idea_depends_only_on_the_ideas_before_it(context_pipe):
+    story = StoryWorld().generate(1, seed=5)[0].sentences
+    changed = [*story[:-1], "Tired but happy, Rex closed both eyes and fell asleep."]
+    first_changed = ["Long ago, a shy goat called Otto lived near the barn.", *story[1:]]
+    a, b, c = (idea_bits(context_pipe, [" ".join(s)]) for s in (story, changed, first_changed))
+    n = len(story)
+    for bits in (a.code_bits, a.token_bits):
+        assert len(bits) == n
+    # Changing the last idea leaves every earlier idea's code and token bits as they were, and not its own.
+    assert a.code_bits[:-1] == pytest.approx(b.code_bits[:-1], rel=1e-4, abs=1e-4)
+    assert a.token_bits[:-1] == pytest.approx(b.token_bits[:-1], rel=1e-4, abs=1e-4)
+    assert abs(a.token_bits[-1] - b.token_bits[-1]) > 1e-3
+    # Changing the first idea changes what the decoder of the next one reads (its story context).
+    assert abs(a.token_bits[1] - c.token_bits[1]) > 1e-3
+    assert a.total == pytest.approx(a.code_bits.sum() + a.token_bits.sum() + a.end_bits)
+
+
+def test_known_ideas_are_returned_as_given_and_read_by_text(context_pipe, monkeypatch):
+    tok = context_pipe.tokenizer
+    story = StoryWorld().generate(1, seed=8)[0]
+    codes = tok.encode(story.text)
+    prompt = tok.split(story.text)[:1]
+    seen = []
+    original = tok.model.decoder_condition
+
+    def record(targets, context, codes_, tokens, mask, text_known=None, kept=None):
+        seen.append((targets.clone(), (text_known & (context >= 0)).clone()))
+        return original(targets, context, codes_, tokens, mask, text_known, kept)
+
+    monkeypatch.setattr(tok.model, "decoder_condition", record)
+    out, passes = tok.decode_stories(codes, known=[prompt], passes=0)
+    assert out[0][0] == prompt[0] and len(out[0]) == len(story.sentences)
+    targets, text_known = seen[0]
+    assert 0 not in targets.tolist()  # the known idea is not decoded
+    # Pass 1: idea 1 reads idea 0 (its nearest earlier idea) by text; idea 2 reads idea 0 only (idea 1 has no text).
+    assert text_known[0].tolist() == [True, False] and text_known[1].tolist() == [False, True]
+    # Pass 2 reads every earlier idea by its text; the passes stop once one changes nothing.
+    assert seen[1][1][1].tolist() == [True, True] and 2 <= passes <= len(story.sentences)
+    assert len(seen) == passes
+    with pytest.raises(ValueError, match="known"):
+        tok.decode_to_ids(codes, known=[prompt * (len(story.sentences) + 1)])
+
+
+def test_later_passes_reach_what_decoding_one_idea_after_another_gives(context_pipe):
+    tok = context_pipe.tokenizer
+    story = StoryWorld().generate(1, seed=9)[0]
+    codes = tok.encode(story.text)
+    prompt = tok.split(story.text)[:1]
+    jacobi, _ = tok.decode_stories(codes, known=[prompt], passes=0)
+    # One idea after another: each decoded with every earlier idea's text known.
+    known = list(prompt)
+    for i in range(1, len(story.sentences)):
+        part = Codes(codes.ids[:, : i + 1], codes.mask[:, : i + 1], codes.codebook_sizes)
+        known.append(tok.decode_to_ids(part, known=[known])[0][i])
+    assert jacobi[0] == known
+
+
+def test_flat_lm_generates_from_the_same_cli(toy_flat_run, capsys):
+    prompt = "Once upon a time there was a brave fox named Mia."
+    for extra in ([], ["--beams", "3"], ["--sample", "--temperature", "0.8", "--top-k", "20", "--seed", "1"]):
+        assert main(["generate", "--ckpt", str(toy_flat_run), "--prompt", prompt, "--sentences", "2", *extra]) == 0
+        out = capsys.readouterr().out.strip()
+        assert out.startswith(prompt) and len(out) > len(prompt)
+    assert main(["generate", "--ckpt", str(toy_flat_run), "--prompt", prompt, "--json", "--sentences", "2"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["prompt"] == prompt and record["text"] == record["continuations"][0] and record["text"]
+    assert main(["generate", "--ckpt", str(toy_flat_run), "--prompt", prompt, "--goal", "Mia slept."]) == 2
+    assert "needs a planner run" in capsys.readouterr().err
+
+
+def test_flat_continuation_is_the_cached_greedy_search_cut_to_whole_sentences(toy_flat_run):
+    from hiertok.flat_generate import FlatGenerator
+
+    gen = FlatGenerator.from_pretrained(toy_flat_run)
+    prompt = "Once upon a time there was a brave fox named Mia."
+    ids = torch.tensor([[gen.bpe.bos_id, *gen.bpe.encode(prompt)]])
+    with torch.no_grad():  # the same greedy search without the KV cache: one full forward pass per token
+        for _ in range(2 * 64):
+            nxt = gen.lm.net(ids)[:, -1].argmax(-1, keepdim=True)
+            ids = torch.cat([ids, nxt], 1)
+            if nxt.item() == gen.bpe.eos_id or int(gen.ends[ids[0, -(ids.shape[1] - 1) :]].sum()) >= 99:
+                break
+    written = ids[0, len(gen.bpe.encode(prompt)) + 1 :].tolist()
+    written = written[: written.index(gen.bpe.eos_id)] if gen.bpe.eos_id in written else written
+    ideas = gen.continue_ideas([prompt], sentences=2)[0]
+    assert 1 <= len(ideas) <= 2
+    assert gen.bpe.decode(written).startswith("".join(ideas))
+
+
+def test_name_carryover_finds_the_introduced_name_again():
+    from hiertok.eval_planner import name_carryover, named_character
+
+    prompts = ["once upon a time, there was a girl named lily.", "tom ran.", "a dog called max barked."]
+    names = [named_character(p) for p in prompts]
+    assert names == ["lily", None, "max"]
+    assert name_carryover(names, [" lily smiled.", " lily smiled.", " the dog was maxed out."]) == 0.5
+    assert name_carryover([None], ["x"]) is None
