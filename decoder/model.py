@@ -105,9 +105,8 @@ class StoryContext(nn.Module):
     """Embeds each row's earlier ideas into one cross-attention sequence: tokens of ideas shown by text, one
     vector per idea shown by codes, each tagged with its kind, its distance back and its token position."""
 
-    def __init__(self, cfg: DecoderConfig, cond_dim: int, token_emb: nn.Module):
+    def __init__(self, cfg: DecoderConfig, cond_dim: int):
         super().__init__()
-        self.token_emb = token_emb  # the decoder's own token embedding: a copied name is the same vector
         self.to_codes = nn.Linear(cond_dim, cfg.dim) if cfg.context_codes else None
         self.distance = nn.Parameter(torch.zeros(cfg.context, cfg.dim))
         self.position = nn.Parameter(torch.zeros(cfg.max_len + 1, cfg.dim))
@@ -116,7 +115,9 @@ class StoryContext(nn.Module):
         nn.init.normal_(self.position, std=0.02)
         nn.init.normal_(self.kind, std=0.02)
 
-    def forward(self, kinds: Tensor, tokens: Tensor, mask: Tensor, codes: Tensor | None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, kinds: Tensor, tokens: Tensor, mask: Tensor, codes: Tensor | None, token_emb: nn.Module
+    ) -> tuple[Tensor, Tensor]:
         """The context sequence of a batch.
 
         Args:
@@ -124,13 +125,15 @@ class StoryContext(nn.Module):
             tokens: (B, C, T) token ids of the earlier ideas (read where TEXT).
             mask: (B, C, T) True at their real tokens.
             codes: (B, C, D) their code vectors (read where CODES), or None.
+            token_emb: the decoder's own token embedding (a copied name is the same vector); passed, not held,
+                so that the shared table is saved once.
 
         Returns:
             context (B, S, W) and its mask (B, S): the shown tokens and code vectors of each row, packed.
         """
         c, t = tokens.shape[1], tokens.shape[2]
         at = torch.arange(t, device=tokens.device).clamp(max=len(self.position) - 1)  # longer ideas share the last
-        text = self.token_emb(tokens) + self.position[at]
+        text = token_emb(tokens) + self.position[at]
         text = text + (self.distance[:c, None] + self.kind[0])
         text_mask = mask & (kinds == TEXT)[..., None]
         seq, seq_mask = [rearrange(text, "b c t w -> b (c t) w")], [rearrange(text_mask, "b c t -> b (c t)")]
@@ -180,7 +183,7 @@ class IdeaDecoder(nn.Module):
         )
         self.to_prefix = nn.Linear(cond_dim, cfg.dim)
         self.slot = nn.Parameter(torch.zeros(1, cfg.dim))  # marks the prefix position
-        self.story = StoryContext(cfg, cond_dim, self.net.token_emb) if cfg.context else None
+        self.story = StoryContext(cfg, cond_dim) if cfg.context else None
 
     def prefix(self, codes: Tensor) -> Tensor:
         """(B, D) code vectors -> (B, 1, W) prefix embeddings."""
@@ -220,7 +223,7 @@ class IdeaDecoder(nn.Module):
             mask = F.pad(mask[:, :c], (0, 0, 0, max(0, pad)), value=False)
             if context_codes is not None:
                 context_codes = F.pad(context_codes[:, :c], (0, 0, 0, max(0, pad)))
-        context, context_mask = self.story(kinds, tokens, mask, context_codes)
+        context, context_mask = self.story(kinds, tokens, mask, context_codes, self.net.token_emb)
         return Condition(prefix, context, context_mask)
 
     def forward(

@@ -33,6 +33,7 @@ VARIANTS: dict[str, list[str]] = {
 }
 METRICS = [
     "story_valid",
+    "friend_is_hero",
     "grammar_valid",
     "goal_reached",
     "goal_exact",

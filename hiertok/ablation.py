@@ -103,6 +103,7 @@ def evaluate_cell(tok_dir: Path, plan_dir: Path, budget: Budget) -> dict[str, fl
         "plan_adherence_level1": plan.plan_adherence_level1,
         "grammar_valid": plan.grammar_valid,
         "story_valid": plan.story_valid,
+        "friend_is_hero": plan.friend_is_hero,
         "goal_reached": plan.goal_reached,
         "goal_exact": plan.goal_exact,
         "flat_grammar_valid": (plan.flat or {}).get("grammar_valid"),

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from decoder.model import ABSENT, CODES, TEXT, Condition, DecoderConfig, IdeaDecoder, SpecialIds
 from hiertok.encoder import EncoderConfig, IdeaEncoder
 from hiertok.idea_losses import NextIdeaPredictor, info_nce, infonce_uniformity, total_coding_rate
-from hiertok.quantize import MultiLevelQuantizer, QuantizerConfig, QuantizerOutput
+from hiertok.quantize import MultiLevelQuantizer, QuantizerConfig
 
 UNIFORMITY_KINDS = ("tcr", "infonce")
 
@@ -32,7 +32,8 @@ class LossConfig:
 
     bow_weight: float = 0.0  # 0.1-1 helped a prototype on TinyStories; on the synthetic world it slows learning
     context: int = 2  # previous ideas the next-idea predictors see
-    # Train the encoder through the rows that are only context (the decoder's story context, next-idea context) too.
+    # Train the encoder through the rows that are only context (for the next-idea losses, codes shown as
+    # story context) too.
     # False encodes them without gradients: their backward pass is skipped, and the encoder learns only
     # from reconstructing (and predicting) the targets.
     context_grad: bool = True
@@ -289,15 +290,8 @@ class IdeaAutoencoder(nn.Module):
         if bool(needed.all()):
             q = self.quantizer(z)
         else:  # quantize only what was encoded: zero rows would move VQ codebooks and batch statistics
-            part = self.quantizer(z[needed])
-            q = QuantizerOutput(
-                z.new_zeros(z.shape).index_copy(0, needed.nonzero().squeeze(1), part.quantized.to(z.dtype)),
-                part.indices.new_full((len(z), part.indices.shape[1]), -1).index_copy(
-                    0, needed.nonzero().squeeze(1), part.indices
-                ),
-                part.aux_loss,
-                part.kept_levels.new_zeros(len(z)).index_copy(0, needed.nonzero().squeeze(1), part.kept_levels),
-            )
+            rows = needed.nonzero().squeeze(1)
+            q = self.quantizer(z[rows]).at_rows(rows, len(z))
         quantized = q.quantized.to(z.dtype)
         context, text_known = batch.context, None
         if self.decoder.cfg.context and context.shape[1]:

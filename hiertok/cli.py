@@ -131,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--ckpt", required=True, help="tokenizer run directory")
     dec.add_argument("file", nargs="?", help="input (default: stdin): JSONL lines with 'codes'")
     dec.add_argument("--levels", "-k", type=int, default=None, help="decode from the first k levels only")
+    dec.add_argument(
+        "--passes",
+        type=int,
+        default=1,
+        help="with a story context: decoding passes, each idea reading the text its earlier ideas got in the "
+        "pass before (1: every idea from its own codes; 0: until nothing changes)",
+    )
     dec.add_argument("--json", action="store_true", help="print JSON lines {'text': ...}")
     return p
 
@@ -222,7 +229,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if not records:
         raise ValueError(f"no codes to decode in {args.file or 'standard input'}")
     codes = Codes.from_lists(records, tok.codebook_sizes)
-    for text in tok.decode(codes, levels=args.levels):
+    for text in tok.decode(codes, levels=args.levels, passes=args.passes):
         print(json.dumps({"text": text}, ensure_ascii=False) if args.json else text)
     return 0
 

@@ -9,7 +9,8 @@ Generation metrics (from the first idea of each of `prompts` held-out documents,
   whole ideas from the training codes' unigram distribution (as many as the held-out story has).
 - story_valid (synthetic): fraction of stories that are grammar-valid and keep their cast: every persistent
   slot (hero, friend, their kinds and traits, place, object, colour) keeps its first value, and the place
-  changes only at a go_to_place event (`hiertok.data.story_state`).
+  changes only at a go_to_place event (`hiertok.data.story_state`); friend_is_hero: fraction of stories that
+  name the hero's friend with the hero's own name (which the world never does, and story_valid allows).
 - goal_reached (synthetic): with the held-out story's final sentence as the goal, the fraction of plans
   whose last generated sentence has the goal's event; goal_exact: whose last sentence is the goal sentence.
 - name_carryover (text): over the prompts that introduce a character by name ("named lily", "called max"),
@@ -59,6 +60,7 @@ class PlannerEval:
     plan_adherence_full: float | None = None
     grammar_valid: float | None = None
     story_valid: float | None = None
+    friend_is_hero: float | None = None
     grammar_valid_unigram: float | None = None
     goal_reached: float | None = None
     goal_exact: float | None = None
@@ -170,6 +172,7 @@ def evaluate_planner(
         check = CastChecker()
         result.grammar_valid = float(np.mean([check.grammar_valid([p, *t]) for p, t in zip(prompt_texts, texts)]))
         result.story_valid = float(np.mean([check.story_valid([p, *t]) for p, t in zip(prompt_texts, texts)]))
+        result.friend_is_hero = float(np.mean([check.friend_is_hero([p, *t]) for p, t in zip(prompt_texts, texts)]))
         goal_plans, goal_texts = _generate(pipe, first, first_ideas, last, cfg)
         goals = [pipe.tokenizer.bpe.decode(pipe.tokenizer.split(docs[d])[-1]).strip() for d in usable]
         goal_events = [check.world.classify(g) for g in goals]
@@ -196,6 +199,9 @@ def evaluate_planner(
         if synthetic:
             result.flat["grammar_valid"] = float(
                 np.mean([check.grammar_valid([p, *t]) for p, t in zip(prompt_texts, written)])
+            )
+            result.flat["friend_is_hero"] = float(
+                np.mean([check.friend_is_hero([p, *t]) for p, t in zip(prompt_texts, written)])
             )
             result.flat["story_valid"] = float(
                 np.mean([check.story_valid([p, *t]) for p, t in zip(prompt_texts, written)])

@@ -77,6 +77,16 @@ class QuantizerOutput:
     aux_loss: Tensor
     kept_levels: Tensor
 
+    def at_rows(self, rows: Tensor, n: int) -> QuantizerOutput:
+        """These outputs placed at `rows` of an n-row batch; the other rows get a zero vector, codes -1 and no
+        kept levels (rows that were not quantized)."""
+        return QuantizerOutput(
+            self.quantized.new_zeros((n, self.quantized.shape[1])).index_copy(0, rows, self.quantized),
+            self.indices.new_full((n, self.indices.shape[1]), -1).index_copy(0, rows, self.indices),
+            self.aux_loss,
+            self.kept_levels.new_zeros(n).index_copy(0, rows, self.kept_levels),
+        )
+
 
 def validate(cfg: QuantizerConfig) -> list[int]:
     """Check a quantizer config and return the nominal codebook size of each level.

@@ -3,8 +3,8 @@
 A story world's templates fill persistent slots (hero, friend, their kinds and traits, the place, the
 treasured object and its colour) from one story state, so a story written by the world never changes them,
 except the place, which a `go_to_place` event moves. A generated story keeps its cast when every such slot
-keeps the value it first had, the place changes only at a `go_to_place` event, and the friend is not the
-hero (the world draws two different names).
+keeps the value it first had and the place changes only at a `go_to_place` event. The world also draws the
+hero and the friend as two different names; `friend_is_hero` finds stories that break that.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ class CastChecker:
         return None  # the event's pattern matched, but a repeated slot changed its value within the sentence
 
     def keeps_cast(self, sentences: Sequence[str]) -> bool:
-        """True if every sentence parses, every persistent slot keeps its first value (the place may change
-        at a `go_to_place` event only) and the friend is someone else than the hero."""
+        """True if every sentence parses and every persistent slot keeps its first value (the place may change
+        at a `go_to_place` event only)."""
         state: dict[str, str] = {}
         for sentence in sentences:
             parsed = self.parse(sentence)
@@ -69,9 +69,17 @@ class CastChecker:
                     state[slot] = value
                 elif state.setdefault(slot, value) != value:
                     return False
-            if "friend" in state and state["friend"] == state.get("hero"):
-                return False
         return True
+
+    def friend_is_hero(self, sentences: Sequence[str]) -> bool:
+        """True if some parsed sentence names the hero's friend with the hero's own name."""
+        names: dict[str, set[str]] = {"hero": set(), "friend": set()}
+        for sentence in sentences:
+            parsed = self.parse(sentence)
+            for slot in names if parsed else ():
+                if slot in parsed[1]:
+                    names[slot].add(parsed[1][slot])
+        return bool(names["hero"] & names["friend"])
 
     def grammar_valid(self, sentences: Sequence[str]) -> bool:
         """The story's events follow the world's grammar from a start event to an end event."""
