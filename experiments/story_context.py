@@ -30,6 +30,8 @@ VARIANTS: dict[str, list[str]] = {
     "text": ["model.decoder.context=8"],
     # the same, and by their codes before that
     "text_codes": ["model.decoder.context=8", "model.decoder.context_codes=true"],
+    # by their tokens, trained with a quarter of the ideas given another idea's details (hiertok/detail_noise.py)
+    "text_noise": ["model.decoder.context=8", "model.decoder.detail_noise=0.25"],
 }
 METRICS = [
     "story_valid",

@@ -19,6 +19,7 @@ from einops import rearrange, repeat
 from torch import Tensor, nn
 
 from decoder.model import ABSENT, CODES, TEXT, Condition, DecoderConfig, IdeaDecoder, SpecialIds
+from hiertok.detail_noise import swap_details
 from hiertok.encoder import EncoderConfig, IdeaEncoder
 from hiertok.idea_losses import NextIdeaPredictor, info_nce, infonce_uniformity, total_coding_rate
 from hiertok.quantize import MultiLevelQuantizer, QuantizerConfig
@@ -171,6 +172,7 @@ class IdeaAutoencoder(nn.Module):
         mask: Tensor,
         text_known: Tensor | None = None,
         kept: Tensor | None = None,
+        target_codes: Tensor | None = None,
     ) -> Condition:
         """What the decoder writes some rows from: their codes and the earlier ideas of their stories.
 
@@ -188,13 +190,15 @@ class IdeaAutoencoder(nn.Module):
             text_known: (B, C') True where that earlier idea's text is known (None: none is).
             kept: (N,) levels each row kept (`QuantizerOutput.kept_levels`) in training; None when all rows
                 are known to the same levels (decoding codes).
+            target_codes: (B, D) the targets' code vectors when they differ from `codes[targets]` (detail noise).
 
         Returns:
             The decoder's Condition.
         """
         c = self.decoder.cfg.context
+        own = codes[targets] if target_codes is None else target_codes
         if c == 0 or context.shape[1] == 0:
-            return self.decoder.condition(codes[targets])
+            return self.decoder.condition(own)
         rows = context[:, :c]
         present = rows >= 0
         shown = present & (text_known[:, :c] if text_known is not None else torch.zeros_like(present))
@@ -214,7 +218,7 @@ class IdeaAutoencoder(nn.Module):
                     rearrange(ctx_codes, "b c d -> (b c) d"), repeat(kept[targets], "b -> (b c)", c=cc)
                 )
                 ctx_codes = rearrange(flat, "(b c) d -> b c d", c=cc)
-        return self.decoder.condition(codes[targets], kinds, ctx_tokens, ctx_mask, ctx_codes)
+        return self.decoder.condition(own, kinds, ctx_tokens, ctx_mask, ctx_codes)
 
     def sample_context(self, context: Tensor) -> tuple[Tensor, Tensor]:
         """The story context a training target sees, drawn as generation and coding meet it.
@@ -293,11 +297,15 @@ class IdeaAutoencoder(nn.Module):
             rows = needed.nonzero().squeeze(1)
             q = self.quantizer(z[rows]).at_rows(rows, len(z))
         quantized = q.quantized.to(z.dtype)
-        context, text_known = batch.context, None
-        if self.decoder.cfg.context and context.shape[1]:
+        context, text_known, own = batch.context, None, quantized[batch.targets]
+        dcfg = self.decoder.cfg
+        if dcfg.context and context.shape[1]:
             context, text_known = self.sample_context(context)
+            if self.training and dcfg.detail_noise > 0:
+                told = ((context[:, : dcfg.context] >= 0) & text_known[:, : dcfg.context]).any(1)
+                own, _ = swap_details(self.quantizer, own, q.indices[batch.targets], told, dcfg.detail_noise)
         cond = self.decoder_condition(
-            batch.targets, context, quantized, batch.tokens, batch.mask, text_known, q.kept_levels
+            batch.targets, context, quantized, batch.tokens, batch.mask, text_known, q.kept_levels, own
         )
         tokens, mask = batch.rows(batch.targets)
         inp, target, tmask = self.decoder.teacher_forcing(tokens, mask)

@@ -123,8 +123,8 @@ class Pipeline:
         planned idea's decoder reads the prompt's ideas by their text and the plan's earlier ideas by their
         codes. Only the planned ideas are decoded and returned. With `candidates` > 1, every planned idea is
         decoded that many times (greedily, then `candidates` - 1 samples at temperature 0.7 in one more
-        batch), each is re-encoded, and the one whose codes agree with the plan on the most leading levels is
-        kept (the greedy one on ties): the text then follows the plan even where greedy decoding drifts off it.
+        batch), each is re-encoded, and the first whose level-1 code is the plan's is kept (greedy when none
+        or several are): the text then follows the plan's gist even where greedy decoding drifts off it.
 
         Args:
             prompt_codes: (B, T, L) codes of the prompts.
@@ -159,13 +159,14 @@ class Pipeline:
         planned = codes.flat()[:, : self.levels]
 
         def follows_plan(rows: torch.Tensor, found: list[list[list[int]]]) -> torch.Tensor:
-            # Leading levels on which each candidate's re-encoding agrees with the plan; an empty idea agrees on
-            # none; the first maximum wins, so greedy wins ties.
+            # The first candidate whose re-encoding has the plan's level-1 code (the gist), else greedy. Finer
+            # levels do not vote: a plan's details are often wrong where the story fixed them (a new name), and
+            # the decoder's greedy reading of the story is the better guide there. An empty idea never agrees.
             flat = [ids for cand in found for ids in cand]  # candidate-major
-            again = tok.encode_ideas([ids or [tok.bpe.eos_id] for ids in flat])[:, : self.levels]
-            want = repeat(planned[rows], "r l -> (c r) l", c=len(found))
-            agree = (again == want).cumprod(1).sum(1) * torch.tensor([bool(ids) for ids in flat])
-            return rearrange(agree, "(c r) -> c r", c=len(found)).argmax(0)
+            again = tok.encode_ideas([ids or [tok.bpe.eos_id] for ids in flat])[:, 0]
+            want = repeat(planned[rows, 0], "r -> (c r)", c=len(found))
+            agree = (again == want) & torch.tensor([bool(ids) for ids in flat])
+            return rearrange(agree.long(), "(c r) -> c r", c=len(found)).argmax(0)
 
         docs, _ = tok.decode_stories(codes, known=known, passes=passes, seed=seed, candidates=n, pick=follows_plan)
         return [tok.bpe.decode_batch(doc[t:]) for doc in docs]

@@ -8,6 +8,7 @@ runs differ by the mean-of-means vs token-mean gap and float reduction order: TO
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -25,11 +26,30 @@ def _records(run, split):
     return [r for r in rows if r["split"] == split]
 
 
-def _torchrun(args: list[str]) -> None:
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+def _torchrun(args: list[str], timeout: float = 600) -> None:
+    # A run that hangs is stopped with SIGABRT, on which faulthandler prints every thread's stack: the failure
+    # then shows where each process waited (a CI run once hung here after training had finished).
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    done = subprocess.run([*cmd, "-m", "hiertok.cli", *args], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    proc = subprocess.Popen(
+        [*cmd, "-m", "hiertok.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGABRT)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+        pytest.fail(f"torchrun hung for {timeout} s; stdout:\n{out[-2000:]}\nstacks:\n{err[-12000:]}")
+    assert proc.returncode == 0, err[-3000:]
 
 
 def _compare(one, two):
