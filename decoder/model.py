@@ -47,6 +47,7 @@ class DecoderConfig:
     # Fraction of training ideas shown a context whose finer levels come from another idea with the same level-1
     # code (hiertok/detail_noise.py): the decoder learns to keep what the story fixed when a plan's details differ.
     detail_noise: float = 0.0
+    detail_noise_from: int = 0  # the first level swapped (2..L); 0: a uniform level per idea
     neighbor_window: int = 0  # removed (it read the next ideas' codes too); kept so that old configs load
 
     def validate(self) -> None:
@@ -62,6 +63,8 @@ class DecoderConfig:
             raise ValueError(f"model.decoder.context_dropout must be in [0, 1], got {self.context_dropout}")
         if not 0.0 <= self.detail_noise <= 1.0:
             raise ValueError(f"model.decoder.detail_noise must be in [0, 1], got {self.detail_noise}")
+        if self.detail_noise_from == 1 or self.detail_noise_from < 0:
+            raise ValueError(f"model.decoder.detail_noise_from must be 0 or a level >= 2, got {self.detail_noise_from}")
 
 
 @dataclass

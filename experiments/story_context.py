@@ -22,16 +22,20 @@ from hiertok.ablation import Budget, Cell, run_grid, write_table
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 # name -> tokenizer overrides of configs/tokenizer/tiny.yaml
+CLEAN = ["model.decoder.detail_noise=0"]  # trained on true codes only
 VARIANTS: dict[str, list[str]] = {
     "none": ["model.decoder.context=0"],  # each idea from its own codes
     # the 8 earlier ideas by their codes only
     "codes": ["model.decoder.context=8", "model.decoder.context_text=false", "model.decoder.context_codes=true"],
-    # by their tokens once their text is known (the prompt; planned ideas from the second decoding pass on)
-    "text": ["model.decoder.context=8"],
+    # by their tokens once their text is known (the prompt; planned ideas from a later decoding pass on)
+    "text": ["model.decoder.context=8", *CLEAN],
     # the same, and by their codes before that
-    "text_codes": ["model.decoder.context=8", "model.decoder.context_codes=true"],
-    # by their tokens, trained with a quarter of the ideas given another idea's details (hiertok/detail_noise.py)
-    "text_noise": ["model.decoder.context=8", "model.decoder.detail_noise=0.25"],
+    "text_codes": ["model.decoder.context=8", "model.decoder.context_codes=true", *CLEAN],
+    # by their tokens, a quarter of the ideas trained with another same-gist idea's levels j..16, j uniform in 2..16
+    # (hiertok/detail_noise.py)
+    "text_noise": ["model.decoder.context=8", "model.decoder.detail_noise=0.25", "model.decoder.detail_noise_from=0"],
+    # the same with j = 2, every level after the gist: tiny.yaml
+    "text_noise2": ["model.decoder.context=8", "model.decoder.detail_noise=0.25", "model.decoder.detail_noise_from=2"],
 }
 METRICS = [
     "story_valid",

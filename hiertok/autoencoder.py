@@ -145,6 +145,11 @@ class IdeaAutoencoder(nn.Module):
         # Heads are built only when used: a parameter without gradients breaks DistributedDataParallel.
         loss, dim = cfg.loss, self.quantizer.dim
         validate_losses(loss, self.quantizer.levels, cfg.quantizer.hierarchy)
+        if cfg.decoder.detail_noise_from > self.quantizer.levels:
+            raise ValueError(
+                f"model.decoder.detail_noise_from ({cfg.decoder.detail_noise_from}) is past the last level "
+                f"({self.quantizer.levels})"
+            )
         self.bow_head = nn.Linear(dim, vocab_size) if loss.bow_weight > 0 else None
         self.next_idea_head = self.next_idea_keys = None
         if loss.next_idea_weight > 0:
@@ -303,7 +308,9 @@ class IdeaAutoencoder(nn.Module):
             context, text_known = self.sample_context(context)
             if self.training and dcfg.detail_noise > 0:
                 told = ((context[:, : dcfg.context] >= 0) & text_known[:, : dcfg.context]).any(1)
-                own, _ = swap_details(self.quantizer, own, q.indices[batch.targets], told, dcfg.detail_noise)
+                own, _ = swap_details(
+                    self.quantizer, own, q.indices[batch.targets], told, dcfg.detail_noise, dcfg.detail_noise_from
+                )
         cond = self.decoder_condition(
             batch.targets, context, quantized, batch.tokens, batch.mask, text_known, q.kept_levels, own
         )

@@ -27,6 +27,8 @@ from planner.train import train as train_planner
 # configs/tokenizer/tiny.yaml as overrides of the defaults (the demo must run from an installed package too).
 TINY_TOKENIZER = (
     "model.decoder.context=8",
+    "model.decoder.detail_noise=0.25",
+    "model.decoder.detail_noise_from=2",
     "model.loss.next_idea_weight=0.1",
     "model.loss.next_idea_levels=1",
     "train.max_steps=1600",

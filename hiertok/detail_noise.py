@@ -18,11 +18,11 @@ from hiertok.quantize import MultiLevelQuantizer
 
 
 def swap_details(
-    quantizer: MultiLevelQuantizer, vectors: Tensor, indices: Tensor, eligible: Tensor, rate: float
+    quantizer: MultiLevelQuantizer, vectors: Tensor, indices: Tensor, eligible: Tensor, rate: float, first: int = 0
 ) -> tuple[Tensor, Tensor]:
     """Replace the finer levels of a `rate` fraction of the eligible ideas by another idea's.
 
-    Each chosen idea keeps its levels 1..j (j uniform in 1..L-1) and takes levels j+1..L from a random other
+    Each chosen idea keeps its levels 1..j-1 and takes levels j..L from a random other
     idea of the batch with the same level-1 code (an idea without such a partner is left alone). Only ideas
     that kept every level (no level dropout) take part, so that the spliced codes are a full plan.
 
@@ -32,6 +32,7 @@ def swap_details(
         indices: (B, L) their codes (-1 at dropped levels).
         eligible: (B,) ideas that may be changed (those shown a story context).
         rate: fraction of the eligible ideas to change.
+        first: j, the first level taken from the partner (2..L); 0: uniform in 2..L for each idea.
 
     Returns:
         vectors (B, D) with the changed rows replaced (no gradient through them) and changed (B,) bool.
@@ -49,7 +50,8 @@ def swap_details(
     if not chosen.any():
         return vectors, changed
     partner = (torch.rand(b, b, device=indices.device) * same).argmax(1)  # uniform among the True entries
-    start = torch.randint(1, levels, (b,), device=indices.device)  # first level taken from the partner (0-based)
+    start = torch.randint(1, levels, (b,), device=indices.device) if not first else torch.full((b,), first - 1)
+    start = start.to(indices.device)  # first level taken from the partner, 0-based
     take = torch.arange(levels, device=indices.device)[None, :] >= start[:, None]
     spliced = torch.where(take, indices[partner], indices)[chosen]
     with torch.no_grad():

@@ -40,7 +40,7 @@ class SearchConfig:
     allow_end: bool = True  # False: every plan has exactly max_ideas ideas
     use_cache: bool = True  # False recomputes the main transformer over the whole plan (for tests)
     # Decoding the plan (Pipeline.expand): >1 decodes each idea greedily plus this many - 1 samples and
-    # keeps the one whose re-encoding agrees with the plan on the most leading levels.
+    # keeps the first whose re-encoding has the plan's level-1 code (greedy when none or several do).
     decode_candidates: int = 1
     # With a story context: decoding passes over the plan (Jacobi iteration; see IdeaTokenizer.decode_to_ids).
     # Pass 1 knows the prompt's text only; each later pass also the text the earlier planned ideas got in the

@@ -32,6 +32,11 @@ def test_swapped_rows_keep_their_gist_and_take_a_same_gist_partners_details(hier
         spliced = [torch.cat([indices[row, :k], indices[o, k:]]) for k in range(1, 4) for o in others]
         assert any(torch.allclose(out[row], q.decode_indices(s[None])[0]) for s in spliced)
         assert not torch.allclose(out[row], q.decode_indices(indices[row : row + 1])[0])
+    fixed, changed = swap_details(q, vectors, indices, eligible, rate=1.0, first=2)  # every level after the gist
+    for row in (0, 1):
+        others = [r for r in (0, 1, 2) if r != row]
+        spliced = [torch.cat([indices[row, :1], indices[o, 1:]]) for o in others]
+        assert any(torch.allclose(fixed[row], q.decode_indices(s[None])[0]) for s in spliced)
     none, changed = swap_details(q, vectors, indices, eligible, rate=0.0)
     assert torch.equal(none, vectors) and not changed.any()
 
@@ -58,3 +63,8 @@ def test_detail_noise_trains_the_decoder_on_swapped_details_only_where_it_sees_a
     assert not differs[:2].any()  # the first two targets have no earlier idea: never changed
     with pytest.raises(ValueError, match="detail_noise"):
         DecoderConfig(detail_noise=1.5).validate()
+    with pytest.raises(ValueError, match="detail_noise_from"):
+        DecoderConfig(detail_noise_from=1).validate()
+    cfg.decoder.detail_noise_from = 5
+    with pytest.raises(ValueError, match="past the last level"):
+        IdeaAutoencoder(cfg, vocab_size=40, special=SpecialIds(pad=0, bos=1, eos=2))
