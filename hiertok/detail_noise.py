@@ -50,8 +50,9 @@ def swap_details(
     if not chosen.any():
         return vectors, changed
     partner = (torch.rand(b, b, device=indices.device) * same).argmax(1)  # uniform among the True entries
-    start = torch.randint(1, levels, (b,), device=indices.device) if not first else torch.full((b,), first - 1)
-    start = start.to(indices.device)  # first level taken from the partner, 0-based
+    # the first level taken from the partner, 0-based
+    dev = indices.device
+    start = torch.randint(1, levels, (b,), device=dev) if not first else torch.full((b,), first - 1, device=dev)
     take = torch.arange(levels, device=indices.device)[None, :] >= start[:, None]
     spliced = torch.where(take, indices[partner], indices)[chosen]
     with torch.no_grad():

@@ -57,6 +57,20 @@ class Generation:
         return dataclasses.asdict(self) | {"text": self.best.text}
 
 
+def pick_by_gist(agree: torch.Tensor) -> torch.Tensor:
+    """Which decoding candidate of each idea to keep: the first whose re-encoding has the plan's level-1 code
+    (the gist), greedy (candidate 0) when none has. Finer levels do not vote: a plan's details are often wrong
+    where the story fixed them (a new name), and the decoder's greedy reading of the story is the better guide.
+
+    Args:
+        agree: (C, R) True where candidate c of idea r re-encodes to the planned level-1 code (False if empty).
+
+    Returns:
+        (R,) the kept candidate of each idea.
+    """
+    return agree.long().argmax(0)  # argmax returns the first maximum: greedy on ties
+
+
 class Pipeline:
     """A trained planner with the idea tokenizer it was trained on."""
 
@@ -156,17 +170,13 @@ class Pipeline:
     def _decode(self, codes: Codes, t: int, n: int, seed: int, known: list | None, passes: int) -> list[list[str]]:
         """Per document, its ideas after the first `t`, decoded; the best of `n` candidates when n > 1."""
         tok = self.tokenizer
-        planned = codes.flat()[:, : self.levels]
+        gist = codes.flat()[:, 0]  # each idea's planned level-1 code
 
         def follows_plan(rows: torch.Tensor, found: list[list[list[int]]]) -> torch.Tensor:
-            # The first candidate whose re-encoding has the plan's level-1 code (the gist), else greedy. Finer
-            # levels do not vote: a plan's details are often wrong where the story fixed them (a new name), and
-            # the decoder's greedy reading of the story is the better guide there. An empty idea never agrees.
             flat = [ids for cand in found for ids in cand]  # candidate-major
             again = tok.encode_ideas([ids or [tok.bpe.eos_id] for ids in flat])[:, 0]
-            want = repeat(planned[rows, 0], "r -> (c r)", c=len(found))
-            agree = (again == want) & torch.tensor([bool(ids) for ids in flat])
-            return rearrange(agree.long(), "(c r) -> c r", c=len(found)).argmax(0)
+            agree = (again == repeat(gist[rows], "r -> (c r)", c=len(found))) & torch.tensor([bool(i) for i in flat])
+            return pick_by_gist(rearrange(agree, "(c r) -> c r", c=len(found)))
 
         docs, _ = tok.decode_stories(codes, known=known, passes=passes, seed=seed, candidates=n, pick=follows_plan)
         return [tok.bpe.decode_batch(doc[t:]) for doc in docs]

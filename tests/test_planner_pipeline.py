@@ -153,3 +153,17 @@ def test_decoding_candidates_keep_the_idea_that_follows_the_plan_best(toy_planne
     assert [len(per) for per in best[0]] == [4, 4]
     assert (agreement(best) >= agreement(greedy)).all()
     assert pipe.expand(prompt, plans, candidates=6, seed=1) == best  # seeded
+
+
+def test_candidates_are_picked_on_the_plans_gist_with_greedy_first():
+    from hiertok.pipeline import pick_by_gist
+
+    agree = torch.tensor(
+        [
+            [True, False, False, False],  # greedy (candidate 0)
+            [True, True, False, False],
+            [False, True, False, True],
+        ]
+    )
+    # idea 0: greedy has the gist and is kept; 1: the first sample that has it; 2: none has it, greedy; 3: the last
+    assert pick_by_gist(agree).tolist() == [0, 1, 0, 2]
