@@ -44,6 +44,9 @@ class DecoderConfig:
     context_text: bool = True  # show earlier ideas whose text is known by their tokens (False: never)
     context_codes: bool = False  # show earlier ideas not shown by text by their codes
     context_dropout: float = 0.1  # fraction of training ideas shown no context, so decoding without one stays good
+    # Fraction of training ideas shown the text of every earlier idea, as the last decoding pass and the lossless
+    # code read them (the others know all but their nearest m, as earlier passes do).
+    context_full: float = 0.0
     # Fraction of training ideas shown a context whose finer levels come from another idea with the same level-1
     # code (hiertok/detail_noise.py): the decoder learns to keep what the story fixed when a plan's details differ.
     detail_noise: float = 0.0
@@ -61,6 +64,8 @@ class DecoderConfig:
             raise ValueError(f"model.decoder.context must be >= 0, got {self.context}")
         if not 0.0 <= self.context_dropout <= 1.0:
             raise ValueError(f"model.decoder.context_dropout must be in [0, 1], got {self.context_dropout}")
+        if not 0.0 <= self.context_full <= 1.0:
+            raise ValueError(f"model.decoder.context_full must be in [0, 1], got {self.context_full}")
         if not 0.0 <= self.detail_noise <= 1.0:
             raise ValueError(f"model.decoder.detail_noise must be in [0, 1], got {self.detail_noise}")
         if self.detail_noise_from == 1 or self.detail_noise_from < 0:

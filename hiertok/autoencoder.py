@@ -231,7 +231,8 @@ class IdeaAutoencoder(nn.Module):
         A plan continues a prompt: its ideas know the prompt's text, and the plan's earlier ideas by their
         codes only until they are written; a lossless code knows the text of every earlier idea. So each
         target knows the text of all but its nearest m earlier ideas, m uniform in 0..n (n: the earlier ideas
-        it has); a `context_dropout` fraction sees no context at all.
+        it has), or, for a `context_full` fraction, of every earlier idea (m = 0: the last decoding pass and the
+        lossless code); a `context_dropout` fraction sees no context at all.
 
         Args:
             context: (B, C) rows of the previous ideas, nearest first, -1 where there is none.
@@ -242,8 +243,10 @@ class IdeaAutoencoder(nn.Module):
         b, c = context.shape
         present = context >= 0
         unknown = (torch.rand(b, device=context.device) * (present.sum(1) + 1)).floor().long()
-        text_known = present & (torch.arange(c, device=context.device)[None, :] >= unknown[:, None])
         dropped = torch.rand(b, device=context.device) < self.decoder.cfg.context_dropout
+        if self.decoder.cfg.context_full > 0:  # drawn only when asked, so that older configs train as they did
+            unknown = unknown.masked_fill(torch.rand(b, device=context.device) < self.decoder.cfg.context_full, 0)
+        text_known = present & (torch.arange(c, device=context.device)[None, :] >= unknown[:, None])
         return context.masked_fill(dropped[:, None], -1), text_known
 
     def encoded_rows(self, batch: IdeaBatch) -> Tensor:

@@ -14,7 +14,8 @@ Definitions (k = number of levels given to the decoder):
 - exact_match_unseen (synthetic): full-depth exact match on held-out ideas whose text never occurs in training.
 - story_valid_decoded (synthetic): fraction of held-out stories that, decoded from their full-depth codes, are
   grammar-valid and keep their cast (`hiertok.data.story_state`): "first_known" with the first sentence given
-  as text (as a prompt is) and each later idea reading the decoded text before it, "codes" from the codes alone.
+  as text (as a prompt is) and each later idea reading the decoded text before it ("first_known_level1": the
+  same from level 1 alone, as a plan of the gist is expanded), "codes" from the codes alone.
 - continuous_next_idea (tokenizers trained with model.loss.next_mse_weight > 0): the MSE regressor's
   prediction of each held-out idea (one with a previous idea) from the ideas before it, quantized: top1_level1 /
   top1_full = fraction whose codes equal the true idea's at level 1 / at every level (comparable with the
@@ -230,10 +231,12 @@ def story_valid_decoded(tok: IdeaTokenizer, corpus: IdeaCorpus, codes: Codes, de
     offsets = corpus.doc_offsets
     first = [[corpus.idea(int(lo)).tolist()] if hi > lo else [] for lo, hi in zip(offsets[:-1], offsets[1:])]
     with_first = tok.decode_ideas(codes, known=first, passes=0)  # each idea reads the decoded text before it
+    gist_first = tok.decode_ideas(codes, levels=1, known=first, passes=0)  # what a plan of the gist alone gives
     from_codes = [decoded[offsets[d] : offsets[d + 1]] for d in range(corpus.num_docs)]
     return {
         "codes": float(np.mean([check.story_valid(doc) for doc in from_codes])),
         "first_known": float(np.mean([check.story_valid(doc) for doc in with_first])),
+        "first_known_level1": float(np.mean([check.story_valid(doc) for doc in gist_first])),
     }
 
 

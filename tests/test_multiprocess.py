@@ -6,12 +6,14 @@ The logged training loss is the mean over processes; each process averages its o
 runs differ by the mean-of-means vs token-mean gap and float reduction order: TOLERANCE bounds it.
 """
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 
+import psutil
 import pytest
 
 from hiertok.cli import main
@@ -26,30 +28,32 @@ def _records(run, split):
     return [r for r in rows if r["split"] == split]
 
 
-def _torchrun(args: list[str], timeout: float = 600) -> None:
-    # A run that hangs is stopped with SIGABRT, on which faulthandler prints every thread's stack: the failure
-    # then shows where each process waited (a CI run once hung here after training had finished).
+def _torchrun(args: list[str], logs, timeout: float = 600) -> None:
+    """Run `hiertok.cli ARGS` as two torchrun processes; fail (never hang) if they do not finish in `timeout` s.
+
+    torchrun starts each worker in a session of its own, so killing torchrun's process group leaves the workers
+    alive, and a pipe they inherited would never close (a CI run once hung here for over an hour). The output
+    therefore goes to files, and on a timeout every descendant is sent SIGABRT (faulthandler prints each thread's
+    stack into the log), then SIGKILL.
+    """
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    proc = subprocess.Popen(
-        [*cmd, "-m", "hiertok.cli", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGABRT)
+    out_path, err_path = logs / "torchrun.out", logs / "torchrun.err"
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        proc = subprocess.Popen([*cmd, "-m", "hiertok.cli", *args], env=env, stdout=out, stderr=err)
         try:
-            out, err = proc.communicate(timeout=30)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-        pytest.fail(f"torchrun hung for {timeout} s; stdout:\n{out[-2000:]}\nstacks:\n{err[-12000:]}")
-    assert proc.returncode == 0, err[-3000:]
+            tree = [proc, *psutil.Process(proc.pid).children(recursive=True)]
+            for sig in (signal.SIGABRT, signal.SIGKILL):
+                for p in tree:
+                    with contextlib.suppress(psutil.Error):
+                        p.send_signal(sig)
+                psutil.wait_procs([psutil.Process(p.pid) for p in tree if psutil.pid_exists(p.pid)], timeout=30)
+            proc.wait()
+            stacks = err_path.read_text()[-12000:]
+            pytest.fail(f"torchrun hung for {timeout} s; stdout:\n{out_path.read_text()[-2000:]}\nstacks:\n{stacks}")
+    assert proc.returncode == 0, err_path.read_text()[-3000:]
 
 
 def _compare(one, two):
@@ -68,7 +72,7 @@ def test_two_process_tokenizer_matches_one_process_and_replicas_agree(kind, tmp_
     common = [*TOY, *quantizer, "train.eval_every=1000", "train.save_every=1000"]
     one, two = tmp_path / "one", tmp_path / "two"
     assert main(["train", "tokenizer", "--out", str(one), *common, "train.batch_size=32"]) == 0
-    _torchrun(["train", "tokenizer", "--out", str(two), *common, "train.batch_size=16"])  # 2 x 16 = 32
+    _torchrun(["train", "tokenizer", "--out", str(two), *common, "train.batch_size=16"], tmp_path)  # 2 x 16 = 32
     assert _compare(one, two) == 0.0  # parameters and VQ codebooks (buffers) identical on both processes
 
 
@@ -76,5 +80,5 @@ def test_two_process_planner_matches_one_process(toy_run, tmp_path):
     common = [f"tokenizer={toy_run}", *PLANNER_TOY, "train.eval_every=1000", "train.save_every=1000"]
     one, two = tmp_path / "one", tmp_path / "two"
     assert main(["train", "planner", "--out", str(one), *common, "train.batch_size=16"]) == 0
-    _torchrun(["train", "planner", "--out", str(two), *common, "train.batch_size=8"])
+    _torchrun(["train", "planner", "--out", str(two), *common, "train.batch_size=8"], tmp_path)
     assert _compare(one, two) == 0.0
