@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from x_transformers import TransformerWrapper
 from x_transformers.x_transformers import LayerIntermediates
 
+from decoder.copy import CopyHead
 from hiertok.layers import rotary_layers
 
 # How a context slot shows an earlier idea.
@@ -43,6 +44,7 @@ class DecoderConfig:
     context: int = 0  # previous ideas of the story the decoder reads (0: each idea decodes from its codes alone)
     context_text: bool = True  # show earlier ideas whose text is known by their tokens (False: never)
     context_codes: bool = False  # show earlier ideas not shown by text by their codes
+    copy: bool = False  # a pointer over the context's tokens mixed into the output (decoder/copy.py)
     context_dropout: float = 0.1  # fraction of training ideas shown no context, so decoding without one stays good
     # Fraction of training ideas shown the text of every earlier idea, as the last decoding pass and the lossless
     # code read them (the others know all but their nearest m, as earlier passes do).
@@ -62,6 +64,8 @@ class DecoderConfig:
             )
         if self.context < 0:
             raise ValueError(f"model.decoder.context must be >= 0, got {self.context}")
+        if self.copy and not (self.context and self.context_text):
+            raise ValueError("model.decoder.copy copies the context's tokens: it needs context > 0 and context_text")
         if not 0.0 <= self.context_dropout <= 1.0:
             raise ValueError(f"model.decoder.context_dropout must be in [0, 1], got {self.context_dropout}")
         if not 0.0 <= self.context_full <= 1.0:
@@ -88,11 +92,13 @@ class Condition:
     prefix: (B, P, W) prefix embeddings (the idea's code; P may be 0).
     context: (B, S, W) cross-attended story context, or None.
     context_mask: (B, S) True at real context positions, or None.
+    context_ids: (B, S) the token id at each context position, -1 where there is none (a code vector, padding).
     """
 
     prefix: Tensor
     context: Tensor | None = None
     context_mask: Tensor | None = None
+    context_ids: Tensor | None = None
 
     def __len__(self) -> int:
         return self.prefix.shape[0]
@@ -103,15 +109,16 @@ class Condition:
 
     def rows(self, index: Tensor) -> Condition:
         """The condition of some rows, in `index` order."""
-        pick = None if self.context is None else (self.context[index], self.context_mask[index])
-        return Condition(self.prefix[index], *(pick or ()))
+        return self._map(lambda t: t[index])
 
     def repeat(self, k: int) -> Condition:
         """Each row k times in a row: (B, ...) -> (B * k, ...)."""
-        ctx = None
-        if self.context is not None:
-            ctx = (repeat(self.context, "b s w -> (b k) s w", k=k), repeat(self.context_mask, "b s -> (b k) s", k=k))
-        return Condition(repeat(self.prefix, "b p w -> (b k) p w", k=k), *(ctx or ()))
+        return self._map(lambda t: repeat(t, "b ... -> (b k) ...", k=k))
+
+    def _map(self, fn) -> Condition:
+        """The same function applied to every per-row tensor."""
+        keep = (self.context, self.context_mask, self.context_ids)
+        return Condition(fn(self.prefix), *(None if t is None else fn(t) for t in keep))
 
 
 class StoryContext(nn.Module):
@@ -142,7 +149,8 @@ class StoryContext(nn.Module):
                 so that the shared table is saved once.
 
         Returns:
-            context (B, S, W) and its mask (B, S): the shown tokens and code vectors of each row, packed.
+            context (B, S, W), its mask (B, S) and token ids (B, S; -1 at code vectors and padding): the shown
+            tokens and code vectors of each row, packed.
         """
         c, t = tokens.shape[1], tokens.shape[2]
         at = torch.arange(t, device=tokens.device).clamp(max=len(self.position) - 1)  # longer ideas share the last
@@ -150,19 +158,23 @@ class StoryContext(nn.Module):
         text = text + (self.distance[:c, None] + self.kind[0])
         text_mask = mask & (kinds == TEXT)[..., None]
         seq, seq_mask = [rearrange(text, "b c t w -> b (c t) w")], [rearrange(text_mask, "b c t -> b (c t)")]
+        ids = [rearrange(tokens.masked_fill(~text_mask, -1), "b c t -> b (c t)")]
         if self.to_codes is not None and codes is not None:
             seq.append(self.to_codes(codes) + self.distance[:c] + self.kind[1])
             seq_mask.append(kinds == CODES)
-        return _packed(torch.cat(seq, dim=1), torch.cat(seq_mask, dim=1))
+            ids.append(torch.full_like(kinds, -1))
+        return _packed(torch.cat(seq, dim=1), torch.cat(seq_mask, dim=1), torch.cat(ids, dim=1))
 
 
-def _packed(seq: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+def _packed(seq: Tensor, mask: Tensor, ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Move each row's real positions to its front (in order) and cut the width to the longest row's count:
     each earlier idea is padded to the longest one, and cross-attention need not pay for that padding."""
     order = torch.sort((~mask).to(torch.uint8), dim=1, stable=True).indices
     width = max(1, int(mask.sum(1).max()))
     order = order[:, :width]
-    return seq.gather(1, order[..., None].expand(-1, -1, seq.shape[-1])), mask.gather(1, order)
+    mask = mask.gather(1, order)
+    ids = ids.gather(1, order).masked_fill(~mask, -1)
+    return seq.gather(1, order[..., None].expand(-1, -1, seq.shape[-1])), mask, ids
 
 
 class IdeaDecoder(nn.Module):
@@ -197,6 +209,7 @@ class IdeaDecoder(nn.Module):
         self.to_prefix = nn.Linear(cond_dim, cfg.dim)
         self.slot = nn.Parameter(torch.zeros(1, cfg.dim))  # marks the prefix position
         self.story = StoryContext(cfg, cond_dim) if cfg.context else None
+        self.copy = CopyHead(cfg.dim) if cfg.copy else None
 
     def prefix(self, codes: Tensor) -> Tensor:
         """(B, D) code vectors -> (B, 1, W) prefix embeddings."""
@@ -236,8 +249,7 @@ class IdeaDecoder(nn.Module):
             mask = F.pad(mask[:, :c], (0, 0, 0, max(0, pad)), value=False)
             if context_codes is not None:
                 context_codes = F.pad(context_codes[:, :c], (0, 0, 0, max(0, pad)))
-        context, context_mask = self.story(kinds, tokens, mask, context_codes, self.net.token_emb)
-        return Condition(prefix, context, context_mask)
+        return Condition(prefix, *self.story(kinds, tokens, mask, context_codes, self.net.token_emb))
 
     def forward(
         self, tokens: Tensor, cond: Condition, cache: LayerIntermediates | None = None
@@ -250,12 +262,18 @@ class IdeaDecoder(nn.Module):
             cache: the KV cache of a previous call on tokens[:, :-1] (then only the last position is new).
 
         Returns:
-            logits (B, T, V) without cache, (B, 1, V) with it; and the new cache.
+            logits (B, T, V) without cache, (B, 1, V) with it (with `copy`, log-probabilities, which are logits
+            of the same distribution); and the new cache.
         """
         kw = {} if cond.context is None else {"context": cond.context, "context_mask": cond.context_mask}
-        logits, inter = self.net(tokens, prepend_embeds=cond.prefix, cache=cache, return_intermediates=True, **kw)
+        hidden, inter = self.net(
+            tokens, prepend_embeds=cond.prefix, cache=cache, return_embeddings_and_intermediates=True, **kw
+        )
         if cache is None:
-            logits = logits[:, cond.prefix.shape[1] :]
+            hidden = hidden[:, cond.prefix.shape[1] :]
+        logits = self.net.to_logits(hidden)
+        if self.copy is not None and cond.context is not None:
+            logits = self.copy(hidden, logits, cond.context, cond.context_ids)
         return logits, inter
 
     def teacher_forcing(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -34,9 +34,18 @@ VARIANTS: dict[str, list[str]] = {
     # by their tokens, a quarter of the ideas trained with another same-gist idea's levels j..16, j uniform in 2..16
     # (hiertok/detail_noise.py)
     "text_noise": ["model.decoder.context=8", "model.decoder.detail_noise=0.25", "model.decoder.detail_noise_from=0"],
-    # the same with j = 2, every level after the gist: tiny.yaml
+    # the same with j = 2, every level after the gist
     "text_noise2": ["model.decoder.context=8", "model.decoder.detail_noise=0.25", "model.decoder.detail_noise_from=2"],
+    # text_noise2, and half of the ideas see every earlier idea's text (as the last decoding pass reads them)
+    "text_full": ["model.decoder.context_full=0.5"],
+    # the same with a pointer that copies the context's tokens (decoder/copy.py)
+    "copy": ["model.decoder.context_full=0.5", "model.decoder.copy=true"],
 }
+# name -> planner overrides of configs/planner/tiny.yaml, for variants that plan otherwise; a variant "X_gist" plans
+# variant X's tokenizer codes at level 1 only (the decoder expands the gist from the story).
+GIST = ["levels=1"]
+VARIANTS |= {f"{name}_gist": overrides for name, overrides in list(VARIANTS.items()) if name in ("text_full", "copy")}
+PLANNER = {name: GIST for name in VARIANTS if name.endswith("_gist")}
 METRICS = [
     "story_valid",
     "friend_is_hero",
@@ -45,6 +54,7 @@ METRICS = [
     "goal_exact",
     "plan_adherence_level1",
     "decoded_story_valid_first_known",
+    "decoded_story_valid_first_known_level1",
     "decoded_story_valid_codes",
     "exact_match_full",
     "bpb_hier",
@@ -85,7 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"story_context: error: variants are {', '.join(VARIANTS)}", file=sys.stderr)
         return 2
     cells = [
-        Cell(f"{v}-s{seed}", [*VARIANTS[v], f"train.seed={seed}"], {"variant": v, "seed": seed}, [f"train.seed={seed}"])
+        Cell(
+            f"{v}-s{seed}",
+            [*VARIANTS[v], f"train.seed={seed}"],
+            {"variant": v, "seed": seed},
+            [*PLANNER.get(v, []), f"train.seed={seed}"],
+            tokenizer_of=f"{v.removesuffix('_gist')}-s{seed}" if v in PLANNER else None,
+        )
         for v in variants
         for seed in args.seeds
     ]

@@ -10,7 +10,9 @@ Generation metrics (from the first idea of each of `prompts` held-out documents,
 - story_valid (synthetic): fraction of stories that are grammar-valid and keep their cast: every persistent
   slot (hero, friend, their kinds and traits, place, object, colour) keeps its first value, and the place
   changes only at a go_to_place event (`hiertok.data.story_state`); friend_is_hero: fraction of stories that
-  name the hero's friend with the hero's own name (which the world never does, and story_valid allows).
+  name the hero's friend with the hero's own name (which the world never does, and story_valid allows);
+  cast_breaks: how the other stories fail, counted by the first break ("grammar", "unparsed", or "SLOT@EVENT":
+  the first sentence, of that event, that gives a persistent slot another value), most frequent first.
 - goal_reached (synthetic): with the held-out story's final sentence as the goal, the fraction of plans
   whose last generated sentence has the goal's event; goal_exact: whose last sentence is the goal sentence.
 - name_carryover (text): over the prompts that introduce a character by name ("named lily", "called max"),
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,6 +64,7 @@ class PlannerEval:
     grammar_valid: float | None = None
     story_valid: float | None = None
     friend_is_hero: float | None = None
+    cast_breaks: dict[str, int] | None = None
     grammar_valid_unigram: float | None = None
     goal_reached: float | None = None
     goal_exact: float | None = None
@@ -173,6 +177,7 @@ def evaluate_planner(
         result.grammar_valid = float(np.mean([check.grammar_valid([p, *t]) for p, t in zip(prompt_texts, texts)]))
         result.story_valid = float(np.mean([check.story_valid([p, *t]) for p, t in zip(prompt_texts, texts)]))
         result.friend_is_hero = float(np.mean([check.friend_is_hero([p, *t]) for p, t in zip(prompt_texts, texts)]))
+        result.cast_breaks = cast_breaks(check, [[p, *t] for p, t in zip(prompt_texts, texts)])
         goal_plans, goal_texts = _generate(pipe, first, first_ideas, last, cfg)
         goals = [pipe.tokenizer.bpe.decode(pipe.tokenizer.split(docs[d])[-1]).strip() for d in usable]
         goal_events = [check.world.classify(g) for g in goals]
@@ -206,7 +211,16 @@ def evaluate_planner(
             result.flat["story_valid"] = float(
                 np.mean([check.story_valid([p, *t]) for p, t in zip(prompt_texts, written)])
             )
+            result.flat["cast_breaks"] = cast_breaks(check, [[p, *t] for p, t in zip(prompt_texts, written)])
     return result
+
+
+def cast_breaks(check: CastChecker, stories: list[list[str]]) -> dict[str, int]:
+    """How many stories break first where: "grammar" before any slot check, then `CastChecker.cast_break`."""
+    found = Counter(
+        "grammar" if not check.grammar_valid(s) else check.cast_break(s) for s in stories if not check.story_valid(s)
+    )
+    return dict(found.most_common())
 
 
 NAMED = re.compile(r"\b(?:named|called)\s+([A-Za-z]+)", re.IGNORECASE)

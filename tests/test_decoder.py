@@ -115,10 +115,11 @@ def _story_condition(d: IdeaDecoder, b: int) -> Condition:
     return d.condition(torch.randn(b, 8), kinds, tokens, mask)
 
 
-def test_story_context_decodes_cached_as_uncached_and_scores_are_logprobs():
+@pytest.mark.parametrize("copy", [False, True])
+def test_story_context_decodes_cached_as_uncached_and_scores_are_logprobs(copy):
     torch.manual_seed(2)
-    d = IdeaDecoder(DecoderConfig(dim=32, depth=2, heads=2, context=2), vocab_size=40, cond_dim=8, special=SPECIAL)
-    d.eval()
+    cfg = DecoderConfig(dim=32, depth=2, heads=2, context=2, copy=copy)
+    d = IdeaDecoder(cfg, vocab_size=40, cond_dim=8, special=SPECIAL).eval()
     cond = _story_condition(d, 6)
     assert cond.context.shape[:2] == cond.context_mask.shape and cond.context_mask[2].sum() == 0
     out = generate(d, cond, GenerationConfig(max_tokens=10))
@@ -128,6 +129,32 @@ def test_story_context_decodes_cached_as_uncached_and_scores_are_logprobs():
         expected = sequence_logprob(d, cond.rows(torch.tensor([i])), ids)
         assert beam.logprobs[i].item() == pytest.approx(expected, abs=1e-4)
     # The context is read: other earlier tokens give other logits.
-    other = Condition(cond.prefix, cond.context.roll(1, dims=1), cond.context_mask)
+    other = Condition(cond.prefix, cond.context.roll(1, dims=1), cond.context_mask, cond.context_ids)
     inp = torch.full((6, 1), SPECIAL.bos)
     assert not torch.allclose(d(inp, cond)[0][:2], d(inp, other)[0][:2])
+
+
+def test_copying_puts_mass_on_the_context_tokens_only_and_stays_a_distribution():
+    torch.manual_seed(3)
+    d = IdeaDecoder(DecoderConfig(dim=32, depth=2, heads=2, context=2, copy=True), 40, 8, SPECIAL).eval()
+    cond = _story_condition(d, 3)  # row 2 has no context
+    with torch.no_grad():
+        d.copy.gate.bias.fill_(20.0)  # the gate copies wherever it can
+        logp, _ = d(torch.full((3, 1), SPECIAL.bos), cond)
+    probs = logp[:, 0].exp()
+    assert probs.sum(-1).tolist() == pytest.approx([1.0] * 3, abs=1e-5)
+    for row in (0, 1):
+        seen = set(cond.context_ids[row][cond.context_ids[row] >= 0].tolist())
+        assert probs[row, sorted(seen)].sum() > 0.999  # copied tokens only
+    # Nothing to copy: the vocabulary distribution alone, as without the copy head.
+    vocab = d.net.to_logits(
+        d.net(
+            torch.full((3, 1), SPECIAL.bos),
+            prepend_embeds=cond.prefix,
+            context=cond.context,
+            context_mask=cond.context_mask,
+            return_embeddings=True,
+        )[:, 1:]
+    )
+    assert torch.allclose(logp[2, 0], vocab[2, 0].log_softmax(-1), atol=1e-5)
+    assert cond.context_ids[1, cond.context_mask[1]].ge(0).all() and cond.context_ids[2].eq(-1).all()

@@ -36,20 +36,33 @@ def test_world_stories_keep_their_cast():
 
 
 @pytest.mark.parametrize(
-    "i, sentence",
+    "i, sentence, where",
     [
-        (3, "Mia and Zoe played tag for a long time."),  # the friend changes
-        (5, "Ben hugged Leo goodbye and promised to play again soon."),  # the hero changes
-        (4, "Mia felt so happy and danced all around the zoo."),  # ...or the place, at an event that cannot move it
-        (2, "At the beach, Mia met an old friend named Leo."),  # the place moves without go_to_place
-        (5, "And from that day on, Mia was the happiest cat in the land."),  # the hero's kind changes
+        (3, "Mia and Zoe played tag for a long time.", "friend@play_game"),  # the friend changes
+        (5, "Ben hugged Leo goodbye and promised to play again soon.", "hero@say_goodbye"),  # the hero changes
+        # ...or the place, at an event that cannot move it
+        (4, "Mia felt so happy and danced all around the zoo.", "place@feel_happy"),
+        (2, "At the beach, Mia met an old friend named Leo.", "place@meet_friend"),  # moved without go_to_place
+        (5, "And from that day on, Mia was the happiest cat in the land.", "kind@live_happily"),  # the hero's kind
     ],
 )
-def test_a_changed_slot_breaks_the_cast_but_not_the_grammar(i, sentence):
+def test_a_changed_slot_breaks_the_cast_but_not_the_grammar(i, sentence, where):
     check = CastChecker()
     story = [*VALID[:i], sentence, *VALID[i + 1 :]]
     assert check.grammar_valid(story)
     assert not check.keeps_cast(story) and not check.story_valid(story)
+    assert check.cast_break(story) == where and check.cast_break(VALID) is None
+
+
+def test_cast_breaks_count_each_failing_story_once_by_its_first_break():
+    from hiertok.eval_planner import cast_breaks
+
+    check = CastChecker()
+    hero = [*VALID[:5], "Ben hugged Leo goodbye and promised to play again soon."]
+    both = [*VALID[:3], "Mia and Zoe played tag for a long time.", *hero[4:]]
+    ungrammatical = VALID[1:]  # starts at go_to_place, not a start event
+    stories = [VALID, hero, hero, both, ungrammatical]
+    assert cast_breaks(check, stories) == {"hero@say_goodbye": 2, "friend@play_game": 1, "grammar": 1}
 
 
 def test_a_friend_named_like_the_hero_is_found():
@@ -66,11 +79,12 @@ def test_the_place_may_move_at_go_to_place_and_sentences_must_parse():
     assert check.parse("Leo apologized, and Mia forgave Zoe with a smile.") is None  # one slot, two values
 
 
-@pytest.fixture(scope="module")
-def context_pipe(toy_run) -> Pipeline:
-    """An untrained tokenizer whose decoder reads 2 earlier ideas, and an untrained planner over it."""
+@pytest.fixture(scope="module", params=[False, True], ids=["attend", "copy"])
+def context_pipe(toy_run, request) -> Pipeline:
+    """An untrained tokenizer whose decoder reads 2 earlier ideas (and, with copy, may copy their tokens), and an
+    untrained planner over it."""
     torch.manual_seed(0)
-    cfg = load_config(TokenizerConfig, None, [*TOY, "model.decoder.context=2"])
+    cfg = load_config(TokenizerConfig, None, [*TOY, "model.decoder.context=2", f"model.decoder.copy={request.param}"])
     tok = IdeaTokenizer(cfg, BPE.load(toy_run / "tokenizer.json"))
     tok.model.eval()
     pcfg = load_config(PlannerConfig, None, ["model.dim=32", "model.depth=1", "model.heads=2"])

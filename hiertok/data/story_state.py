@@ -55,21 +55,26 @@ class CastChecker:
                 return event, m.groupdict()
         return None  # the event's pattern matched, but a repeated slot changed its value within the sentence
 
-    def keeps_cast(self, sentences: Sequence[str]) -> bool:
-        """True if every sentence parses and every persistent slot keeps its first value (the place may change
-        at a `go_to_place` event only)."""
+    def cast_break(self, sentences: Sequence[str]) -> str | None:
+        """Where a story first loses its cast: "unparsed" (a sentence no template matches) or "SLOT@EVENT" (the
+        first sentence, of that event, that gives a persistent slot another value); None if it keeps its cast."""
         state: dict[str, str] = {}
         for sentence in sentences:
             parsed = self.parse(sentence)
             if parsed is None:
-                return False
+                return "unparsed"
             event, slots = parsed
             for slot, value in slots.items():
                 if slot == "place" and event in MOVES:
                     state[slot] = value
                 elif state.setdefault(slot, value) != value:
-                    return False
-        return True
+                    return f"{slot}@{event}"
+        return None
+
+    def keeps_cast(self, sentences: Sequence[str]) -> bool:
+        """True if every sentence parses and every persistent slot keeps its first value (the place may change
+        at a `go_to_place` event only)."""
+        return self.cast_break(sentences) is None
 
     def friend_is_hero(self, sentences: Sequence[str]) -> bool:
         """True if some parsed sentence names the hero's friend with the hero's own name."""
