@@ -38,6 +38,7 @@ class DataConfig:
     chunk_size: int = 16  # tokens per idea for the chunk segmenter
     max_chars: int = 400  # sentences longer than this are split (losslessly) into several ideas
     max_idea_tokens: int = 64  # ideas longer than this (in BPE tokens) are split into several ideas
+    lead_space: bool = False  # a document's first idea is tokenized with a leading space (hiertok/data/ideas.py)
     vocab_size: int = 1024  # byte-level BPE vocabulary
     bpe_docs: int = 20000  # documents the BPE is trained on
 

@@ -162,7 +162,7 @@ def evaluate_planner(
     first_ideas = [[pipe.tokenizer.split(docs[d])[0]] for d in usable]
     plans, texts = _generate(pipe, first, first_ideas, None, cfg)
     adh1, adh_full = _adherence(pipe, plans, texts)
-    prompt_texts = [pipe.tokenizer.bpe.decode(ideas[0]) for ideas in first_ideas]
+    prompt_texts = [pipe.tokenizer.join(ideas) for ideas in first_ideas]
     result.prompts, result.plan_adherence_level1, result.plan_adherence_full = len(usable), adh1, adh_full
     for i in range(min(5, len(usable))):
         result.examples.append(

@@ -91,7 +91,7 @@ class FlatGenerator:
             empty = Condition(torch.zeros(len(rows), 0, 1, device=device))  # no prefix: the prompt is the start
             written = generate(self, empty, cfg, generator, start=start, stop=stop).tokens
             for i, ids in zip(rows, written):
-                ideas = segment_document(self.bpe.decode(ids), self.bpe, self.segmentation)
+                ideas = segment_document(self.bpe.decode(ids), self.bpe, self.segmentation, start=False)
                 out[i] = [self.bpe.decode(idea) for idea in ideas[:sentences]]
         return out
 

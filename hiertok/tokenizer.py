@@ -22,7 +22,7 @@ from hiertok.autoencoder import IdeaAutoencoder, ModelConfig
 from hiertok.codes import Codes
 from hiertok.config import ConfigError, DataConfig, TrainConfig, load_config, to_yaml
 from hiertok.data.bpe import BPE
-from hiertok.data.ideas import Segmentation, pad_ideas, segment_document
+from hiertok.data.ideas import Segmentation, join_ideas, pad_ideas, segment_document
 from hiertok.training import save_weights
 
 CONFIG_FILE, BPE_FILE, WEIGHTS_FILE = "config.yaml", "tokenizer.json", "model.safetensors"
@@ -42,7 +42,7 @@ class TokenizerConfig:
 
 
 def segmentation_of(data: DataConfig) -> Segmentation:
-    return Segmentation(data.segmenter, data.chunk_size, data.max_chars, data.max_idea_tokens)
+    return Segmentation(data.segmenter, data.chunk_size, data.max_chars, data.max_idea_tokens, data.lead_space)
 
 
 class IdeaTokenizer:
@@ -272,7 +272,11 @@ class IdeaTokenizer:
 
     def decode(self, codes: Codes, levels: int | None = None, **kw) -> list[str]:
         """Per document, its text: the decoded ideas joined (ideas carry their own leading spaces)."""
-        return [self.bpe.decode([t for idea in doc for t in idea]) for doc in self.decode_to_ids(codes, levels, **kw)]
+        return [self.join(doc) for doc in self.decode_to_ids(codes, levels, **kw)]
+
+    def join(self, ideas: Sequence[Sequence[int]]) -> str:
+        """The text of one document's ideas (token ids), as `split` cut it."""
+        return join_ideas(self.bpe, self.segmentation, ideas)
 
     # -- persistence -----------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> None:

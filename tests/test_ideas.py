@@ -6,7 +6,7 @@ import torch
 
 from hiertok.config import TrainConfig
 from hiertok.data.bpe import BPE
-from hiertok.data.ideas import IdeaCollator, IdeaCorpus, Segmentation, segment_document
+from hiertok.data.ideas import IdeaCollator, IdeaCorpus, Segmentation, join_ideas, segment_document
 from hiertok.data.synthetic import StoryWorld
 from hiertok.training import StepBatches, lr_lambda
 
@@ -18,17 +18,35 @@ def bpe() -> BPE:
     return BPE.train([s.text for s in STORIES], 300)
 
 
-@pytest.mark.parametrize("seg", [Segmentation(), Segmentation("chunk", chunk_size=5), Segmentation(max_idea_tokens=4)])
+SEGMENTATIONS = [
+    Segmentation(),
+    Segmentation("chunk", chunk_size=5),
+    Segmentation(max_idea_tokens=4),
+    Segmentation(lead_space=True),
+    Segmentation("chunk", chunk_size=5, lead_space=True),
+]
+
+
+@pytest.mark.parametrize("seg", SEGMENTATIONS)
 def test_segmentation_is_lossless(bpe, seg):
     text = "Tom ran home. " + "word " * 200 + "\n\nLast one! 🙂 Done?"
     ideas = segment_document(text, bpe, seg)
-    assert bpe.decode([t for idea in ideas for t in idea]) == text
+    assert join_ideas(bpe, seg, ideas) == text
+    for other in (" Tom", "  \tTom ran.\n", "Tom"):  # a leading space of the text's own is kept
+        assert join_ideas(bpe, seg, segment_document(other, bpe, seg)) == other
     assert all(0 < len(i) for i in ideas)
     if seg.segmenter == "chunk":
         assert all(len(i) == 5 for i in ideas[:-1])
     else:
         assert all(len(i) <= seg.max_idea_tokens for i in ideas)
     assert segment_document("   \n ", bpe, seg) == []
+
+
+def test_a_sentence_has_the_same_tokens_first_in_a_document_or_later(bpe):
+    seg = Segmentation(lead_space=True)
+    first, later = segment_document("Mia ran home. Mia sat down.", bpe, seg)
+    assert bpe.decode(first) == " Mia ran home." and later[:1] == first[:1]  # " Mia" either way
+    assert segment_document("Mia ran.", bpe, seg, start=False) == segment_document("Mia ran.", bpe, Segmentation())
 
 
 def test_synthetic_stories_give_one_idea_per_labelled_sentence(bpe):

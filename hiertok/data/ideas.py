@@ -27,6 +27,10 @@ class Segmentation:
     chunk_size: int = 16
     max_chars: int = 400
     max_idea_tokens: int = 64
+    # Tokenize a document's first idea with one space in front of it (`join_ideas` removes it again), as every
+    # later idea starts: byte-level BPE gives "Sam" at a document's start other tokens than " Sam" later, so a
+    # sentence's tokens (and codes) depended on where it stood, and a decoder could not copy the prompt's words.
+    lead_space: bool = False
 
     def __post_init__(self) -> None:
         if self.segmenter not in SEGMENTERS:
@@ -35,26 +39,37 @@ class Segmentation:
             raise ValueError("chunk_size and max_idea_tokens must be >= 1")
 
 
-def segment_document(text: str, bpe: BPE, seg: Segmentation) -> list[list[int]]:
+def segment_document(text: str, bpe: BPE, seg: Segmentation, start: bool = True) -> list[list[int]]:
     """Token ids of each idea of one document; concatenated they are exactly `bpe.encode`-able pieces.
 
     Sentences longer than `max_idea_tokens` tokens are split into several ideas (never cut), so
-    `bpe.decode(sum(ideas, []))` gives the document back (whitespace-only documents give no ideas).
+    `join_ideas(bpe, seg, ideas)` gives the document back (whitespace-only documents give no ideas).
 
     Args:
         text: the document.
         bpe: the text tokenizer.
         seg: segmentation settings.
+        start: the text starts a document (with `seg.lead_space`, its first idea gets its leading space); False
+            for a text that continues one.
 
     Returns:
         A list of token-id lists, one per idea.
     """
+    if seg.lead_space and start and text.strip():
+        text = " " + text
     if seg.segmenter == "chunk":
         return chunk_ids(bpe.encode(text), seg.chunk_size) if text.strip() else []
     ideas: list[list[int]] = []
     for ids in bpe.encode_batch(split_sentences(text, seg.max_chars)):
         ideas.extend(chunk_ids(ids, seg.max_idea_tokens) if len(ids) > seg.max_idea_tokens else [ids])
     return [i for i in ideas if i]
+
+
+def join_ideas(bpe: BPE, seg: Segmentation, ideas: Sequence[Sequence[int]]) -> str:
+    """The text of a document's ideas (token ids): decoded back to back, without the space that `lead_space`
+    put in front of the first idea (an idea decoded from codes may lack it: nothing else is removed)."""
+    text = bpe.decode([t for idea in ideas for t in idea])
+    return text.removeprefix(" ") if seg.lead_space else text
 
 
 @dataclass
