@@ -21,31 +21,34 @@ from pathlib import Path
 from hiertok.ablation import Budget, Cell, run_grid, write_table
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-# name -> tokenizer overrides of configs/tokenizer/tiny.yaml
+# name -> tokenizer overrides of configs/tokenizer/tiny.yaml. The earlier variants spell out the decoder they had
+# (no copy head, no full-context fraction, no leading space), so that they mean what they meant when tiny.yaml moves.
+BEFORE = ["model.decoder.copy=false", "model.decoder.context_full=0", "data.lead_space=false"]
 CLEAN = ["model.decoder.detail_noise=0"]  # trained on true codes only
 VARIANTS: dict[str, list[str]] = {
-    "none": ["model.decoder.context=0"],  # each idea from its own codes
+    "none": [*BEFORE, "model.decoder.context=0"],  # each idea from its own codes
     # the 8 earlier ideas by their codes only
-    "codes": ["model.decoder.context=8", "model.decoder.context_text=false", "model.decoder.context_codes=true"],
+    "codes": [*BEFORE, "model.decoder.context_text=false", "model.decoder.context_codes=true"],
     # by their tokens once their text is known (the prompt; planned ideas from a later decoding pass on)
-    "text": ["model.decoder.context=8", *CLEAN],
+    "text": [*BEFORE, *CLEAN],
     # the same, and by their codes before that
-    "text_codes": ["model.decoder.context=8", "model.decoder.context_codes=true", *CLEAN],
+    "text_codes": [*BEFORE, "model.decoder.context_codes=true", *CLEAN],
     # by their tokens, a quarter of the ideas trained with another same-gist idea's levels j..16, j uniform in 2..16
     # (hiertok/detail_noise.py)
-    "text_noise": ["model.decoder.context=8", "model.decoder.detail_noise=0.25", "model.decoder.detail_noise_from=0"],
+    "text_noise": [*BEFORE, "model.decoder.detail_noise_from=0"],
     # the same with j = 2, every level after the gist
-    "text_noise2": ["model.decoder.context=8", "model.decoder.detail_noise=0.25", "model.decoder.detail_noise_from=2"],
+    "text_noise2": BEFORE,
     # text_noise2, and half of the ideas see every earlier idea's text (as the last decoding pass reads them)
-    "text_full": ["model.decoder.context_full=0.5"],
+    "text_full": ["model.decoder.copy=false", "data.lead_space=false"],
     # the same with a pointer that copies the context's tokens (decoder/copy.py)
-    "copy": ["model.decoder.context_full=0.5", "model.decoder.copy=true"],
+    "copy_nolead": ["data.lead_space=false"],
+    # the same, each document's first idea tokenized with a leading space, as later ideas are: tiny.yaml
+    "copy": [],
 }
-# name -> planner overrides of configs/planner/tiny.yaml, for variants that plan otherwise; a variant "X_gist" plans
-# variant X's tokenizer codes at level 1 only (the decoder expands the gist from the story).
-GIST = ["levels=1"]
-VARIANTS |= {f"{name}_gist": overrides for name, overrides in list(VARIANTS.items()) if name in ("text_full", "copy")}
-PLANNER = {name: GIST for name in VARIANTS if name.endswith("_gist")}
+# name -> planner overrides of configs/planner/tiny.yaml, for variants that plan otherwise: "copy_gist" plans the
+# "copy" cell's tokenizer codes at level 1 only (the decoder expands the gist from the story).
+PLANNER = {"copy_gist": ["levels=1"]}
+VARIANTS["copy_gist"] = VARIANTS["copy"]
 METRICS = [
     "story_valid",
     "friend_is_hero",
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             [*VARIANTS[v], f"train.seed={seed}"],
             {"variant": v, "seed": seed},
             [*PLANNER.get(v, []), f"train.seed={seed}"],
-            tokenizer_of=f"{v.removesuffix('_gist')}-s{seed}" if v in PLANNER else None,
+            tokenizer_of=f"copy-s{seed}" if v == "copy_gist" else None,
         )
         for v in variants
         for seed in args.seeds

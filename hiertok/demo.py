@@ -26,7 +26,10 @@ from planner.train import train as train_planner
 
 # configs/tokenizer/tiny.yaml as overrides of the defaults (the demo must run from an installed package too).
 TINY_TOKENIZER = (
+    "data.lead_space=true",
     "model.decoder.context=8",
+    "model.decoder.context_full=0.5",
+    "model.decoder.copy=true",
     "model.decoder.detail_noise=0.25",
     "model.decoder.detail_noise_from=2",
     "model.loss.next_idea_weight=0.1",
