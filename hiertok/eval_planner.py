@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -177,7 +176,7 @@ def evaluate_planner(
         result.grammar_valid = float(np.mean([check.grammar_valid([p, *t]) for p, t in zip(prompt_texts, texts)]))
         result.story_valid = float(np.mean([check.story_valid([p, *t]) for p, t in zip(prompt_texts, texts)]))
         result.friend_is_hero = float(np.mean([check.friend_is_hero([p, *t]) for p, t in zip(prompt_texts, texts)]))
-        result.cast_breaks = cast_breaks(check, [[p, *t] for p, t in zip(prompt_texts, texts)])
+        result.cast_breaks = check.count_breaks([[p, *t] for p, t in zip(prompt_texts, texts)])
         goal_plans, goal_texts = _generate(pipe, first, first_ideas, last, cfg)
         goals = [pipe.tokenizer.bpe.decode(pipe.tokenizer.split(docs[d])[-1]).strip() for d in usable]
         goal_events = [check.world.classify(g) for g in goals]
@@ -211,16 +210,8 @@ def evaluate_planner(
             result.flat["story_valid"] = float(
                 np.mean([check.story_valid([p, *t]) for p, t in zip(prompt_texts, written)])
             )
-            result.flat["cast_breaks"] = cast_breaks(check, [[p, *t] for p, t in zip(prompt_texts, written)])
+            result.flat["cast_breaks"] = check.count_breaks([[p, *t] for p, t in zip(prompt_texts, written)])
     return result
-
-
-def cast_breaks(check: CastChecker, stories: list[list[str]]) -> dict[str, int]:
-    """How many stories break first where: "grammar" before any slot check, then `CastChecker.cast_break`."""
-    found = Counter(
-        "grammar" if not check.grammar_valid(s) else check.cast_break(s) for s in stories if not check.story_valid(s)
-    )
-    return dict(found.most_common())
 
 
 NAMED = re.compile(r"\b(?:named|called)\s+([A-Za-z]+)", re.IGNORECASE)

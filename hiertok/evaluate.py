@@ -15,7 +15,8 @@ Definitions (k = number of levels given to the decoder):
 - story_valid_decoded (synthetic): fraction of held-out stories that, decoded from their full-depth codes, are
   grammar-valid and keep their cast (`hiertok.data.story_state`): "first_known" with the first sentence given
   as text (as a prompt is) and each later idea reading the decoded text before it ("first_known_level1": the
-  same from level 1 alone, as a plan of the gist is expanded), "codes" from the codes alone.
+  same from level 1 alone, as a plan of the gist is expanded), "codes" from the codes alone;
+  story_breaks_decoded: where the "first_known" stories that fail break first (`CastChecker.count_breaks`).
 - continuous_next_idea (tokenizers trained with model.loss.next_mse_weight > 0): the MSE regressor's
   prediction of each held-out idea (one with a previous idea) from the ideas before it, quantized: top1_level1 /
   top1_full = fraction whose codes equal the true idea's at level 1 / at every level (comparable with the
@@ -60,6 +61,7 @@ class TokenizerEval:
     num_unseen: int | None = None
     continuous_next_idea: dict[str, float] | None = None
     story_valid_decoded: dict[str, float] | None = None
+    story_breaks_decoded: dict[str, int] | None = None
     examples: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -213,7 +215,8 @@ def evaluate_tokenizer(
             result.exact_match_unseen = float(np.mean([decoded_by_k[L][i] == texts[i] for i in unseen]))
     result.continuous_next_idea = continuous_next_idea(tok, corpus, flat)
     if labelled:
-        result.story_valid_decoded = story_valid_decoded(tok, corpus, codes, decoded_by_k[L])
+        decoded = story_valid_decoded(tok, corpus, codes, decoded_by_k[L])
+        result.story_valid_decoded, result.story_breaks_decoded = decoded
     step = max(1, corpus.num_ideas // max(1, max_examples))
     for i in list(range(0, corpus.num_ideas, step))[:max_examples]:
         ex = {"original": texts[i]}
@@ -222,9 +225,12 @@ def evaluate_tokenizer(
     return result
 
 
-def story_valid_decoded(tok: IdeaTokenizer, corpus: IdeaCorpus, codes: Codes, decoded: list[str]) -> dict[str, float]:
+def story_valid_decoded(
+    tok: IdeaTokenizer, corpus: IdeaCorpus, codes: Codes, decoded: list[str]
+) -> tuple[dict[str, float], dict[str, int]]:
     """Fraction of stories whose decoding is grammar-valid and keeps its cast: from the codes alone (`decoded`,
-    every idea's full-depth decoding), and with each story's first sentence known as text."""
+    every idea's full-depth decoding), and with each story's first sentence known as text; and where the latter
+    break (`CastChecker.count_breaks`)."""
     from hiertok.data.story_state import CastChecker
 
     check = CastChecker()
@@ -237,7 +243,7 @@ def story_valid_decoded(tok: IdeaTokenizer, corpus: IdeaCorpus, codes: Codes, de
         "codes": float(np.mean([check.story_valid(doc) for doc in from_codes])),
         "first_known": float(np.mean([check.story_valid(doc) for doc in with_first])),
         "first_known_level1": float(np.mean([check.story_valid(doc) for doc in gist_first])),
-    }
+    }, check.count_breaks(with_first)
 
 
 @torch.no_grad()

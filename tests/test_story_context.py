@@ -55,14 +55,12 @@ def test_a_changed_slot_breaks_the_cast_but_not_the_grammar(i, sentence, where):
 
 
 def test_cast_breaks_count_each_failing_story_once_by_its_first_break():
-    from hiertok.eval_planner import cast_breaks
-
     check = CastChecker()
     hero = [*VALID[:5], "Ben hugged Leo goodbye and promised to play again soon."]
     both = [*VALID[:3], "Mia and Zoe played tag for a long time.", *hero[4:]]
     ungrammatical = VALID[1:]  # starts at go_to_place, not a start event
     stories = [VALID, hero, hero, both, ungrammatical]
-    assert cast_breaks(check, stories) == {"hero@say_goodbye": 2, "friend@play_game": 1, "grammar": 1}
+    assert check.count_breaks(stories) == {"hero@say_goodbye": 2, "friend@play_game": 1, "grammar": 1}
 
 
 def test_a_friend_named_like_the_hero_is_found():
@@ -192,9 +190,11 @@ def test_name_carryover_finds_the_introduced_name_again():
 
 @pytest.fixture(scope="module")
 def toy_context_run(tmp_path_factory):
-    """A toy tokenizer whose decoder reads the 2 earlier ideas, trained through the CLI."""
+    """A toy tokenizer whose decoder reads the 2 earlier ideas and may copy them (with a story's first idea
+    tokenized with a leading space), trained through the CLI."""
     run = tmp_path_factory.mktemp("ctx") / "tok"
-    assert main(["train", "tokenizer", "--out", str(run), *TOY, "model.decoder.context=2"]) == 0
+    over = ["model.decoder.context=2", "model.decoder.copy=true", "data.lead_space=true"]
+    assert main(["train", "tokenizer", "--out", str(run), *TOY, *over]) == 0
     return run
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections import Counter
 from collections.abc import Sequence
 
 from hiertok.data.synthetic import LEXICON, MOVES, SLOT_LEXICON, STATE_SLOTS, TEMPLATES, StoryWorld
@@ -70,6 +71,14 @@ class CastChecker:
                 elif state.setdefault(slot, value) != value:
                     return f"{slot}@{event}"
         return None
+
+    def count_breaks(self, stories: Sequence[Sequence[str]]) -> dict[str, int]:
+        """How many of the stories that are not story-valid break first where: "grammar" (checked first), then
+        `cast_break`'s answer; most frequent first."""
+        found = Counter(
+            "grammar" if not self.grammar_valid(s) else self.cast_break(s) for s in stories if not self.story_valid(s)
+        )
+        return dict(found.most_common())
 
     def keeps_cast(self, sentences: Sequence[str]) -> bool:
         """True if every sentence parses and every persistent slot keeps its first value (the place may change
