@@ -45,10 +45,6 @@ VARIANTS: dict[str, list[str]] = {
     # the same, each document's first idea tokenized with a leading space, as later ideas are: tiny.yaml
     "copy": [],
 }
-# name -> planner overrides of configs/planner/tiny.yaml, for variants that plan otherwise: "copy_gist" plans the
-# "copy" cell's tokenizer codes at level 1 only (the decoder expands the gist from the story).
-PLANNER = {"copy_gist": ["levels=1"]}
-VARIANTS["copy_gist"] = VARIANTS["copy"]
 METRICS = [
     "story_valid",
     "friend_is_hero",
@@ -98,13 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"story_context: error: variants are {', '.join(VARIANTS)}", file=sys.stderr)
         return 2
     cells = [
-        Cell(
-            f"{v}-s{seed}",
-            [*VARIANTS[v], f"train.seed={seed}"],
-            {"variant": v, "seed": seed},
-            [*PLANNER.get(v, []), f"train.seed={seed}"],
-            tokenizer_of=f"copy-s{seed}" if v == "copy_gist" else None,
-        )
+        Cell(f"{v}-s{seed}", [*VARIANTS[v], f"train.seed={seed}"], {"variant": v, "seed": seed}, [f"train.seed={seed}"])
         for v in variants
         for seed in args.seeds
     ]

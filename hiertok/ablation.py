@@ -32,7 +32,6 @@ class Cell:
     tokenizer_overrides: list[str]
     labels: dict[str, str | int | float] = field(default_factory=dict)
     planner_overrides: list[str] = field(default_factory=list)
-    tokenizer_of: str | None = None  # another cell whose tokenizer this one plans over (its overrides must match)
 
 
 @dataclass
@@ -143,7 +142,7 @@ def run_cell(cell: Cell, root: Path, budget: Budget) -> dict:
     """
     cell_dir = root / cell.name
     cached = cell_dir / RESULT_FILE
-    tok_dir, plan_dir = root / (cell.tokenizer_of or cell.name) / "tokenizer", cell_dir / "planner"
+    tok_dir, plan_dir = cell_dir / "tokenizer", cell_dir / "planner"
     tok_over = _budget_overrides(
         budget.data, budget.tokenizer_steps, [*budget.tokenizer_overrides, *cell.tokenizer_overrides]
     )

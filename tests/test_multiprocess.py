@@ -44,12 +44,15 @@ def _torchrun(args: list[str], logs, timeout: float = 600) -> None:
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            tree = [proc, *psutil.Process(proc.pid).children(recursive=True)]
+            tree = []
+            with contextlib.suppress(psutil.Error):  # torchrun may have ended just now
+                parent = psutil.Process(proc.pid)
+                tree = [parent, *parent.children(recursive=True)]
             for sig in (signal.SIGABRT, signal.SIGKILL):
                 for p in tree:
                     with contextlib.suppress(psutil.Error):
                         p.send_signal(sig)
-                psutil.wait_procs([psutil.Process(p.pid) for p in tree if psutil.pid_exists(p.pid)], timeout=30)
+                psutil.wait_procs(tree, timeout=30)
             proc.wait()
             stacks = err_path.read_text()[-12000:]
             pytest.fail(f"torchrun hung for {timeout} s; stdout:\n{out_path.read_text()[-2000:]}\nstacks:\n{stacks}")

@@ -75,9 +75,8 @@ class CastChecker:
     def count_breaks(self, stories: Sequence[Sequence[str]]) -> dict[str, int]:
         """How many of the stories that are not story-valid break first where: "grammar" (checked first), then
         `cast_break`'s answer; most frequent first."""
-        found = Counter(
-            "grammar" if not self.grammar_valid(s) else self.cast_break(s) for s in stories if not self.story_valid(s)
-        )
+        found = Counter("grammar" if not self.grammar_valid(s) else self.cast_break(s) for s in stories)
+        del found[None]  # the stories that keep their cast
         return dict(found.most_common())
 
     def keeps_cast(self, sentences: Sequence[str]) -> bool:
