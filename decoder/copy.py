@@ -10,7 +10,8 @@ distribution over the tokens found there, and a learned gate mixes it with the v
 
 The mixture is a proper distribution (a row without any context token has g = 0), so bits computed from it
 remain a lossless code. x-transformers has no such head: it is written here on the decoder's final hidden
-states.
+states. Training and the codelength need only the targets' probabilities and the argmax: `target_log_prob`
+computes them over the S context positions, without the (B, T, V) mixture (a third of a TinyStories step).
 """
 
 from __future__ import annotations
@@ -30,6 +31,16 @@ class CopyHead(nn.Module):
         self.gate = nn.Linear(dim, 1)
         self.scale = dim**-0.5
 
+    def _parts(self, hidden: Tensor, context: Tensor, context_ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Copy attention (B, T, S) over the copyable positions, and log(1 - g), log g (B, T, 1) of the gate."""
+        copyable = context_ids >= 0  # (B, S)
+        scores = torch.einsum("btw,bsw->bts", self.query(hidden), self.key(context)).float() * self.scale
+        # A large negative, not -inf: a row with nothing to copy stays finite (its copy term is gated off below).
+        attn = scores.masked_fill(~copyable[:, None], -1e9).softmax(-1)
+        gate = self.gate(hidden).float()  # (B, T, 1)
+        gate = gate.masked_fill(~copyable.any(1)[:, None, None], float("-inf"))  # nothing to copy: vocabulary only
+        return attn, F.logsigmoid(-gate), F.logsigmoid(gate)
+
     def forward(self, hidden: Tensor, logits: Tensor, context: Tensor, context_ids: Tensor) -> Tensor:
         """Log-probabilities of the next token.
 
@@ -43,15 +54,46 @@ class CopyHead(nn.Module):
         Returns:
             (B, T, V) log p(x), a normalised distribution at every position (usable as logits).
         """
-        copyable = context_ids >= 0  # (B, S)
-        scores = torch.einsum("btw,bsw->bts", self.query(hidden), self.key(context)).float() * self.scale
-        # A large negative, not -inf: a row with nothing to copy stays finite (its copy term is gated off below).
-        attn = scores.masked_fill(~copyable[:, None], -1e9).softmax(-1)
+        attn, log_vocab, log_copy = self._parts(hidden, context, context_ids)
         index = context_ids.clamp(min=0)[:, None].expand(-1, hidden.shape[1], -1)
         p_copy = torch.zeros_like(logits, dtype=torch.float32).scatter_add(-1, index, attn)
-        gate = self.gate(hidden).float()  # (B, T, 1)
-        gate = gate.masked_fill(~copyable.any(1)[:, None, None], float("-inf"))  # nothing to copy: vocabulary only
-        vocab = F.logsigmoid(-gate) + logits.float().log_softmax(-1)
-        found = p_copy > 0  # log 0 is -inf; taken through where() so that no gradient meets 1 / 0
-        copied = (F.logsigmoid(gate) + torch.where(found, p_copy, 1.0).log()).masked_fill(~found, float("-inf"))
-        return torch.logaddexp(vocab, copied)
+        return torch.logaddexp(log_vocab + logits.float().log_softmax(-1), log_copy + _log(p_copy))
+
+    def target_log_prob(
+        self, hidden: Tensor, logits: Tensor, context: Tensor, context_ids: Tensor, target: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """log p(target) and argmax_x p(x) of the mixture, computed over the context positions only.
+
+        The argmax is the vocabulary's best token or a context token: any token outside the context has only
+        its vocabulary term, so none beats the vocabulary's best; a context token's mixture is computed exactly.
+
+        Args:
+            hidden, logits, context, context_ids: as for `forward`.
+            target: (B, T) token ids.
+
+        Returns:
+            log p(target) (B, T) and the most likely token (B, T).
+        """
+        attn, log_vocab, log_copy = self._parts(hidden, context, context_ids)
+        log_p = logits.float().log_softmax(-1)  # (B, T, V): the normaliser needs every logit
+        ids = context_ids.clamp(min=0)
+        same = context_ids[:, :, None] == context_ids[:, None, :]  # (B, S, S): positions holding one token
+        copy_at_target = (attn * (context_ids[:, None, :] == target[..., None])).sum(-1)  # (B, T)
+        at_target = log_vocab[..., 0] + log_p.gather(-1, target[..., None])[..., 0]
+        target_lp = torch.logaddexp(at_target, log_copy[..., 0] + _log(copy_at_target))
+        with torch.no_grad():  # the argmax: a diagnostic, no gradient
+            best_lp, best = log_p.max(-1)
+            copy_mass = torch.einsum("bts,bsr->btr", attn, same.float())  # (B, T, S) p_copy at each position's token
+            at_context = log_p.gather(-1, ids[:, None].expand(-1, target.shape[1], -1))
+            mixed = torch.logaddexp(log_vocab + at_context, log_copy + _log(copy_mass))
+            mixed = mixed.masked_fill(context_ids[:, None] < 0, float("-inf"))
+            context_lp, where = mixed.max(-1)
+            from_context = ids.gather(1, where)
+            predicted = torch.where(context_lp > log_vocab[..., 0] + best_lp, from_context, best)
+        return target_lp, predicted
+
+
+def _log(p: Tensor) -> Tensor:
+    """log p with log 0 = -inf, taken through where() so that no gradient meets 1 / 0."""
+    found = p > 0
+    return torch.where(found, p, 1.0).log().masked_fill(~found, float("-inf"))

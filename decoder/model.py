@@ -86,6 +86,15 @@ class SpecialIds:
 
 
 @dataclass
+class Scored:
+    """Teacher-forced scores of target tokens (`IdeaDecoder.score`)."""
+
+    log_prob: Tensor  # (B, T) log p of each target token
+    predicted: Tensor  # (B, T) the most likely token at each position
+    logits: Tensor | None = None  # (B, T, V) logits of the output distribution, when asked for
+
+
+@dataclass
 class Condition:
     """What a batch of rows is decoded from.
 
@@ -152,29 +161,30 @@ class StoryContext(nn.Module):
             context (B, S, W), its mask (B, S) and token ids (B, S; -1 at code vectors and padding): the shown
             tokens and code vectors of each row, packed.
         """
-        c, t = tokens.shape[1], tokens.shape[2]
-        at = torch.arange(t, device=tokens.device).clamp(max=len(self.position) - 1)  # longer ideas share the last
-        text = token_emb(tokens) + self.position[at]
-        text = text + (self.distance[:c, None] + self.kind[0])
-        text_mask = mask & (kinds == TEXT)[..., None]
-        seq, seq_mask = [rearrange(text, "b c t w -> b (c t) w")], [rearrange(text_mask, "b c t -> b (c t)")]
-        ids = [rearrange(tokens.masked_fill(~text_mask, -1), "b c t -> b (c t)")]
-        if self.to_codes is not None and codes is not None:
-            seq.append(self.to_codes(codes) + self.distance[:c] + self.kind[1])
-            seq_mask.append(kinds == CODES)
-            ids.append(torch.full_like(kinds, -1))
-        return _packed(torch.cat(seq, dim=1), torch.cat(seq_mask, dim=1), torch.cat(ids, dim=1))
+        c, t = tokens.shape[1:]
+        text_mask = rearrange(mask & (kinds == TEXT)[..., None], "b c t -> b (c t)")
+        # Pack before embedding: each earlier idea is padded to the longest, and neither the embedding nor
+        # cross-attention need pay for that padding.
+        order, text_mask = _packed_order(text_mask)
+        ids = rearrange(tokens, "b c t -> b (c t)").gather(1, order).masked_fill(~text_mask, -1)
+        slot = torch.arange(c * t, device=tokens.device)
+        at = (slot % t).clamp(max=len(self.position) - 1)[order]  # longer ideas share the last position
+        text = token_emb(ids.clamp(min=0)) + self.position[at] + self.distance[(slot // t)[order]] + self.kind[0]
+        if self.to_codes is None or codes is None:
+            return text, text_mask, ids
+        shown = self.to_codes(codes) + self.distance[:c] + self.kind[1]
+        seq, seq_mask = torch.cat([text, shown], dim=1), torch.cat([text_mask, kinds == CODES], dim=1)
+        order, seq_mask = _packed_order(seq_mask)
+        ids = torch.cat([ids, torch.full_like(kinds, -1)], dim=1).gather(1, order)
+        return seq.gather(1, order[..., None].expand(-1, -1, seq.shape[-1])), seq_mask, ids
 
 
-def _packed(seq: Tensor, mask: Tensor, ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Move each row's real positions to its front (in order) and cut the width to the longest row's count:
-    each earlier idea is padded to the longest one, and cross-attention need not pay for that padding."""
+def _packed_order(mask: Tensor) -> tuple[Tensor, Tensor]:
+    """The positions (B, S') that move each row's real positions to its front (in order), S' the longest row's
+    count, and the packed mask (B, S')."""
     order = torch.sort((~mask).to(torch.uint8), dim=1, stable=True).indices
-    width = max(1, int(mask.sum(1).max()))
-    order = order[:, :width]
-    mask = mask.gather(1, order)
-    ids = ids.gather(1, order).masked_fill(~mask, -1)
-    return seq.gather(1, order[..., None].expand(-1, -1, seq.shape[-1])), mask, ids
+    order = order[:, : max(1, int(mask.sum(1).max()))]
+    return order, mask.gather(1, order)
 
 
 class IdeaDecoder(nn.Module):
@@ -265,16 +275,47 @@ class IdeaDecoder(nn.Module):
             logits (B, T, V) without cache, (B, 1, V) with it (with `copy`, log-probabilities, which are logits
             of the same distribution); and the new cache.
         """
+        hidden, inter = self._hidden(tokens, cond, cache)
+        logits = self.net.to_logits(hidden)
+        if self.copy is not None and cond.context is not None:
+            logits = self.copy(hidden, logits, cond.context, cond.context_ids)
+        return logits, inter
+
+    def score(self, tokens: Tensor, cond: Condition, target: Tensor, full: bool = False) -> Scored:
+        """Teacher-forced scores of `target`: what training and the codelength need.
+
+        With `copy`, log p(target) and the argmax come from the context positions (`CopyHead.target_log_prob`),
+        not from the (B, T, V) mixture, which `full` asks for as well.
+
+        Args:
+            tokens: (B, T) decoder input ids starting with BOS.
+            cond: the rows' Condition.
+            target: (B, T) the next token at each position.
+            full: also return the (B, T, V) logits of the output distribution.
+
+        Returns:
+            Scored: log_prob (B, T), predicted (B, T), logits (B, T, V) or None.
+        """
+        hidden, _ = self._hidden(tokens, cond, None)
+        logits = self.net.to_logits(hidden)
+        if self.copy is None or cond.context is None:
+            log_p = logits.float().log_softmax(-1)
+            return Scored(log_p.gather(-1, target[..., None])[..., 0], logits.argmax(-1), logits if full else None)
+        log_prob, predicted = self.copy.target_log_prob(hidden, logits, cond.context, cond.context_ids, target)
+        mixed = self.copy(hidden, logits, cond.context, cond.context_ids) if full else None
+        return Scored(log_prob, predicted, mixed)
+
+    def _hidden(
+        self, tokens: Tensor, cond: Condition, cache: LayerIntermediates | None
+    ) -> tuple[Tensor, LayerIntermediates]:
+        """The final hidden states (B, T, W) of the token positions (the prefix cut off), and the new cache."""
         kw = {} if cond.context is None else {"context": cond.context, "context_mask": cond.context_mask}
         hidden, inter = self.net(
             tokens, prepend_embeds=cond.prefix, cache=cache, return_embeddings_and_intermediates=True, **kw
         )
         if cache is None:
             hidden = hidden[:, cond.prefix.shape[1] :]
-        logits = self.net.to_logits(hidden)
-        if self.copy is not None and cond.context is not None:
-            logits = self.copy(hidden, logits, cond.context, cond.context_ids)
-        return logits, inter
+        return hidden, inter
 
     def teacher_forcing(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Decoder inputs [BOS, x...], targets [x..., EOS] and their mask, all (B, T+1)."""

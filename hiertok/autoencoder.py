@@ -319,16 +319,14 @@ class IdeaAutoencoder(nn.Module):
         )
         tokens, mask = batch.rows(batch.targets)
         inp, target, tmask = self.decoder.teacher_forcing(tokens, mask)
-        logits, _ = self.decoder(inp, cond)
-        logits = logits.float()
-        nll = nn.functional.cross_entropy(logits.transpose(1, 2), target, reduction="none")
+        scored = self.decoder.score(inp, cond, target, full=self.cfg.loss.reencode_weight > 0)
         n_tok = tmask.sum()
-        recon = (nll * tmask).sum() / n_tok
-        acc = ((logits.argmax(-1) == target) & tmask).sum() / n_tok
+        recon = -(scored.log_prob * tmask).sum() / n_tok
+        acc = ((scored.predicted == target) & tmask).sum() / n_tok
         bow = (
             self.bow_loss(quantized[batch.targets], tokens, mask) if self.bow_head is not None else recon.new_zeros(())
         )
-        terms = self.idea_terms(z, batch, logits, tokens, mask, needed)
+        terms = self.idea_terms(z, batch, scored.logits, tokens, mask, needed)
         w = self.cfg.loss
         loss = recon + w.bow_weight * bow + q.aux_loss
         weights = {"next_idea": w.next_idea_weight, "reencode": w.reencode_weight, "next_mse": w.next_mse_weight}
@@ -354,7 +352,7 @@ class IdeaAutoencoder(nn.Module):
             z: (N, D) idea vectors of every batch row (before quantization).
             encoded: (N,) the rows `z` holds (`encoded_rows`; None: all); the others are no negatives.
             batch: the batch (targets, previous ideas).
-            logits: (B, T+1, V) the decoder's teacher-forced logits for the targets.
+            logits: (B, T+1, V) the decoder's teacher-forced logits for the targets (None without `reencode`).
             tokens: (B, T) the targets' tokens (`IdeaBatch.rows(targets)`); mask: (B, T) their real-token mask.
 
         Returns:

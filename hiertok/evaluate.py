@@ -33,7 +33,6 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from hiertok.codes import Codes
@@ -114,10 +113,9 @@ def idea_nats(
         )
         tokens, mask = batch.rows(batch.targets)
         inp, target, tmask = model.decoder.teacher_forcing(tokens, mask)
-        logits, _ = model.decoder(inp, cond)
-        nll = nn.functional.cross_entropy(logits.float().transpose(1, 2), target, reduction="none")
-        nats[ideas] = (nll * tmask).sum(1).double().cpu()
-        correct[ideas] = ((logits.argmax(-1) == target) & tmask).sum(1).cpu()
+        scored = model.decoder.score(inp, cond, target)
+        nats[ideas] = -(scored.log_prob * tmask).sum(1).double().cpu()
+        correct[ideas] = ((scored.predicted == target) & tmask).sum(1).cpu()
     return nats, correct
 
 

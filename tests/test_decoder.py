@@ -158,3 +158,33 @@ def test_copying_puts_mass_on_the_context_tokens_only_and_stays_a_distribution()
     )
     assert torch.allclose(logp[2, 0], vocab[2, 0].log_softmax(-1), atol=1e-5)
     assert cond.context_ids[1, cond.context_mask[1]].ge(0).all() and cond.context_ids[2].eq(-1).all()
+
+
+@pytest.mark.parametrize("copy", [False, True])
+@pytest.mark.parametrize("gate", [-3.0, 0.0, 3.0])
+def test_scores_equal_the_full_distribution_with_and_without_copying(copy, gate):
+    """`score` skips the (B, T, V) copy mixture: its log p(target), argmax and gradients are the full one's."""
+    torch.manual_seed(4)
+    d = IdeaDecoder(DecoderConfig(dim=32, depth=2, heads=2, context=2, copy=copy), 40, 8, SPECIAL)
+    if copy:
+        with torch.no_grad():
+            d.copy.gate.bias.fill_(gate)
+    cond = _story_condition(d, 6)  # row 2 has no context
+    inp = torch.cat([torch.full((6, 1), SPECIAL.bos), torch.randint(3, 40, (6, 7))], 1)
+    target = torch.cat([inp[:, 1:], torch.full((6, 1), SPECIAL.eos)], 1)
+    target[:3, :4] = cond.context_ids[:3, :4].clamp(min=3)  # targets the context holds (or not, at padding)
+    full, _ = d(inp, cond)
+    expected = full.float().log_softmax(-1).gather(-1, target[..., None])[..., 0]
+    scored = d.score(inp, cond, target, full=True)
+    assert torch.allclose(scored.log_prob, expected, atol=1e-5)
+    assert torch.equal(scored.predicted, full.argmax(-1))
+    assert torch.allclose(scored.logits, full)
+    copied = (scored.predicted[:2, :, None] == cond.context_ids[:2, None, :]).any(-1)  # (2, T)
+    if copy and gate > 0:  # a gate that copies: the argmax is a context token (the mixture's, not the vocabulary's)
+        assert copied.float().mean() > 0.5
+    grads = []
+    for loss in (-expected.sum(), -d.score(inp, cond, target).log_prob.sum()):
+        d.zero_grad()
+        loss.backward(retain_graph=True)
+        grads.append(torch.cat([p.grad.flatten() for p in d.parameters() if p.grad is not None]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-5)
