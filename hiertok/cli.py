@@ -113,6 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="decodings per planned idea (default: the run's)",
     )
     ep.add_argument(
+        "--decode-passes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="decoding passes over each plan (0: until nothing changes; default: the run's)",
+    )
+    ep.add_argument(
         "--baseline", default=None, help="a flat LM run: its continuations of the same prompts are scored beside"
     )
     ep.add_argument("--out", "-o", help="write the results as JSON here")
@@ -196,7 +203,14 @@ def _dispatch(args: argparse.Namespace) -> int:
             from hiertok.eval_planner import evaluate_planner_run
 
             result = evaluate_planner_run(
-                args.ckpt, args.data, args.max_docs, args.prompts, args.beams, args.decode_candidates, args.baseline
+                args.ckpt,
+                args.data,
+                args.max_docs,
+                args.prompts,
+                args.beams,
+                args.decode_candidates,
+                args.baseline,
+                args.decode_passes,
             )
         elif args.stage == "codelength":
             from hiertok.codelength import evaluate_codelength_run

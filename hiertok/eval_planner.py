@@ -58,6 +58,7 @@ class PlannerEval:
     prompts: int
     beams: int
     decode_candidates: int
+    decode_passes: int  # 0: until nothing changes
     plan_adherence_level1: float | None = None
     plan_adherence_full: float | None = None
     grammar_valid: float | None = None
@@ -148,6 +149,7 @@ def evaluate_planner(
         prompts=0,
         beams=beams,
         decode_candidates=pipe.cfg.search.decode_candidates,
+        decode_passes=pipe.cfg.search.decode_passes,
     )
     if prompts == 0:
         return result
@@ -240,16 +242,20 @@ def evaluate_planner_run(
     beams: int = 4,
     decode_candidates: int | None = None,
     baseline: str | None = None,
+    decode_passes: int | None = None,
 ) -> PlannerEval:
     """What `hiertok eval planner` runs: held-out documents of `data` (default: the planner's held-out part).
 
-    `decode_candidates` overrides the run's `search.decode_candidates` (1: plain greedy decoding of plans);
+    `decode_candidates` overrides the run's `search.decode_candidates` (1: plain greedy decoding of plans),
+    `decode_passes` its `search.decode_passes` (0: until nothing changes);
     `baseline`: a flat LM run whose continuations of the same prompts are scored beside the planner's.
     """
     pipe = Pipeline.from_pretrained(ckpt)
     if decode_candidates is not None:
         pipe.cfg.search.decode_candidates = decode_candidates
-        pipe.cfg.search.validate()
+    if decode_passes is not None:
+        pipe.cfg.search.decode_passes = decode_passes
+    pipe.cfg.search.validate()
     dcfg = data_config(pipe.cfg, pipe.tokenizer)
     split = heldout_split(dcfg, source=data, limit=max_docs)
     train_codes, _ = load_codes(pipe.cfg, pipe.tokenizer)

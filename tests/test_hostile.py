@@ -151,6 +151,12 @@ CASES = [
         ["eval", "planner", "--ckpt", "{plan}", "--decode-candidates", "0"],
         ("error", "decode_candidates"),
     ),
+    (
+        "eval-planner-negative-passes",
+        {},
+        ["eval", "planner", "--ckpt", "{plan}", "--decode-passes", "-1"],
+        ("error", "decode_passes"),
+    ),
 ]
 
 

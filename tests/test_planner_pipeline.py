@@ -94,6 +94,8 @@ def test_eval_planner_cli_writes_every_key(toy_planner_run, tmp_path, capsys):
                 "4",
                 "--beams",
                 "2",
+                "--decode-passes",
+                "2",
                 "--out",
                 str(out),
             ]
@@ -101,6 +103,7 @@ def test_eval_planner_cli_writes_every_key(toy_planner_run, tmp_path, capsys):
         == 0
     )
     result = json.loads(out.read_text())
+    assert result["decode_passes"] == 2 and result["beams"] == 2  # the flags reach the evaluation
     for key in (
         "bits_per_idea",
         "bits_per_idea_by_level",
