@@ -11,7 +11,8 @@ distribution over the tokens found there, and a learned gate mixes it with the v
 The mixture is a proper distribution (a row without any context token has g = 0), so bits computed from it
 remain a lossless code. x-transformers has no such head: it is written here on the decoder's final hidden
 states. Training and the codelength need only the targets' probabilities and the argmax: `target_log_prob`
-computes them over the S context positions, without the (B, T, V) mixture (a third of a TinyStories step).
+computes them over the S context positions, without building the (B, T, V) mixture (only the vocabulary's
+log-softmax, which the normaliser needs, stays vocabulary-sized).
 """
 
 from __future__ import annotations
