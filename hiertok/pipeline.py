@@ -57,20 +57,6 @@ class Generation:
         return dataclasses.asdict(self) | {"text": self.best.text}
 
 
-def pick_by_gist(agree: torch.Tensor) -> torch.Tensor:
-    """Which decoding candidate of each idea to keep: the first whose re-encoding has the plan's level-1 code
-    (the gist), greedy (candidate 0) when none has. Finer levels do not vote: a plan's details are often wrong
-    where the story fixed them (a new name), and the decoder's greedy reading of the story is the better guide.
-
-    Args:
-        agree: (C, R) True where candidate c of idea r re-encodes to the planned level-1 code (False if empty).
-
-    Returns:
-        (R,) the kept candidate of each idea.
-    """
-    return agree.long().argmax(0)  # argmax returns the first maximum: greedy on ties
-
-
 class Pipeline:
     """A trained planner with the idea tokenizer it was trained on."""
 
@@ -130,6 +116,7 @@ class Pipeline:
         seed: int = 0,
         prompt_ideas: list[list[list[int]]] | None = None,
         passes: int | None = None,
+        verify: bool = True,
     ) -> list[list[list[str]]]:
         """Decode every planned idea of every plan in ONE batch.
 
@@ -137,8 +124,8 @@ class Pipeline:
         planned idea's decoder reads the prompt's ideas by their text and the plan's earlier ideas by their
         codes. Only the planned ideas are decoded and returned. With `candidates` > 1, every planned idea is
         decoded that many times (greedily, then `candidates` - 1 samples at temperature 0.7 in one more
-        batch), each is re-encoded, and the first whose level-1 code is the plan's is kept (greedy when none
-        or several are): the text then follows the plan's gist even where greedy decoding drifts off it.
+        batch), each is re-encoded, and the first whose level-1 code is the plan's is kept (greedy when it has
+        it or none has): the text then follows the plan's gist even where greedy decoding drifts off it.
 
         Args:
             prompt_codes: (B, T, L) codes of the prompts.
@@ -147,6 +134,7 @@ class Pipeline:
             seed: sampling seed of the extra candidates.
             prompt_ideas: per prompt, the token ids of its ideas (None: the prompts are known by their codes only).
             passes: decoding passes (None: the config's `search.decode_passes`; see `IdeaTokenizer.decode_to_ids`).
+            verify: skip decoding again the ideas a fixed-point check keeps (`story_decoding.decode_stories`).
 
         Returns:
             Per prompt, per plan, the planned ideas' texts.
@@ -163,22 +151,29 @@ class Pipeline:
         for j, d in enumerate(docs):
             ids[j, : len(d)], mask[j, : len(d)] = d, True
         t = prompt_codes.shape[1]
-        decoded = self._decode(Codes(ids, mask, self.tokenizer.codebook_sizes), t, n, seed, known, passes)
+        decoded = self._decode(Codes(ids, mask, self.tokenizer.codebook_sizes), t, n, seed, known, passes, verify)
         it = iter(decoded)
         return [[next(it) for _ in per] for per in plans]
 
-    def _decode(self, codes: Codes, t: int, n: int, seed: int, known: list | None, passes: int) -> list[list[str]]:
+    def _decode(
+        self, codes: Codes, t: int, n: int, seed: int, known: list | None, passes: int, verify: bool
+    ) -> list[list[str]]:
         """Per document, its ideas after the first `t`, decoded; the best of `n` candidates when n > 1."""
         tok = self.tokenizer
         gist = codes.flat()[:, 0]  # each idea's planned level-1 code
 
         def follows_plan(rows: torch.Tensor, found: list[list[list[int]]]) -> torch.Tensor:
+            """(C, R) True where a candidate re-encodes to its idea's planned level-1 code (the gist). Finer
+            levels do not vote: a plan's details are often wrong where the story fixed them (a new name),
+            and the decoder's greedy reading of the story is the better guide."""
             flat = [ids for cand in found for ids in cand]  # candidate-major
             again = tok.encode_ideas([ids or [tok.bpe.eos_id] for ids in flat])[:, 0]
             agree = (again == repeat(gist[rows], "r -> (c r)", c=len(found))) & torch.tensor([bool(i) for i in flat])
-            return pick_by_gist(rearrange(agree, "(c r) -> c r", c=len(found)))
+            return rearrange(agree, "(c r) -> c r", c=len(found))
 
-        docs, _ = tok.decode_stories(codes, known=known, passes=passes, seed=seed, candidates=n, pick=follows_plan)
+        docs, _ = tok.decode_stories(
+            codes, known=known, passes=passes, seed=seed, candidates=n, accept=follows_plan, verify=verify
+        )
         return [tok.bpe.decode_batch(doc[t:]) for doc in docs]
 
     def generate(

@@ -6,9 +6,8 @@ A saved tokenizer is a directory holding `config.yaml` (the resolved training co
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,13 +15,14 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model
 
-from decoder.generate import GenerationConfig, generate
+from decoder.generate import GenerationConfig
 from decoder.model import SpecialIds
 from hiertok.autoencoder import IdeaAutoencoder, ModelConfig
 from hiertok.codes import Codes
 from hiertok.config import ConfigError, DataConfig, TrainConfig, load_config, to_yaml
 from hiertok.data.bpe import BPE
 from hiertok.data.ideas import Segmentation, join_ideas, pad_ideas, segment_document
+from hiertok.story_decoding import decode_stories
 from hiertok.training import save_weights
 
 CONFIG_FILE, BPE_FILE, WEIGHTS_FILE = "config.yaml", "tokenizer.json", "model.safetensors"
@@ -126,7 +126,6 @@ class IdeaTokenizer:
         return Codes(ids, mask, self.codebook_sizes)
 
     # -- codes -> text ---------------------------------------------------------------------------
-    @torch.no_grad()
     def decode_to_ids(
         self,
         codes: Codes,
@@ -140,18 +139,14 @@ class IdeaTokenizer:
         """Token ids of every idea, decoded from its first `levels` codes (all ideas batched).
 
         With a story context (`model.decoder.context` C > 0) an idea's decoder also reads the C ideas before
-        it: by their tokens where their text is known, else by their codes (`context_codes`) or not at all.
-        No idea waits for another's tokens within a pass, so a pass decodes all ideas in one batch. Later
-        passes refine (Jacobi iteration): pass p knows the text every idea got in pass p - 1 and decodes again
-        only the ideas whose earlier ideas changed, so idea t is final after t passes at most, and decoding
-        stops once no text changes.
+        it, and later passes refine what earlier ones wrote (hiertok/story_decoding.py).
 
         Args:
             codes: codes of documents; only the first `levels` levels are read.
             levels: prefix depth k (None: every level the codes have).
             generation: decoding settings (default: the config's, greedy).
             batch_size: ideas per decoding batch.
-            seed: seed for sampling (each pass draws the same numbers, so that a pass can repeat the last).
+            seed: seed for sampling.
             known: per document, the token ids of its first ideas whose text is known (a prompt); they are
                 returned as given, not decoded.
             passes: decoding passes at most (0: until nothing changes, the same result as decoding the
@@ -162,109 +157,10 @@ class IdeaTokenizer:
         """
         return self.decode_stories(codes, levels, generation, batch_size, seed, known, passes)[0]
 
-    @torch.no_grad()
-    def decode_stories(
-        self,
-        codes: Codes,
-        levels: int | None = None,
-        generation: GenerationConfig | None = None,
-        batch_size: int = 512,
-        seed: int = 0,
-        known: Sequence[Sequence[Sequence[int]]] | None = None,
-        passes: int = 1,
-        candidates: int = 1,
-        pick: Pick | None = None,
-    ) -> tuple[list[list[list[int]]], int]:
-        """`decode_to_ids`, and the number of passes it took.
-
-        With `candidates` n > 1, each pass decodes every idea n times (greedily, then n - 1 samples at
-        temperature 0.7) and `pick(rows, candidates)` chooses one per idea: `rows` (R,) are the ideas' indices
-        in `codes.flat()` order, `candidates` n lists of R token-id lists, greedy first; it returns (R,)
-        indices. A later pass reads the chosen texts, so the text an idea keeps is the one its successors read.
-        """
-        if codes.levels > self.levels:
-            raise ValueError(f"codes have {codes.levels} levels, this tokenizer has {self.levels}")
-        k = codes.levels if levels is None else levels
-        if not 1 <= k <= codes.levels:
-            raise ValueError(f"levels must be in 1..{codes.levels}, got {k}")
-        if passes < 0:
-            raise ValueError(f"passes must be >= 0, got {passes}")
-        gen = generation or self.cfg.generation
-        self.model.eval()
-        q = self.model.quantizer
-        flat = codes.ids[..., :k][codes.mask].to(self.device)
-        vectors = q.decode_indices(flat) if len(flat) else torch.zeros((0, q.dim), device=self.device)
-        context = grid_previous(codes.mask, self.model.decoder.cfg.context).to(self.device)
-        given = self._known_mask(codes, known)  # (N,) ideas whose text is known
-        texts: list[list[int] | None] = [None] * len(flat)
-        known_ideas = iter(list(ids) for doc in (known or []) for ids in doc)
-        for i in given.nonzero().squeeze(1).tolist():
-            texts[i] = next(known_ideas)
-        todo = (~given).nonzero().squeeze(1).to(self.device)
-        most = int(codes.mask.sum(1).max()) if codes.num_docs else 1
-        limit = 1 if not self.model.decoder.cfg.context else min(passes or most, most)
-        done, dirty = 0, todo  # a pass decodes only the ideas whose story changed in the pass before
-        while len(dirty) and done < limit:
-            again = self._decode_pass(dirty, context, vectors, texts, gen, batch_size, seed, candidates, pick)
-            done += 1
-            changed = torch.zeros(len(texts), dtype=torch.bool, device=self.device)
-            for i, ids in zip(dirty.tolist(), again):
-                changed[i] = texts[i] != ids
-                texts[i] = ids
-            ctx = context[todo]
-            dirty = todo[((ctx >= 0) & changed[ctx.clamp(min=0)]).any(1)]
-        out, pos = [], 0
-        for n in codes.mask.sum(1).tolist():
-            out.append([list(t) for t in texts[pos : pos + n]])
-            pos += n
-        return out, done
-
-    def _decode_pass(
-        self,
-        rows: torch.Tensor,
-        context: torch.Tensor,
-        vectors: torch.Tensor,
-        texts: list[list[int] | None],
-        gen: GenerationConfig,
-        batch_size: int,
-        seed: int,
-        candidates: int = 1,
-        pick: Pick | None = None,
-    ) -> list[list[int]]:
-        """Decode `rows` (of the flat ideas) once, each reading the text its earlier ideas have in `texts`
-        (`candidates` times, one kept by `pick`)."""
-        model = self.model
-        has_text = torch.tensor([t is not None for t in texts], dtype=torch.bool, device=self.device)
-        tokens, mask = pad_ideas([t or [] for t in texts], self.bpe.pad_id)
-        tokens, mask = tokens.to(self.device), mask.to(self.device)
-        sampling = dataclasses.replace(gen, temperature=0.7, num_beams=1)
-        generator = torch.Generator(device=self.device).manual_seed(seed)
-        found: list[list[list[int]]] = []
-        for c in range(candidates):
-            out: list[list[int]] = []
-            for start in range(0, len(rows), batch_size):
-                part = rows[start : start + batch_size]
-                ctx = context[part]
-                cond = model.decoder_condition(part, ctx, vectors, tokens, mask, has_text[ctx.clamp(min=0)])
-                out.extend(generate(model.decoder, cond, gen if c == 0 else sampling, generator=generator).tokens)
-            found.append(out)
-        if candidates == 1 or pick is None:
-            return found[0]
-        chosen = pick(rows.cpu(), found).tolist()
-        return [found[c][r] for r, c in enumerate(chosen)]
-
-    def _known_mask(self, codes: Codes, known: Sequence[Sequence[Sequence[int]]] | None) -> torch.Tensor:
-        """(N,) True at the ideas of `codes` (in `Codes.flat` order) whose text `known` gives."""
-        if known is None:
-            return torch.zeros(int(codes.mask.sum()), dtype=torch.bool)
-        counts = codes.mask.sum(1)
-        if len(known) != codes.num_docs or any(len(d) > int(n) for d, n in zip(known, counts)):
-            raise ValueError("known texts must give at most as many ideas per document as the codes have")
-        if any(len(ids) == 0 for doc in known for ids in doc):
-            raise ValueError("a known idea has no tokens")
-        lengths = torch.tensor([len(d) for d in known], dtype=torch.long)
-        grid = torch.arange(codes.mask.shape[1])[None, :] < lengths[:, None]
-        return grid[codes.mask]
+    def decode_stories(self, codes: Codes, *args, **kw) -> tuple[list[list[list[int]]], int]:
+        """`decode_to_ids`, with candidates per idea (`story_decoding.decode_stories`), and the number of
+        decoding passes it took."""
+        return decode_stories(self, codes, *args, **kw)
 
     def decode_ideas(self, codes: Codes, levels: int | None = None, **kw) -> list[list[str]]:
         """Per document, the text of each idea decoded from its codes."""
@@ -315,27 +211,6 @@ class IdeaTokenizer:
             )
         tok.model.to(device).eval()
         return tok
-
-
-# Chooses one of several decoded candidates per idea: (rows (R,), candidates [n][R] token ids) -> (R,) indices.
-Pick = Callable[[torch.Tensor, list[list[list[int]]]], torch.Tensor]
-
-
-def grid_previous(mask: torch.Tensor, count: int) -> torch.Tensor:
-    """The earlier ideas of each existing idea of a (docs, ideas) grid, as rows of `mask`'s flat order.
-
-    Args:
-        mask: (docs, ideas) True where an idea exists (each document's ideas come first).
-        count: how many earlier ideas.
-
-    Returns:
-        (N, count) rows of the previous 1..count ideas in the same document, nearest first, -1 where none.
-    """
-    grid = torch.full(mask.shape, -1, dtype=torch.long)
-    grid[mask] = torch.arange(int(mask.sum()))
-    width = grid.shape[1]
-    cols = [torch.nn.functional.pad(grid, (d, 0), value=-1)[:, :width] for d in range(1, count + 1)]
-    return torch.stack(cols, -1)[mask] if cols else torch.zeros((int(mask.sum()), 0), dtype=torch.long)
 
 
 def build_model(cfg: TokenizerConfig, bpe: BPE) -> IdeaAutoencoder:

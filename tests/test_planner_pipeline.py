@@ -159,7 +159,7 @@ def test_decoding_candidates_keep_the_idea_that_follows_the_plan_best(toy_planne
 
 
 def test_candidates_are_picked_on_the_plans_gist_with_greedy_first():
-    from hiertok.pipeline import pick_by_gist
+    from hiertok.story_decoding import first_acceptable
 
     agree = torch.tensor(
         [
@@ -169,4 +169,5 @@ def test_candidates_are_picked_on_the_plans_gist_with_greedy_first():
         ]
     )
     # idea 0: greedy has the gist and is kept; 1: the first sample that has it; 2: none has it, greedy; 3: the last
-    assert pick_by_gist(agree).tolist() == [0, 1, 0, 2]
+    chosen, acceptable = first_acceptable(agree)
+    assert chosen.tolist() == [0, 1, 0, 2] and acceptable.tolist() == [True, True, False, True]

@@ -8,6 +8,7 @@ import torch
 
 from hiertok.cli import main
 from hiertok.codelength import idea_bits
+from hiertok import story_decoding
 from hiertok.codes import Codes
 from hiertok.config import load_config
 from hiertok.data.bpe import BPE
@@ -119,6 +120,14 @@ def test_known_ideas_are_returned_as_given_and_read_by_text(context_pipe, monkey
         return original(targets, context, codes_, tokens, mask, text_known, kept)
 
     monkeypatch.setattr(tok.model, "decoder_condition", record)
+    decoded = []  # the rows each decoding (not each fixed-point check) wrote
+    original_generate = story_decoding.generate
+
+    def count(decoder, cond, *args, **kw):
+        decoded.append(len(cond))
+        return original_generate(decoder, cond, *args, **kw)
+
+    monkeypatch.setattr(story_decoding, "generate", count)
     out, passes = tok.decode_stories(codes, known=[prompt], passes=0)
     assert out[0][0] == prompt[0] and len(out[0]) == len(story.sentences)
     targets, text_known = seen[0]
@@ -127,7 +136,10 @@ def test_known_ideas_are_returned_as_given_and_read_by_text(context_pipe, monkey
     assert text_known[0].tolist() == [True, False] and text_known[1].tolist() == [False, True]
     # Pass 2 reads every earlier idea by its text; the passes stop once one changes nothing.
     assert seen[1][1][1].tolist() == [True, True] and 2 <= passes <= len(story.sentences)
-    assert len(seen) == passes
+    assert len(decoded) == passes and decoded[0] == len(story.sentences) - 1
+    # A later pass decodes again only the ideas whose text is no longer its greedy decoding (the rest are
+    # checked by `still_greedy`): never more than the pass before.
+    assert decoded == sorted(decoded, reverse=True)
     with pytest.raises(ValueError, match="known"):
         tok.decode_to_ids(codes, known=[prompt * (len(story.sentences) + 1)])
 
@@ -144,6 +156,29 @@ def test_later_passes_reach_what_decoding_one_idea_after_another_gives(context_p
         part = Codes(codes.ids[:, : i + 1], codes.mask[:, : i + 1], codes.codebook_sizes)
         known.append(tok.decode_to_ids(part, known=[known])[0][i])
     assert jacobi[0] == known
+
+
+def test_the_fixed_point_check_keeps_a_converged_text_and_rejects_a_changed_one(context_pipe):
+    tok = context_pipe.tokenizer
+    stories = StoryWorld().generate(4, seed=10)
+    codes = tok.encode([s.text for s in stories])
+    docs, _ = tok.decode_stories(codes, passes=0)  # decoded until nothing changes: every text is a fixed point
+    texts = [ids for doc in docs for ids in doc]
+    q = tok.model.quantizer
+    vectors = q.decode_indices(codes.ids[codes.mask])
+    context = story_decoding.grid_previous(codes.mask, tok.model.decoder.cfg.context)
+    story = story_decoding.StoryTexts(vectors, context, list(texts), torch.ones(len(texts), dtype=torch.bool))
+    rows = torch.arange(len(texts))
+    gen = tok.cfg.generation
+    assert story_decoding.still_greedy(tok, story, rows, gen, batch_size=7).all()
+    # One token of idea 3 changed, idea 5 cut short, one text never approved: those three are decoded again.
+    changed = [*texts[3]]
+    changed[0] = (changed[0] + 1) % tok.bpe.vocab_size
+    story.texts[3], story.texts[5] = changed, texts[5][:-1]
+    last = int(codes.mask[:-1].sum())  # the first idea of the last story: its story did not change
+    story.acceptable[last] = False
+    again = story_decoding.still_greedy(tok, story, rows, gen, batch_size=7)
+    assert not again[[3, 5, last]].any() and again[last + 1 :].all() and again[:3].all()  # ideas before the change read the same story
 
 
 def test_flat_lm_generates_from_the_same_cli(toy_flat_run, capsys):

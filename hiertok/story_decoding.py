@@ -1,0 +1,228 @@
+"""Decoding whole stories: every idea of every document from its codes, each reading the story before it.
+
+With a story context (`model.decoder.context` C > 0) an idea's decoder also reads the C ideas before it: by
+their tokens where their text is known, else by their codes (`context_codes`) or not at all. No idea waits
+for another's tokens within a pass, so a pass decodes all ideas in one batch. Later passes refine (Jacobi
+iteration): pass p reads the text every idea got in pass p - 1, so idea t is final after t passes at most.
+
+A later pass does not decode an idea again when that cannot change it. Greedy decoding is a fixed point
+check away: one teacher-forced forward pass (all positions at once) says whether the idea's text is still
+the argmax of every step under its new story; if it is, and the text was acceptable (below), the pass would
+write the same text again, so it is kept. Only the ideas that fail the check are decoded token by token.
+This is the verification step of Jacobi / speculative decoding; the sequential result is unchanged.
+
+With `candidates` n > 1, each decoding decodes an idea n times (greedily, then n - 1 samples at temperature
+0.7) and keeps the first candidate `accept` approves (greedy when none is).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import torch
+
+from decoder.generate import GenerationConfig, generate
+from hiertok.codes import Codes
+from hiertok.data.ideas import pad_ideas
+
+if TYPE_CHECKING:
+    from hiertok.tokenizer import IdeaTokenizer
+
+# Which decoded candidates are acceptable: (rows (R,), candidates [n][R] token ids) -> (n, R) bool. It must
+# depend only on each row and its candidate's text (a kept text is then still acceptable in a later pass).
+Accept = Callable[[torch.Tensor, list[list[list[int]]]], torch.Tensor]
+
+
+def first_acceptable(agree: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first acceptable candidate of each idea, greedy (candidate 0) when none is.
+
+    Args:
+        agree: (C, R) True where candidate c of idea r is acceptable.
+
+    Returns:
+        (R,) the kept candidate of each idea, and (R,) whether it is acceptable.
+    """
+    return agree.long().argmax(0), agree.any(0)  # argmax returns the first maximum: greedy on ties
+
+
+@dataclasses.dataclass
+class StoryTexts:
+    """The flat ideas being decoded: their code vectors, their earlier ideas and the texts so far."""
+
+    vectors: torch.Tensor  # (N, D)
+    context: torch.Tensor  # (N, C) rows of the earlier ideas, -1 where none
+    texts: list[list[int] | None]
+    acceptable: torch.Tensor  # (N,) the kept text was approved (by `accept`, or no check asked)
+
+    def batch(self, pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(N, T) tokens and mask of every text so far, and (N,) which ideas have one."""
+        has_text = torch.tensor([t is not None for t in self.texts], dtype=torch.bool, device=device)
+        tokens, mask = pad_ideas([t or [] for t in self.texts], pad)
+        return tokens.to(device), mask.to(device), has_text
+
+
+@torch.no_grad()
+def decode_stories(
+    tok: IdeaTokenizer,
+    codes: Codes,
+    levels: int | None = None,
+    generation: GenerationConfig | None = None,
+    batch_size: int = 512,
+    seed: int = 0,
+    known: Sequence[Sequence[Sequence[int]]] | None = None,
+    passes: int = 1,
+    candidates: int = 1,
+    accept: Accept | None = None,
+    verify: bool = True,
+) -> tuple[list[list[list[int]]], int]:
+    """Token ids of every idea, decoded from its first `levels` codes (see the module docstring).
+
+    Args:
+        tok: the idea tokenizer.
+        codes: codes of documents; only the first `levels` levels are read.
+        levels: prefix depth k (None: every level the codes have).
+        generation: decoding settings (default: the tokenizer's, greedy).
+        batch_size: ideas per decoding batch.
+        seed: seed for sampling (each pass draws the same numbers, so that a pass can repeat the last).
+        known: per document, the token ids of its first ideas whose text is known (a prompt); they are
+            returned as given, not decoded.
+        passes: decoding passes at most (0: until nothing changes, the same result as decoding the ideas one
+            after another); 1 without a story context.
+        candidates: decodings per idea, the first `accept` approves kept.
+        accept: which candidates are acceptable (None: the greedy one).
+        verify: check a later pass's ideas for a fixed point before decoding them again (False: decode every
+            idea whose story changed; the same texts, slower: for benchmarks and tests).
+
+    Returns:
+        Per document, per idea, token ids; and the number of decoding passes run.
+    """
+    if codes.levels > tok.levels:
+        raise ValueError(f"codes have {codes.levels} levels, this tokenizer has {tok.levels}")
+    k = codes.levels if levels is None else levels
+    if not 1 <= k <= codes.levels:
+        raise ValueError(f"levels must be in 1..{codes.levels}, got {k}")
+    if passes < 0:
+        raise ValueError(f"passes must be >= 0, got {passes}")
+    gen = generation or tok.cfg.generation
+    model, device = tok.model.eval(), tok.device
+    q = model.quantizer
+    flat = codes.ids[..., :k][codes.mask].to(device)
+    vectors = q.decode_indices(flat) if len(flat) else torch.zeros((0, q.dim), device=device)
+    context = grid_previous(codes.mask, model.decoder.cfg.context).to(device)
+    story = StoryTexts(vectors, context, [None] * len(flat), torch.ones(len(flat), dtype=torch.bool, device=device))
+    given = known_mask(codes, known)  # (N,) ideas whose text is known
+    known_ideas = iter(list(ids) for doc in (known or []) for ids in doc)
+    for i in given.nonzero().squeeze(1).tolist():
+        story.texts[i] = next(known_ideas)
+    todo = (~given).nonzero().squeeze(1).to(device)
+    most = int(codes.mask.sum(1).max()) if codes.num_docs else 1
+    limit = 1 if not model.decoder.cfg.context else min(passes or most, most)
+    greedy = gen.temperature == 0 and gen.num_beams == 1  # only greedy decoding has a fixed-point check
+    done, dirty = 0, todo  # a pass decodes only the ideas whose story changed in the pass before
+    while len(dirty) and done < limit:
+        if done and greedy and verify:
+            dirty = dirty[~still_greedy(tok, story, dirty, gen, batch_size)]
+            if not len(dirty):
+                break
+        again, ok = _decode_pass(tok, story, dirty, gen, batch_size, seed, candidates, accept)
+        done += 1
+        changed = torch.zeros(len(story.texts), dtype=torch.bool, device=device)
+        for i, ids in zip(dirty.tolist(), again):
+            changed[i] = story.texts[i] != ids
+            story.texts[i] = ids
+        story.acceptable[dirty] = ok
+        ctx = context[todo]
+        dirty = todo[((ctx >= 0) & changed[ctx.clamp(min=0)]).any(1)]
+    out, pos = [], 0
+    for n in codes.mask.sum(1).tolist():
+        out.append([list(t) for t in story.texts[pos : pos + n]])
+        pos += n
+    return out, done
+
+
+def still_greedy(
+    tok: IdeaTokenizer, story: StoryTexts, rows: torch.Tensor, gen: GenerationConfig, batch_size: int
+) -> torch.Tensor:
+    """(R,) True where greedy decoding of `rows`, reading the story's current texts, would write the text
+    each already has (and that text was acceptable): every token, then EOS, is the argmax of its step.
+
+    The check is teacher-forced, all positions at once; its floats are not bit-equal to the KV-cached
+    steps', so a near-tie can go the other way (then the idea is simply decoded again).
+    """
+    model = tok.model
+    tokens, mask, has_text = story.batch(tok.bpe.pad_id, tok.device)
+    out = []
+    for start in range(0, len(rows), batch_size):
+        part = rows[start : start + batch_size]
+        ctx = story.context[part]
+        cond = model.decoder_condition(part, ctx, story.vectors, tokens, mask, has_text[ctx.clamp(min=0)])
+        inp, target, tmask = model.decoder.teacher_forcing(tokens[part], mask[part])
+        # A text that filled the budget ended there without an EOS: its last position is not checked.
+        tmask &= torch.arange(target.shape[1], device=target.device)[None, :] < gen.max_tokens
+        predicted = model.decoder.score(inp, cond, target).predicted
+        out.append(((predicted == target) | ~tmask).all(1))
+    return torch.cat(out) & story.acceptable[rows]
+
+
+def _decode_pass(
+    tok: IdeaTokenizer,
+    story: StoryTexts,
+    rows: torch.Tensor,
+    gen: GenerationConfig,
+    batch_size: int,
+    seed: int,
+    candidates: int,
+    accept: Accept | None,
+) -> tuple[list[list[int]], torch.Tensor]:
+    """Decode `rows` once, each reading the text its earlier ideas have so far (`candidates` times, the
+    first acceptable kept); returns the texts and (R,) whether each is acceptable."""
+    model = tok.model
+    tokens, mask, has_text = story.batch(tok.bpe.pad_id, tok.device)
+    sampling = dataclasses.replace(gen, temperature=0.7, num_beams=1)
+    generator = torch.Generator(device=tok.device).manual_seed(seed)
+    found: list[list[list[int]]] = []
+    for c in range(candidates):
+        out: list[list[int]] = []
+        for start in range(0, len(rows), batch_size):
+            part = rows[start : start + batch_size]
+            ctx = story.context[part]
+            cond = model.decoder_condition(part, ctx, story.vectors, tokens, mask, has_text[ctx.clamp(min=0)])
+            out.extend(generate(model.decoder, cond, gen if c == 0 else sampling, generator=generator).tokens)
+        found.append(out)
+    if accept is None:
+        return found[0], torch.ones(len(rows), dtype=torch.bool, device=rows.device)
+    chosen, ok = first_acceptable(accept(rows.cpu(), found))
+    return [found[c][r] for r, c in enumerate(chosen.tolist())], ok.to(rows.device)
+
+
+def known_mask(codes: Codes, known: Sequence[Sequence[Sequence[int]]] | None) -> torch.Tensor:
+    """(N,) True at the ideas of `codes` (in `Codes.flat` order) whose text `known` gives."""
+    if known is None:
+        return torch.zeros(int(codes.mask.sum()), dtype=torch.bool)
+    counts = codes.mask.sum(1)
+    if len(known) != codes.num_docs or any(len(d) > int(n) for d, n in zip(known, counts)):
+        raise ValueError("known texts must give at most as many ideas per document as the codes have")
+    if any(len(ids) == 0 for doc in known for ids in doc):
+        raise ValueError("a known idea has no tokens")
+    lengths = torch.tensor([len(d) for d in known], dtype=torch.long)
+    grid = torch.arange(codes.mask.shape[1])[None, :] < lengths[:, None]
+    return grid[codes.mask]
+
+
+def grid_previous(mask: torch.Tensor, count: int) -> torch.Tensor:
+    """The earlier ideas of each existing idea of a (docs, ideas) grid, as rows of `mask`'s flat order.
+
+    Args:
+        mask: (docs, ideas) True where an idea exists (each document's ideas come first).
+        count: how many earlier ideas.
+
+    Returns:
+        (N, count) rows of the previous 1..count ideas in the same document, nearest first, -1 where none.
+    """
+    grid = torch.full(mask.shape, -1, dtype=torch.long)
+    grid[mask] = torch.arange(int(mask.sum()))
+    width = grid.shape[1]
+    cols = [torch.nn.functional.pad(grid, (d, 0), value=-1)[:, :width] for d in range(1, count + 1)]
+    return torch.stack(cols, -1)[mask] if cols else torch.zeros((int(mask.sum()), 0), dtype=torch.long)
