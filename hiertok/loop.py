@@ -5,6 +5,7 @@ A stage supplies what differs: the loss of one micro-batch and its held-out eval
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -36,6 +37,22 @@ class LoopResult:
     steps: int
     finished: bool  # reached max_steps (False when stopped by train.stop_at_step)
     last_eval: dict[str, float] = field(default_factory=dict)
+
+
+# Tests set this to a file path: after each checkpoint the run writes the step there and waits to be killed,
+# so that a kill lands right after a checkpoint whatever the machine's load.
+PAUSE_ENV = "HIERTOK_TEST_PAUSE_AFTER_CHECKPOINT"
+
+
+def _pause_if_asked(step: int) -> None:
+    flag = os.environ.get(PAUSE_ENV)
+    if flag:
+        tmp = f"{flag}.tmp"
+        with open(tmp, "w") as f:
+            f.write(str(step))
+        os.replace(tmp, flag)  # the test sees the step only once it is whole
+        while True:
+            time.sleep(1)
 
 
 def run_steps(
@@ -110,6 +127,7 @@ def run_steps(
             acc.wait_for_everyone()
         if save:
             ckpt.save(done)
+            _pause_if_asked(done)
         if stop and done < tc.max_steps:
             acc.print(f"stopped at step {done} as asked (train.stop_at_step); continue with --resume")
             break

@@ -1,6 +1,7 @@
 """Resuming a run from its checkpoint ends with the same weights and metrics as an uninterrupted run."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -11,21 +12,38 @@ import torch
 from safetensors.torch import load_file
 
 from hiertok.cli import main
+from hiertok.loop import PAUSE_ENV
 
 from .conftest import PLANNER_TOY, TOY
 
 
+def records(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
 def train_records(run):
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if k not in ("time_s", "train_s")} for r in rows if r["split"] == "train"]
+    return [
+        {k: v for k, v in r.items() if k not in ("time_s", "train_s")} for r in records(run) if r["split"] == "train"
+    ]
 
 
-def test_resume_is_exact(toy_run, tmp_path):
+def assert_resumed_at(step, run, before, out):
+    """The second process started at `step` (it says so), and kept the first one's records up to it as
+    written (a restart from step 0 would write them again, with its own wall-clock times)."""
+    assert f"steps {step}.." in out and "steps 0.." not in out
+    kept = [r for r in records(run) if r["step"] <= step]
+    assert kept == [r for r in before if r["step"] <= step] and kept
+
+
+def test_resume_is_exact(toy_run, tmp_path, capsys):
     split = tmp_path / "split"
     # Left unfinished at step 30 (checkpointed there), then resumed to the toy run's 40 steps.
     assert main(["train", "tokenizer", "--out", str(split), *TOY, "train.stop_at_step=30", "train.save_every=20"]) == 0
     assert not (split / "model.safetensors").exists()
+    before = records(split)
+    capsys.readouterr()
     assert main(["train", "tokenizer", "--out", str(split), "--resume", *TOY]) == 0
+    assert_resumed_at(30, split, before, capsys.readouterr().out)
     a, b = load_file(toy_run / "model.safetensors"), load_file(split / "model.safetensors")
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -38,34 +56,44 @@ def test_resume_is_exact(toy_run, tmp_path):
     assert all(0 < a < b for a, b in zip(seconds, seconds[1:]))
 
 
-def test_planner_resume_is_exact(toy_run, toy_planner_run, tmp_path):
+def test_planner_resume_is_exact(toy_run, toy_planner_run, tmp_path, capsys):
     split = tmp_path / "plan"
     args = ["train", "planner", "--out", str(split), f"tokenizer={toy_run}", *PLANNER_TOY]
     assert main([*args, "train.stop_at_step=20"]) == 0  # checkpoints at 15 (save_every) and 20
     assert not (split / "model.safetensors").exists()
+    before = records(split)
+    capsys.readouterr()
     assert main([*args, "--resume"]) == 0
+    assert_resumed_at(20, split, before, capsys.readouterr().out)
     a, b = load_file(toy_planner_run / "model.safetensors"), load_file(split / "model.safetensors")
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.parametrize("stage", ["tokenizer", "planner"])
-def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(stage, toy_run, toy_planner_run, tmp_path):
+def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(stage, toy_run, toy_planner_run, tmp_path, capsys):
     """SIGKILL right after the first checkpoint lands; --resume must end where an uninterrupted run ends."""
-    run = tmp_path / "killed"
+    run, flag = tmp_path / "killed", tmp_path / "paused"
     if stage == "tokenizer":
         args, reference = ["train", "tokenizer", "--out", str(run), *TOY, "train.save_every=10"], toy_run
     else:
         args = ["train", "planner", "--out", str(run), f"tokenizer={toy_run}", *PLANNER_TOY, "train.save_every=5"]
         reference = toy_planner_run
-    proc = subprocess.Popen([sys.executable, "-m", "hiertok.cli", *args], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not list((run / "checkpoints").glob("step_*")) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
+    # The run pauses after its first checkpoint (a test hook), so the kill waits on the checkpoint, not on time.
+    env = {**os.environ, PAUSE_ENV: str(flag)}  # the threads of the reference run, so the floats agree
+    proc = subprocess.Popen([sys.executable, "-m", "hiertok.cli", *args], stderr=subprocess.DEVNULL, env=env)
+    while not flag.exists():
+        assert proc.poll() is None, "the run ended before its first checkpoint"
+        time.sleep(0.01)
+    step = int(flag.read_text())
+    assert (run / "checkpoints" / f"step_{step:08d}" / "step.json").exists()
     proc.send_signal(signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    assert proc.wait() == -signal.SIGKILL
     assert not (run / "model.safetensors").exists()
+    before = records(run)
+    capsys.readouterr()
     assert main([*args, "--resume"]) == 0
+    assert_resumed_at(step, run, before, capsys.readouterr().out)
     a, b = load_file(reference / "model.safetensors"), load_file(run / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert train_records(run) == train_records(reference)
