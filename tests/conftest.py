@@ -96,3 +96,16 @@ def toy_flat_run(toy_run, tmp_path_factory):
     run = tmp_path_factory.mktemp("toy") / "flat"
     assert main(["train", "baseline", "--out", str(run), f"tokenizer={toy_run}", *FLAT_TOY]) == 0
     return run
+
+
+@pytest.fixture(scope="session")
+def recon_run(tmp_path_factory):
+    """A toy tokenizer trained to reconstruct tests/recon_world.py's stories (about 10 s)."""
+    from hiertok.cli import main
+
+    from .recon_world import RECON, write_corpus
+
+    root = tmp_path_factory.mktemp("recon")
+    data = write_corpus(root / "train.jsonl")
+    assert main(["train", "tokenizer", "--out", str(root / "tok"), f"data.source={data}", *RECON]) == 0
+    return root / "tok"
