@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hiertok.codes import Codes
 from hiertok.data.ideas import IdeaCorpus
 from hiertok.evaluate import corpus_codes, idea_nats
 from hiertok.flat_lm import FlatLM, TokenWindows, count_params
@@ -74,10 +75,22 @@ def idea_bits(pipe: Pipeline, docs: list[str]) -> IdeaBits:
     corpus = IdeaCorpus.build(docs, tok.bpe, tok.segmentation)
     if corpus.num_ideas == 0:
         raise ValueError("no text to score: the documents are empty")
-    codes = corpus_codes(tok, corpus).prefix(pipe.levels)  # the planned levels; the decoder expands from them
+    return corpus_bits(pipe, corpus, corpus_codes(tok, corpus))
+
+
+def corpus_bits(pipe: Pipeline, corpus: IdeaCorpus, codes: Codes) -> IdeaBits:
+    """Bits of a corpus's ideas sent with the given codes (the codes of its text make the lossless code;
+    other codes let tests move one part while holding the other).
+
+    Args:
+        pipe: tokenizer + planner.
+        corpus: the ideas' tokens.
+        codes: (docs, ideas, L) their codes; the planned levels are read.
+    """
+    codes = codes.prefix(pipe.levels)  # the planned levels; the decoder expands from them
     held = CodeCorpus(codes.flat().numpy(), corpus.doc_offsets, {})
     code_nats, end_nats = idea_code_nats(pipe.planner, Windows(held, pipe.cfg.data.window))
-    token_nats, _ = idea_nats(tok, corpus, codes)
+    token_nats, _ = idea_nats(pipe.tokenizer, corpus, codes)
     ln2 = math.log(2)
     return IdeaBits(code_nats / ln2, token_nats.numpy() / ln2, end_nats / ln2, corpus.doc_offsets)
 

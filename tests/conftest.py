@@ -109,3 +109,23 @@ def recon_run(tmp_path_factory):
     data = write_corpus(root / "train.jsonl")
     assert main(["train", "tokenizer", "--out", str(root / "tok"), f"data.source={data}", *RECON]) == 0
     return root / "tok"
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["attend", "copy"])
+def context_pipe(toy_run, request):
+    """An untrained tokenizer whose decoder reads 2 earlier ideas (and, with copy, may copy their tokens), and an
+    untrained planner over it."""
+    import torch
+
+    from hiertok.config import load_config
+    from hiertok.data.bpe import BPE
+    from hiertok.pipeline import Pipeline
+    from hiertok.tokenizer import IdeaTokenizer, TokenizerConfig
+    from planner.train import PlannerConfig, build_planner
+
+    torch.manual_seed(0)
+    cfg = load_config(TokenizerConfig, None, [*TOY, "model.decoder.context=2", f"model.decoder.copy={request.param}"])
+    tok = IdeaTokenizer(cfg, BPE.load(toy_run / "tokenizer.json"))
+    tok.model.eval()
+    pcfg = load_config(PlannerConfig, None, ["model.dim=32", "model.depth=1", "model.heads=2"])
+    return Pipeline(tok, build_planner(pcfg, tok), pcfg)

@@ -10,13 +10,9 @@ from hiertok import story_decoding
 from hiertok.cli import main
 from hiertok.codelength import idea_bits
 from hiertok.codes import Codes
-from hiertok.config import load_config
-from hiertok.data.bpe import BPE
 from hiertok.data.story_state import CastChecker
 from hiertok.data.synthetic import StoryWorld
-from hiertok.pipeline import Pipeline
-from hiertok.tokenizer import IdeaTokenizer, TokenizerConfig
-from planner.train import PlannerConfig, build_planner
+from hiertok.tokenizer import IdeaTokenizer
 
 from .conftest import TOY
 
@@ -76,18 +72,6 @@ def test_the_place_may_move_at_go_to_place_and_sentences_must_parse():
     assert check.keeps_cast(moved)
     assert not check.keeps_cast([*VALID[:2], "Mia met a dragon."])  # no template: nothing to check it by
     assert check.parse("Leo apologized, and Mia forgave Zoe with a smile.") is None  # one slot, two values
-
-
-@pytest.fixture(scope="module", params=[False, True], ids=["attend", "copy"])
-def context_pipe(toy_run, request) -> Pipeline:
-    """An untrained tokenizer whose decoder reads 2 earlier ideas (and, with copy, may copy their tokens), and an
-    untrained planner over it."""
-    torch.manual_seed(0)
-    cfg = load_config(TokenizerConfig, None, [*TOY, "model.decoder.context=2", f"model.decoder.copy={request.param}"])
-    tok = IdeaTokenizer(cfg, BPE.load(toy_run / "tokenizer.json"))
-    tok.model.eval()
-    pcfg = load_config(PlannerConfig, None, ["model.dim=32", "model.depth=1", "model.heads=2"])
-    return Pipeline(tok, build_planner(pcfg, tok), pcfg)
 
 
 def test_codelength_of_an_idea_depends_only_on_the_ideas_before_it(context_pipe):
