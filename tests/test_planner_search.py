@@ -194,3 +194,54 @@ def test_a_long_prompt_is_planned_from_its_last_ideas_only(planner, use_cache):
     ]
     full = search(planner, prompt, None, SearchConfig(num_beams=3, max_ideas=3, use_cache=use_cache))
     assert [p.score for p in full[0]] != [p.score for p in a[0]]  # without the cut, the early ideas count
+
+
+@torch.no_grad()
+def all_two_idea_logprobs(planner: Planner, prompt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every 2-idea plan after `prompt` (T, L), enumerated, with its log-probability (no END, no goal)."""
+    one = torch.cartesian_prod(*(torch.arange(s) for s in SIZES))  # (60, L) every idea
+    pairs = torch.cartesian_prod(torch.arange(len(one)), torch.arange(len(one)))
+    plans = torch.stack([one[pairs[:, 0]], one[pairs[:, 1]]], dim=1)  # (3600, 2, L)
+    ideas = planner.vocab.to_ids(torch.cat([prompt.expand(len(plans), -1, -1), plans], dim=1))
+    n = len(plans)
+    nll, _ = planner(
+        ideas,
+        torch.ones(ideas.shape[:2], dtype=torch.bool),
+        torch.zeros(n, dtype=torch.bool),
+        torch.zeros(n, len(SIZES), dtype=torch.long),
+        torch.zeros(n, dtype=torch.bool),
+        torch.zeros(n, dtype=torch.bool),
+    )
+    return plans, -nll[:, prompt.shape[0] :].sum((1, 2))
+
+
+@pytest.fixture(scope="module")
+def soft_planner() -> Planner:
+    """A random planner as initialised (flatter than `planner`): greedy search often misses the best plan."""
+    torch.manual_seed(0)
+    return Planner(PlannerModelConfig(dim=32, depth=2, heads=2, tie_embeddings=False), CodeVocab(SIZES)).eval()
+
+
+def test_an_exhaustive_beam_finds_the_enumerated_best_plan(soft_planner):
+    misses = 0
+    for seed in range(11, 16):
+        prompt = random_codes(1, 2, seed=seed)
+        plans, logprob = all_two_idea_logprobs(soft_planner, prompt[0])
+        best = int(logprob.argmax())
+        # 3600 beams keep every partial plan at every level: nothing is pruned, so the search is exact.
+        cfg = SearchConfig(max_ideas=2, num_beams=len(plans), allow_end=False, length_penalty=0.0)
+        found = beam_search(soft_planner, prompt, None, cfg)[0][0]
+        assert torch.equal(found.codes, plans[best])
+        assert found.logprob == pytest.approx(float(logprob[best]), abs=1e-4)
+        greedy = sample(soft_planner, prompt, None, SearchConfig(max_ideas=2, allow_end=False))[0][0]
+        misses += greedy.logprob < float(logprob[best]) - 1e-3
+    assert misses >= 1  # the prompts include ones where greedy search misses the best plan
+
+
+def test_four_beams_beat_greedy_on_average(soft_planner):
+    prompts = random_codes(20, 2, seed=12)
+    greedy = [p[0].logprob for p in sample(soft_planner, prompts, None, SearchConfig(max_ideas=4, allow_end=False))]
+    cfg = SearchConfig(max_ideas=4, num_beams=4, allow_end=False)
+    beams = [p[0].logprob for p in beam_search(soft_planner, prompts, None, cfg)]
+    assert all(b >= g - 1e-4 for b, g in zip(beams, greedy))  # never worse on these seeded prompts
+    assert sum(beams) / 20 > sum(greedy) / 20 + 0.3  # 0.75 nats better on average at this commit
