@@ -171,3 +171,55 @@ def test_candidates_are_picked_on_the_plans_gist_with_greedy_first():
     # idea 0: greedy has the gist and is kept; 1: the first sample that has it; 2: none has it, greedy; 3: the last
     chosen, acceptable = first_acceptable(agree)
     assert chosen.tolist() == [0, 1, 0, 2] and acceptable.tolist() == [True, True, False, True]
+
+
+def test_the_kept_candidate_is_the_first_that_re_encodes_to_the_planned_gist(toy_planner_run, monkeypatch):
+    pipe = Pipeline.from_pretrained(toy_planner_run)
+    tok = pipe.tokenizer
+    prompt = tok.encode(["Tom found a key.", "Mia lost her red ball."]).ids[:, :1, : pipe.levels]
+    plans = pipe.plans(prompt, None, dataclasses.replace(pipe.cfg.search, num_beams=2, max_ideas=4, allow_end=False))
+    seen = []  # every candidate the decoding drew, as the decoding gave them to the pick
+    original = type(tok).decode_stories
+
+    def record(self, codes, *args, accept=None, **kw):
+        def spy(rows, found):
+            seen.append(found)
+            return accept(rows, found)
+
+        return original(self, codes, *args, accept=spy, **kw)
+
+    monkeypatch.setattr(type(tok), "decode_stories", record)
+    kept = pipe.expand(prompt, plans, candidates=6, seed=1)
+    assert len(seen) == 1  # no story context: one pass
+    found = seen[0]
+    # Every idea of every document (the prompt's, then the plan's) is decoded, in this order.
+    gist = torch.cat([torch.cat([prompt[i, :, 0], p.codes[:, 0]]) for i, per in enumerate(plans) for p in per])
+    # Recomputed here: each candidate's re-encoding, its level-1 code against the plan's.
+    agree = torch.stack(
+        [(tok.encode_ideas([ids or [tok.bpe.eos_id] for ids in cand])[:, 0] == gist) for cand in found]
+    ) & torch.tensor([[bool(ids) for ids in cand] for cand in found])
+    expected = [found[int(a.nonzero()[0]) if a.any() else 0][r] for r, a in enumerate(agree.T)]
+    planned = [r for r in range(len(gist)) if r % 5]  # each document: 1 prompt idea, 4 planned
+    assert [t for per in kept for plan in per for t in plan] == tok.bpe.decode_batch([expected[r] for r in planned])
+    assert (~agree[0] & agree[1:].any(0)).any()  # greedy misses the gist where a sample has it: the pick matters
+    # Six candidates follow the plan's gist more often than greedy alone.
+    assert int(agree.any(0).sum()) > int(agree[0].sum())
+
+
+def test_a_goal_reaches_the_plans(toy_planner_run, capsys):
+    """The goal's codes reach the planner: the plans' log-probabilities (beam search) move with the goal, and
+    through the CLI too. The toy planner barely uses its goal (about 1e-3 nats); without it the figures are
+    equal to the last bit (the search is deterministic)."""
+    pipe = Pipeline.from_pretrained(toy_planner_run)
+    prompt, goal = "Tom found a key.", "Tired but happy, Tom closed both eyes and fell asleep."
+    free = pipe.generate(prompt, sentences=3, beams=2, allow_end=False)
+    aimed = pipe.generate(prompt, sentences=3, beams=2, allow_end=False, goal=goal)
+    other = pipe.generate(prompt, sentences=3, beams=2, allow_end=False, goal="Mia and Leo played tag.")
+    for a, b in ((free, aimed), (aimed, other)):
+        assert any(x.codes != y.codes or abs(x.logprob - y.logprob) > 1e-5 for x, y in zip(a.plans, b.plans)), (
+            "the goal did not change the plans"
+        )
+    args = ["generate", "--ckpt", str(toy_planner_run), "--prompt", prompt, "--json", "--sentences", "3", "--no-end"]
+    assert main(args) == 0 and main([*args, "--goal", goal]) == 0
+    without, with_goal = (json.loads(line) for line in capsys.readouterr().out.strip().splitlines())
+    assert [p["logprob"] for p in without["plans"]] != [p["logprob"] for p in with_goal["plans"]]
