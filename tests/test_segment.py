@@ -1,11 +1,12 @@
 """Tests for hiertok.data.segment: lossless sentence splitting and token chunks."""
 
 import random
-import time
 
 import pytest
 
 from hiertok.data.segment import chunk_ids, split_sentences
+
+from .timing import growth
 
 TRICKY = [
     "Mr. Smith went to Washington. He met Dr. Jones at 3 p.m. on Friday.",
@@ -68,13 +69,15 @@ def test_empty_or_whitespace_gives_nothing(text: str) -> None:
     assert split_sentences(text) == []
 
 
-@pytest.mark.parametrize("text", ["a" * 1_000_000, "word " * 200_000])
-def test_length_cap_on_one_megabyte(text: str) -> None:
-    start = time.perf_counter()
+@pytest.mark.parametrize("unit", ["a", "word "])
+def test_length_cap_on_one_megabyte_is_lossless_and_linear(unit: str) -> None:
+    text = unit * (1_000_000 // len(unit))
     pieces = split_sentences(text, max_chars=400)
-    assert time.perf_counter() - start < 2.0
     assert "".join(pieces) == text
     assert max(len(p) for p in pieces) <= 400
+    # 4x the text takes about 4x the time; quadratic splitting would take 16x.
+    ratio = growth(lambda n: split_sentences(unit * n, max_chars=400), 250_000 // len(unit), 1_000_000 // len(unit))
+    assert ratio < 8, f"4x the text took {ratio:.1f}x the time"
 
 
 def test_length_cap_breaks_at_whitespace() -> None:
