@@ -1,7 +1,9 @@
 """Hostile input to every command: each case ends in a documented handling (exit 0) or one error line (exit 2).
 
-A case is (id, files to create, argv, expected): `expected` is ("ok", text the output must contain) or
-("error", text the single `hiertok: error:` line must contain). `{run}`, `{plan}` and `{tmp}` in argv are
+A case is (id, files to create, argv, expected): `expected` is ("ok", text the output must contain),
+("continues", the prompt): generate's JSON keeps the prompt as given and writes the asked number of
+non-empty new ideas after it, or ("error", fragments the single `hiertok: error:` line must contain, at
+least one of them words of the message, not of the arguments). `{run}`, `{plan}` and `{tmp}` in argv are
 the toy tokenizer run, the toy planner run and the test's temporary directory.
 """
 
@@ -29,7 +31,7 @@ CASES = [
         "encode-invalid-utf8",
         {"bad.txt": b"ok \xff\xfe bytes\n"},
         ["encode", "--ckpt", "{run}", "{tmp}/bad.txt"],
-        ("error", "UTF-8"),
+        ("error", "bad.txt", "line 1", "not valid UTF-8"),
     ),
     (
         "encode-emoji-cjk-rtl-control",
@@ -38,7 +40,7 @@ CASES = [
         ("ok", '"codes"'),
     ),
     ("encode-1mb-sentence", {"long.txt": LONG}, ["encode", "--ckpt", "{run}", "{tmp}/long.txt"], ("ok", '"codes"')),
-    ("encode-missing-file", {}, ["encode", "--ckpt", "{run}", "{tmp}/nope.txt"], ("error", "nope.txt")),
+    ("encode-missing-file", {}, ["encode", "--ckpt", "{run}", "{tmp}/nope.txt"], ("error", "no such file", "nope.txt")),
     ("encode-not-a-run", {}, ["encode", "--ckpt", "{tmp}", "{tmp}/nope.txt"], ("error", "not found")),
     # decode: codes
     (
@@ -73,15 +75,25 @@ CASES = [
     ),
     ("decode-empty", {"c.jsonl": ""}, ["decode", "--ckpt", "{run}", "{tmp}/c.jsonl"], ("error", "no codes")),
     # generate: prompts and settings
-    ("generate-empty-prompt", {}, ["generate", "--ckpt", "{plan}", "--prompt", "", "-n", "2"], ("ok", "")),
-    ("generate-whitespace-prompt", {}, ["generate", "--ckpt", "{plan}", "--prompt", " \t ", "-n", "2"], ("ok", "")),
+    ("generate-empty-prompt", {}, ["generate", "--ckpt", "{plan}", "--prompt", "", "-n", "2"], ("continues", "")),
+    (
+        "generate-whitespace-prompt",
+        {},
+        ["generate", "--ckpt", "{plan}", "--prompt", " \t ", "-n", "2"],
+        ("continues", " \t "),
+    ),
     (
         "generate-prompt-longer-than-context",
         {},
         ["generate", "--ckpt", "{plan}", "--prompt", "Tom ran. " * 300, "-n", "2"],
-        ("ok", "Tom ran."),
+        ("continues", "Tom ran. " * 300),
     ),
-    ("generate-hostile-prompt", {}, ["generate", "--ckpt", "{plan}", "--prompt", MIXED, "-n", "2"], ("ok", "😀")),
+    (
+        "generate-hostile-prompt",
+        {},
+        ["generate", "--ckpt", "{plan}", "--prompt", MIXED, "-n", "2"],
+        ("continues", MIXED),
+    ),
     (
         "generate-two-sentence-goal",
         {},
@@ -113,36 +125,46 @@ CASES = [
         ("error", "tokenizer run"),
     ),
     # training: configs, data, output
-    ("train-unknown-key", {}, ["train", "tokenizer", "--out", "{tmp}/x", "model.nope=1"], ("error", "nope")),
-    ("train-wrong-type", {}, ["train", "tokenizer", "--out", "{tmp}/x", "train.max_steps=ten"], ("error", "max_steps")),
+    ("train-unknown-key", {}, ["train", "tokenizer", "--out", "{tmp}/x", "model.nope=1"], ("error", "nope", "not in")),
+    (
+        "train-wrong-type",
+        {},
+        ["train", "tokenizer", "--out", "{tmp}/x", "train.max_steps=ten"],
+        ("error", "max_steps", "could not be converted"),
+    ),
     (
         "train-bad-yaml",
         {"bad.yaml": "train: [unclosed\n"},
         ["train", "tokenizer", "--config", "{tmp}/bad.yaml", "--out", "{tmp}/x"],
-        ("error", "bad.yaml"),
+        ("error", "bad.yaml", "could not read config"),
     ),
     (
         "train-missing-data",
         {},
         ["train", "tokenizer", "--out", "{tmp}/x", "data.source={tmp}/none.jsonl"],
-        ("error", "none.jsonl"),
+        ("error", "no such file", "none.jsonl"),
     ),
     (
         "train-empty-data-dir",
         {"data/.keep": ""},
         ["train", "tokenizer", "--out", "{tmp}/x", "data.source={tmp}/data"],
-        ("error", "data"),
+        ("error", "no data files", "in directory"),
     ),
-    ("train-unwritable-out", {"file": "x"}, ["train", "tokenizer", "--out", "{tmp}/file/run"], ("error", "file")),
+    (
+        "train-unwritable-out",
+        {"file": "x"},
+        ["train", "tokenizer", "--out", "{tmp}/file/run"],
+        ("error", "cannot write", "not a directory"),
+    ),
     ("train-planner-without-tokenizer", {}, ["train", "planner", "--out", "{tmp}/p"], ("error", "tokenizer")),
     ("train-baseline-without-tokenizer", {}, ["train", "baseline", "--out", "{tmp}/b"], ("error", "tokenizer")),
-    ("demo-unknown-key", {}, ["demo", "--out", "{tmp}/d", "model.nope=1"], ("error", "nope")),
+    ("demo-unknown-key", {}, ["demo", "--out", "{tmp}/d", "model.nope=1"], ("error", "nope", "not in")),
     # evaluation
     (
         "eval-tokenizer-missing-data",
         {},
         ["eval", "tokenizer", "--ckpt", "{run}", "--data", "{tmp}/none.txt"],
-        ("error", "none.txt"),
+        ("error", "no such file", "none.txt"),
     ),
     ("eval-planner-on-tokenizer-run", {}, ["eval", "planner", "--ckpt", "{run}"], ("error", "tokenizer run")),
     (
@@ -170,13 +192,24 @@ def test_hostile_input(name, files, argv, expected, toy_run, toy_planner_run, tm
     code = main(argv)
     out, err = capsys.readouterr()
     assert "Traceback" not in err
-    kind, text = expected
+    kind, *want = expected
     if kind == "ok":
         assert code == 0, err
-        assert text in out
+        assert want[0] in out
+    elif kind == "continues":
+        assert code == 0, err
+        assert main([*argv, "--json"]) == 0
+        record = json.loads(capsys.readouterr().out)
+        assert record["prompt"] == want[0].rstrip("\n")  # a prompt is one line: its newline ends it
+        ideas = record["plans"][0]["ideas"]
+        assert len(ideas) == int(argv[argv.index("-n") + 1]) and all(i.strip() for i in ideas)
     else:
         lines = [line for line in err.splitlines() if line.startswith("hiertok: error:")]
-        assert code == 2 and len(lines) == 1 and text in lines[0], err
+        assert code == 2 and len(lines) == 1, err
+        message = lines[0].lower()
+        assert all(w.lower() in message for w in want), err
+        inputs = " ".join([*argv, *map(str, files.values())]).lower()
+        assert any(w.lower() not in inputs for w in want), f"every fragment of {want} is in the input itself"
 
 
 def test_a_1mb_sentence_is_split_losslessly(toy_run, tmp_path, capsys):
