@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="offline: train a tiny tokenizer on the synthetic corpus, evaluate, show")
     demo.add_argument("--out", "-o", default="runs/demo", help="run directory (default: runs/demo)")
+    demo.add_argument("--stories", type=int, default=100, help="held-out stories the tokenizer is evaluated on")
+    demo.add_argument("--prompts", type=int, default=100, help="held-out prompts the planner generates from")
     demo.add_argument("overrides", nargs="*", help="config overrides key=value")
 
     train = sub.add_parser("train", help="train a stage")
@@ -169,7 +171,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from hiertok.demo import run_demo
 
-        run_demo(Path(args.out), args.overrides)
+        run_demo(Path(args.out), args.overrides, prompts=args.prompts, stories=args.stories)
         return 0
     if args.command == "generate":
         return _generate(args)

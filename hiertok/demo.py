@@ -40,6 +40,7 @@ TINY_TOKENIZER = (
 
 
 EVAL_STORIES = 100  # `hiertok eval tokenizer --data synthetic` evaluates on 300
+EVAL_PROMPTS = 100
 
 
 def _train_or_reuse(what: str, run: Path, train) -> None:
@@ -51,22 +52,27 @@ def _train_or_reuse(what: str, run: Path, train) -> None:
     train(resume)
 
 
-def run_demo(out: Path, overrides: list[str] | None = None, prompts: int = 100) -> None:
+def run_demo(
+    out: Path, overrides: list[str] | None = None, prompts: int = EVAL_PROMPTS, stories: int = EVAL_STORIES
+) -> None:
     """Train (or resume / reuse) tokenizer and planner, evaluate both, show reconstructions and generations.
 
     Args:
         out: demo directory (OUT/tokenizer, OUT/planner).
         overrides: tokenizer config overrides key=value; `planner.KEY=VALUE` ones go to the planner.
         prompts: held-out stories the planner evaluation generates from.
+        stories: held-out stories the tokenizer evaluation reconstructs.
     """
+    if prompts < 1 or stories < 1:
+        raise ValueError(f"the demo evaluates at least one story and one prompt, got {stories} and {prompts}")
     overrides = overrides or []
     tok_over = [*TINY_TOKENIZER, *(o for o in overrides if not o.startswith("planner."))]
     tok_cfg = load_config(TokenizerConfig, None, tok_over)
     tok_dir, plan_dir = out / "tokenizer", out / "planner"
     print("[1/5] idea tokenizer on the synthetic story world")
     _train_or_reuse("tiny idea tokenizer", tok_dir, lambda resume: train_tokenizer(tok_cfg, tok_dir, resume=resume))
-    print(f"      evaluating on {EVAL_STORIES} held-out stories")
-    res = evaluate_run(str(tok_dir), "synthetic", max_docs=EVAL_STORIES)
+    print(f"      evaluating on {stories} held-out stories")
+    res = evaluate_run(str(tok_dir), "synthetic", max_docs=stories)
     print(
         f"      {res.num_ideas} held-out sentences; bits/byte with true codes {res.bpb_true_codes:.3f}, "
         f"with shuffled codes {res.bpb_shuffled_codes:.3f}; level-1 / event NMI {res.event_nmi_level1:.3f}"

@@ -8,7 +8,9 @@ from .conftest import PLANNER_TOY, TOY
 def test_demo_runs_every_stage_and_reuses_finished_runs(tmp_path, capsys):
     # One decoding pass and one candidate: an untrained toy decoder would otherwise refine its plans for long.
     quick = ["planner.search.decode_passes=1", "planner.search.decode_candidates=1"]
-    args = ["demo", "--out", str(tmp_path / "demo"), *TOY, *(f"planner.{o}" for o in PLANNER_TOY), *quick]
+    # A few held-out stories and prompts: the evaluations' figures are the slow tiny bars' business.
+    few = ["--stories", "8", "--prompts", "8"]
+    args = ["demo", "--out", str(tmp_path / "demo"), *few, *TOY, *(f"planner.{o}" for o in PLANNER_TOY), *quick]
     assert main(args) == 0
     out = capsys.readouterr().out
     for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]", "grammar-valid", "toward the goal", "done:"):
@@ -17,3 +19,5 @@ def test_demo_runs_every_stage_and_reuses_finished_runs(tmp_path, capsys):
     assert (tmp_path / "demo" / "planner" / "model.safetensors").is_file()
     assert main(args) == 0
     assert capsys.readouterr().out.count("reusing the trained") == 2
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--prompts", "0"]) == 2
+    assert "at least one" in capsys.readouterr().err
