@@ -11,6 +11,8 @@ import pytest
 from hiertok.ablation import Budget, Cell, run_cell, run_grid, train_stage, write_table
 from tests.conftest import PLANNER_TOY, TOY
 
+from .runs import metrics
+
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
 
@@ -52,9 +54,7 @@ def test_grid_cells_train_evaluate_skip_and_resume(tmp_path):
         assert row["code_bits"] > 0 and 0 <= row["exact_match_full"] <= 1
         assert row["planner_bits_per_idea"] > 0 and row["bpb_hier"] > row["bpb_hier_codes"] > 0
         assert len(json.loads(row["utilization_by_level"])) == 2
-    steps = [
-        json.loads(line)["step"] for line in (tmp_path / "vq" / "tokenizer" / "metrics.jsonl").read_text().splitlines()
-    ]
+    steps = [r["step"] for r in metrics(tmp_path / "vq" / "tokenizer")]
     assert steps == sorted(steps) and steps[-1] == 40  # one continuous run: 20 steps, then resumed to 40
     # A finished cell is read back, not retrained.
     weights = tmp_path / "fsq" / "tokenizer" / "model.safetensors"

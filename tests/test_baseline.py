@@ -9,6 +9,8 @@ import torch
 from hiertok.cli import main
 from hiertok.flat_lm import FlatLM, FlatLMConfig, TokenWindows, count_params, depth_for
 
+from .runs import metrics
+
 BASELINE_TOY = [
     "model.dim=32",
     "model.heads=2",
@@ -88,7 +90,7 @@ def test_matched_baseline_trains_and_codelength_adds_up(toy_run, toy_planner_run
         return json.loads(out.read_text())
 
     def last_train_record(run) -> dict:
-        return [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines() if '"train"' in ln][-1]
+        return metrics(run, "train")[-1]
 
     r = codelength(6)
     assert r["bpb_hier"] == pytest.approx(r["bpb_hier_codes"] + r["bpb_hier_tokens"])

@@ -8,6 +8,7 @@ from hiertok.cli import main
 from hiertok.data.synthetic import StoryWorld
 
 from .conftest import TOY
+from .runs import metrics
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -59,7 +60,7 @@ def test_resume_extends_a_finished_run(toy_run, tmp_path, capsys):
     shutil.copytree(toy_run, run_dir)
     code, out, _ = run(capsys, "train", "tokenizer", "--out", str(run_dir), "--resume", *TOY, "train.max_steps=45")
     assert code == 0 and json.loads(out.splitlines()[-1])["steps"] == 45
-    steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in metrics(run_dir)]
     assert steps == sorted(steps) and steps[-1] == 45
 
 

@@ -7,7 +7,6 @@ runs differ by the mean-of-means vs token-mean gap and float reduction order: TO
 """
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -19,13 +18,13 @@ import pytest
 from hiertok.cli import main
 
 from .conftest import PLANNER_TOY, TOY
+from .runs import metrics
 
 TOLERANCE = 0.02  # relative difference of the logged training loss at every logged step
 
 
 def _records(run, split):
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return [r for r in rows if r["split"] == split]
+    return metrics(run, split)
 
 
 def _torchrun(args: list[str], logs, timeout: float = 600) -> None:

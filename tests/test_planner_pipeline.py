@@ -13,15 +13,13 @@ from hiertok.codes import Codes
 from hiertok.pipeline import Pipeline
 from planner.shards import TokenizerMismatchError, load_corpus, tokenizer_hash
 
-
-def read_metrics(run, split):
-    return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["split"] == split]
+from .runs import metrics
 
 
 def test_planner_trains_and_records_its_tokenizer(toy_run, toy_planner_run):
-    train = read_metrics(toy_planner_run, "train")
+    train = metrics(toy_planner_run, "train")
     assert train[-1]["bits_per_idea"] < train[0]["bits_per_idea"]
-    assert read_metrics(toy_planner_run, "eval")[-1]["bits_per_idea"] > 0
+    assert metrics(toy_planner_run, "eval")[-1]["bits_per_idea"] > 0
     config = (toy_planner_run / "config.yaml").read_text()
     assert f"tokenizer_hash: {tokenizer_hash(toy_run)}" in config
     assert (toy_planner_run / "model.safetensors").is_file()

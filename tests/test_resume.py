@@ -1,6 +1,5 @@
 """Resuming a run from its checkpoint ends with the same weights and metrics as an uninterrupted run."""
 
-import json
 import os
 import signal
 import subprocess
@@ -8,22 +7,17 @@ import sys
 import time
 
 import pytest
-import torch
-from safetensors.torch import load_file
 
 from hiertok.cli import main
 from hiertok.loop import PAUSE_ENV
 
 from .conftest import PLANNER_TOY, TOY
-
-
-def records(run):
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+from .runs import metrics, same_weights
 
 
 def train_records(run):
     return [
-        {k: v for k, v in r.items() if k not in ("time_s", "train_s")} for r in records(run) if r["split"] == "train"
+        {k: v for k, v in r.items() if k not in ("time_s", "train_s")} for r in metrics(run) if r["split"] == "train"
     ]
 
 
@@ -31,7 +25,7 @@ def assert_resumed_at(step, run, before, out):
     """The second process started at `step` (it says so), and kept the first one's records up to it as
     written (a restart from step 0 would write them again, with its own wall-clock times)."""
     assert f"steps {step}.." in out and "steps 0.." not in out
-    kept = [r for r in records(run) if r["step"] <= step]
+    kept = [r for r in metrics(run) if r["step"] <= step]
     assert kept == [r for r in before if r["step"] <= step] and kept
 
 
@@ -40,19 +34,16 @@ def test_resume_is_exact(toy_run, tmp_path, capsys):
     # Left unfinished at step 30 (checkpointed there), then resumed to the toy run's 40 steps.
     assert main(["train", "tokenizer", "--out", str(split), *TOY, "train.stop_at_step=30", "train.save_every=20"]) == 0
     assert not (split / "model.safetensors").exists()
-    before = records(split)
+    before = metrics(split)
     capsys.readouterr()
     assert main(["train", "tokenizer", "--out", str(split), "--resume", *TOY]) == 0
     assert_resumed_at(30, split, before, capsys.readouterr().out)
-    a, b = load_file(toy_run / "model.safetensors"), load_file(split / "model.safetensors")
-    assert a.keys() == b.keys()
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert same_weights(toy_run, split)
 
     assert train_records(split) == train_records(toy_run)
     # Training seconds continue across the resume (wall-clock time_s restarts with the process): a restart
     # from 0 would break the increase at step 35.
-    rows = [json.loads(line) for line in (split / "metrics.jsonl").read_text().splitlines()]
-    seconds = [r["train_s"] for r in rows if r["split"] == "train"]
+    seconds = [r["train_s"] for r in metrics(split, "train")]
     assert all(0 < a < b for a, b in zip(seconds, seconds[1:]))
 
 
@@ -61,13 +52,11 @@ def test_planner_resume_is_exact(toy_run, toy_planner_run, tmp_path, capsys):
     args = ["train", "planner", "--out", str(split), f"tokenizer={toy_run}", *PLANNER_TOY]
     assert main([*args, "train.stop_at_step=20"]) == 0  # checkpoints at 15 (save_every) and 20
     assert not (split / "model.safetensors").exists()
-    before = records(split)
+    before = metrics(split)
     capsys.readouterr()
     assert main([*args, "--resume"]) == 0
     assert_resumed_at(20, split, before, capsys.readouterr().out)
-    a, b = load_file(toy_planner_run / "model.safetensors"), load_file(split / "model.safetensors")
-    assert a.keys() == b.keys()
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert same_weights(toy_planner_run, split)
 
 
 @pytest.mark.parametrize("stage", ["tokenizer", "planner"])
@@ -90,10 +79,9 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(stage, toy_run, t
     proc.send_signal(signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL
     assert not (run / "model.safetensors").exists()
-    before = records(run)
+    before = metrics(run)
     capsys.readouterr()
     assert main([*args, "--resume"]) == 0
     assert_resumed_at(step, run, before, capsys.readouterr().out)
-    a, b = load_file(reference / "model.safetensors"), load_file(run / "model.safetensors")
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert same_weights(reference, run)
     assert train_records(run) == train_records(reference)

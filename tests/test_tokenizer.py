@@ -1,6 +1,5 @@
 """The idea tokenizer end to end on a toy run: training, encode/decode, save/load, evaluation."""
 
-import json
 import math
 
 import pytest
@@ -12,11 +11,13 @@ from hiertok.data.synthetic import StoryWorld
 from hiertok.evaluate import evaluate_run, normalized_mutual_information
 from hiertok.tokenizer import IdeaTokenizer
 
+from .runs import metrics
+
 STORIES = [s.text for s in StoryWorld().generate(3, seed=777)]
 
 
 def test_training_loss_falls_and_checkpoints_exist(toy_run):
-    records = [json.loads(line) for line in (toy_run / "metrics.jsonl").read_text().splitlines()]
+    records = metrics(toy_run)
     train = [r for r in records if r["split"] == "train"]
     assert train[-1]["loss"] < 0.8 * train[0]["loss"]
     assert [r["step"] for r in records if r["split"] == "eval"] == [20, 40]
