@@ -8,6 +8,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
+from .cached_runs import cached_run  # noqa: E402
+
 # A model small enough to train in seconds on the synthetic world.
 TOY = [
     "data.synthetic_docs=300",
@@ -32,14 +34,19 @@ TOY = [
 ]
 
 
+def _train(main, stage: str, out, args: list[str]) -> None:
+    """Train one stage through the CLI entry point, as a user would."""
+    assert main(["train", stage, "--out", str(out), *args]) == 0
+
+
 @pytest.fixture(scope="session")
 def toy_run(tmp_path_factory):
     """A trained toy tokenizer run directory (trained through the CLI entry point)."""
     from hiertok.cli import main
 
-    run = tmp_path_factory.mktemp("toy") / "tok"
-    assert main(["train", "tokenizer", "--out", str(run), *TOY]) == 0
-    return run
+    return cached_run(
+        "toy", TOY, lambda out: _train(main, "tokenizer", out, TOY), tmp_path_factory.mktemp("toy") / "tok"
+    )
 
 
 PLANNER_TOY = [
@@ -66,9 +73,9 @@ def toy_planner_run(toy_run, tmp_path_factory):
     """A trained toy planner run on the toy tokenizer's codes (trained through the CLI entry point)."""
     from hiertok.cli import main
 
-    run = tmp_path_factory.mktemp("toy") / "plan"
-    assert main(["train", "planner", "--out", str(run), f"tokenizer={toy_run}", *PLANNER_TOY]) == 0
-    return run
+    args = [f"tokenizer={toy_run}", *PLANNER_TOY]
+    train = lambda out: _train(main, "planner", out, args)  # noqa: E731
+    return cached_run("toy_planner", args, train, tmp_path_factory.mktemp("toy") / "plan", paths=[toy_run])
 
 
 FLAT_TOY = [
@@ -93,9 +100,9 @@ def toy_flat_run(toy_run, tmp_path_factory):
     """A trained toy flat LM on the toy tokenizer's documents and BPE (trained through the CLI entry point)."""
     from hiertok.cli import main
 
-    run = tmp_path_factory.mktemp("toy") / "flat"
-    assert main(["train", "baseline", "--out", str(run), f"tokenizer={toy_run}", *FLAT_TOY]) == 0
-    return run
+    args = [f"tokenizer={toy_run}", *FLAT_TOY]
+    train = lambda out: _train(main, "baseline", out, args)  # noqa: E731
+    return cached_run("toy_flat", args, train, tmp_path_factory.mktemp("toy") / "flat", paths=[toy_run])
 
 
 @pytest.fixture(scope="session")
@@ -107,8 +114,8 @@ def recon_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("recon")
     data = write_corpus(root / "train.jsonl")
-    assert main(["train", "tokenizer", "--out", str(root / "tok"), f"data.source={data}", *RECON]) == 0
-    return root / "tok"
+    args = [f"data.source={data}", *RECON]
+    return cached_run("recon", args, lambda out: _train(main, "tokenizer", out, args), root / "tok", paths=[data])
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["attend", "copy"])
@@ -129,3 +136,19 @@ def context_pipe(toy_run, request):
     tok.model.eval()
     pcfg = load_config(PlannerConfig, None, ["model.dim=32", "model.depth=1", "model.heads=2"])
     return Pipeline(tok, build_planner(pcfg, tok), pcfg)
+
+
+@pytest.fixture
+def toy_tok(toy_run):
+    """The toy tokenizer, loaded afresh for each test (a test may change its settings)."""
+    from hiertok.tokenizer import IdeaTokenizer
+
+    return IdeaTokenizer.from_pretrained(toy_run)
+
+
+@pytest.fixture
+def toy_pipe(toy_planner_run):
+    """The toy planner and its tokenizer, loaded afresh for each test (a test may change its settings)."""
+    from hiertok.pipeline import Pipeline
+
+    return Pipeline.from_pretrained(toy_planner_run)

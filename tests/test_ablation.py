@@ -11,6 +11,7 @@ import pytest
 from hiertok.ablation import Budget, Cell, run_cell, run_grid, train_stage, write_table
 from tests.conftest import PLANNER_TOY, TOY
 
+from .cli_errors import error_line
 from .runs import metrics
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -95,4 +96,4 @@ def test_codebook_layouts():
 
 def test_loss_script_rejects_unknown_cells(capsys):
     assert _script("ablate_losses").main(["--runs", "unused", "--out", "unused", "--cells", "recon,nope"]) == 2
-    assert "nope" in capsys.readouterr().err
+    assert "unknown cell 'nope'" in error_line(capsys.readouterr().err, "ablate_losses")

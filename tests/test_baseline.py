@@ -9,6 +9,7 @@ import torch
 from hiertok.cli import main
 from hiertok.flat_lm import FlatLM, FlatLMConfig, TokenWindows, count_params, depth_for
 
+from .cli_errors import error_line
 from .runs import metrics
 
 BASELINE_TOY = [
@@ -103,4 +104,4 @@ def test_matched_baseline_trains_and_codelength_adds_up(toy_run, toy_planner_run
     (flat / "metrics.jsonl").unlink()  # an unknown budget is reported as unknown, not as 0 s
     assert codelength(2)["train_s_flat"] is None
     assert main(["train", "baseline", "--out", str(tmp_path / "x"), f"tokenizer={toy_run}", "model.depth=0"]) == 2
-    assert "match" in capsys.readouterr().err
+    assert "match" in error_line(capsys.readouterr().err)

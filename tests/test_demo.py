@@ -2,6 +2,7 @@
 
 from hiertok.cli import main
 
+from .cli_errors import error_line
 from .conftest import PLANNER_TOY, TOY
 
 
@@ -20,4 +21,4 @@ def test_demo_runs_every_stage_and_reuses_finished_runs(tmp_path, capsys):
     assert main(args) == 0
     assert capsys.readouterr().out.count("reusing the trained") == 2
     assert main(["demo", "--out", str(tmp_path / "demo"), "--prompts", "0"]) == 2
-    assert "at least one" in capsys.readouterr().err
+    assert "at least one" in error_line(capsys.readouterr().err)

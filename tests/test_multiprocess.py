@@ -23,10 +23,6 @@ from .runs import metrics
 TOLERANCE = 0.02  # relative difference of the logged training loss at every logged step
 
 
-def _records(run, split):
-    return metrics(run, split)
-
-
 def _torchrun(args: list[str], logs, timeout: float = 600) -> None:
     """Run `hiertok.cli ARGS` as two torchrun processes; fail (never hang) if they do not finish in `timeout` s.
 
@@ -59,13 +55,13 @@ def _torchrun(args: list[str], logs, timeout: float = 600) -> None:
 
 
 def _compare(one, two):
-    a, b = _records(one, "train"), _records(two, "train")
+    a, b = metrics(one, "train"), metrics(two, "train")
     assert [r["step"] for r in a] == [r["step"] for r in b]
     worst = max(abs(x["loss"] - y["loss"]) / x["loss"] for x, y in zip(a, b))
     print(f"{two}: largest relative difference of the logged loss from one process: {worst:.2e}")
     assert worst < TOLERANCE, f"2-process loss differs from 1-process by {worst:.4f} (relative)"
     assert a[-1]["loss"] < a[0]["loss"] and b[-1]["loss"] < b[0]["loss"]
-    return _records(two, "replicas")[-1]["max_abs_diff"]
+    return metrics(two, "replicas")[-1]["max_abs_diff"]
 
 
 @pytest.mark.parametrize("kind", ["fsq", "vq"])

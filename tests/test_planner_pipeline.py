@@ -134,26 +134,27 @@ def test_a_planner_of_the_coarse_levels_plans_and_decodes_from_the_prefix(toy_ru
     assert "levels must be in 1..4" in capsys.readouterr().err
 
 
-def test_decoding_candidates_keep_the_idea_that_follows_the_plan_best(toy_planner_run):
-    pipe = Pipeline.from_pretrained(toy_planner_run)
-    prompt = pipe.tokenizer.encode(["Tom found a key."]).ids[:, :1, : pipe.levels]
-    plans = pipe.plans(prompt, None, dataclasses.replace(pipe.cfg.search, num_beams=2, max_ideas=4, allow_end=False))
+def test_decoding_candidates_keep_the_idea_that_follows_the_plan_best(toy_pipe):
+    prompt = toy_pipe.tokenizer.encode(["Tom found a key."]).ids[:, :1, : toy_pipe.levels]
+    plans = toy_pipe.plans(
+        prompt, None, dataclasses.replace(toy_pipe.cfg.search, num_beams=2, max_ideas=4, allow_end=False)
+    )
 
     def agreement(texts):  # leading levels on which each idea's re-encoding agrees with its plan
         planned = torch.cat([p.codes for p in plans[0]])
-        again = pipe.tokenizer.encode_ideas([pipe.tokenizer.bpe.encode(t) for per in texts[0] for t in per])
-        return (again[:, : pipe.levels] == planned).long().cumprod(1).sum(1)
+        again = toy_pipe.tokenizer.encode_ideas([toy_pipe.tokenizer.bpe.encode(t) for per in texts[0] for t in per])
+        return (again[:, : toy_pipe.levels] == planned).long().cumprod(1).sum(1)
 
-    greedy = pipe.expand(prompt, plans, candidates=1)
+    greedy = toy_pipe.expand(prompt, plans, candidates=1)
     docs = torch.stack([torch.cat([prompt[0], p.codes]) for p in plans[0]])
-    plain = pipe.tokenizer.decode_ideas(
-        Codes(docs, torch.ones(docs.shape[:2], dtype=torch.bool), pipe.tokenizer.codebook_sizes)
+    plain = toy_pipe.tokenizer.decode_ideas(
+        Codes(docs, torch.ones(docs.shape[:2], dtype=torch.bool), toy_pipe.tokenizer.codebook_sizes)
     )
     assert greedy == [[ideas[1:] for ideas in plain]]  # one candidate: plain greedy decoding
-    best = pipe.expand(prompt, plans, candidates=6, seed=1)
+    best = toy_pipe.expand(prompt, plans, candidates=6, seed=1)
     assert [len(per) for per in best[0]] == [4, 4]
     assert (agreement(best) >= agreement(greedy)).all()
-    assert pipe.expand(prompt, plans, candidates=6, seed=1) == best  # seeded
+    assert toy_pipe.expand(prompt, plans, candidates=6, seed=1) == best  # seeded
 
 
 def test_candidates_are_picked_on_the_plans_gist_with_greedy_first():
@@ -171,11 +172,12 @@ def test_candidates_are_picked_on_the_plans_gist_with_greedy_first():
     assert chosen.tolist() == [0, 1, 0, 2] and acceptable.tolist() == [True, True, False, True]
 
 
-def test_the_kept_candidate_is_the_first_that_re_encodes_to_the_planned_gist(toy_planner_run, monkeypatch):
-    pipe = Pipeline.from_pretrained(toy_planner_run)
-    tok = pipe.tokenizer
-    prompt = tok.encode(["Tom found a key.", "Mia lost her red ball."]).ids[:, :1, : pipe.levels]
-    plans = pipe.plans(prompt, None, dataclasses.replace(pipe.cfg.search, num_beams=2, max_ideas=4, allow_end=False))
+def test_the_kept_candidate_is_the_first_that_re_encodes_to_the_planned_gist(toy_pipe, monkeypatch):
+    tok = toy_pipe.tokenizer
+    prompt = tok.encode(["Tom found a key.", "Mia lost her red ball."]).ids[:, :1, : toy_pipe.levels]
+    plans = toy_pipe.plans(
+        prompt, None, dataclasses.replace(toy_pipe.cfg.search, num_beams=2, max_ideas=4, allow_end=False)
+    )
     seen = []  # every candidate the decoding drew, as the decoding gave them to the pick
     original = type(tok).decode_stories
 
@@ -187,7 +189,7 @@ def test_the_kept_candidate_is_the_first_that_re_encodes_to_the_planned_gist(toy
         return original(self, codes, *args, accept=spy, **kw)
 
     monkeypatch.setattr(type(tok), "decode_stories", record)
-    kept = pipe.expand(prompt, plans, candidates=6, seed=1)
+    kept = toy_pipe.expand(prompt, plans, candidates=6, seed=1)
     assert len(seen) == 1  # no story context: one pass
     found = seen[0]
     # Every idea of every document (the prompt's, then the plan's) is decoded, in this order.
@@ -204,15 +206,14 @@ def test_the_kept_candidate_is_the_first_that_re_encodes_to_the_planned_gist(toy
     assert int(agree.any(0).sum()) > int(agree[0].sum())
 
 
-def test_a_goal_reaches_the_plans(toy_planner_run, capsys):
+def test_a_goal_reaches_the_plans(toy_pipe, toy_planner_run, capsys):
     """The goal's codes reach the planner: the plans' log-probabilities (beam search) move with the goal, and
     through the CLI too. The toy planner barely uses its goal (about 1e-3 nats); without it the figures are
     equal to the last bit (the search is deterministic)."""
-    pipe = Pipeline.from_pretrained(toy_planner_run)
     prompt, goal = "Tom found a key.", "Tired but happy, Tom closed both eyes and fell asleep."
-    free = pipe.generate(prompt, sentences=3, beams=2, allow_end=False)
-    aimed = pipe.generate(prompt, sentences=3, beams=2, allow_end=False, goal=goal)
-    other = pipe.generate(prompt, sentences=3, beams=2, allow_end=False, goal="Mia and Leo played tag.")
+    free = toy_pipe.generate(prompt, sentences=3, beams=2, allow_end=False)
+    aimed = toy_pipe.generate(prompt, sentences=3, beams=2, allow_end=False, goal=goal)
+    other = toy_pipe.generate(prompt, sentences=3, beams=2, allow_end=False, goal="Mia and Leo played tag.")
     for a, b in ((free, aimed), (aimed, other)):
         assert any(x.codes != y.codes or abs(x.logprob - y.logprob) > 1e-5 for x, y in zip(a.plans, b.plans)), (
             "the goal did not change the plans"

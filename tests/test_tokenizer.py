@@ -43,31 +43,28 @@ def test_encode_shapes_and_determinism(toy_run):
     assert torch.equal(tok.encode(STORIES[1]).flat(), codes.ids[1][codes.mask[1]])
 
 
-def test_save_load_gives_identical_codes_and_text(toy_run, tmp_path):
-    tok = IdeaTokenizer.from_pretrained(toy_run)
-    tok.save_pretrained(tmp_path / "copy")
+def test_save_load_gives_identical_codes_and_text(toy_tok, tmp_path):
+    toy_tok.save_pretrained(tmp_path / "copy")
     again = IdeaTokenizer.from_pretrained(tmp_path / "copy")
-    a, b = tok.encode(STORIES), again.encode(STORIES)
+    a, b = toy_tok.encode(STORIES), again.encode(STORIES)
     assert torch.equal(a.ids, b.ids)
-    assert tok.decode(a) == again.decode(b)
+    assert toy_tok.decode(a) == again.decode(b)
 
 
 @pytest.mark.parametrize("k", [1, 2, 4])
-def test_prefix_decoding(toy_run, k):
-    tok = IdeaTokenizer.from_pretrained(toy_run)
-    codes = tok.encode(STORIES)
-    per_idea = tok.decode_ideas(codes, levels=k)
+def test_prefix_decoding(toy_tok, k):
+    codes = toy_tok.encode(STORIES)
+    per_idea = toy_tok.decode_ideas(codes, levels=k)
     assert [len(d) for d in per_idea] == codes.mask.sum(1).tolist()
-    assert tok.decode(codes.prefix(k)) == tok.decode(codes, levels=k)
-    assert tok.decode(codes, levels=k) == ["".join(d) for d in per_idea]
+    assert toy_tok.decode(codes.prefix(k)) == toy_tok.decode(codes, levels=k)
+    assert toy_tok.decode(codes, levels=k) == ["".join(d) for d in per_idea]
 
 
-def test_decode_rejects_bad_codes(toy_run):
-    tok = IdeaTokenizer.from_pretrained(toy_run)
+def test_decode_rejects_bad_codes(toy_tok):
     with pytest.raises(ValueError, match="out of range"):
-        tok.decode(Codes.from_lists([[[0, 0, 0, 5000]]], tok.codebook_sizes))
+        toy_tok.decode(Codes.from_lists([[[0, 0, 0, 5000]]], toy_tok.codebook_sizes))
     with pytest.raises(ValueError, match="levels"):
-        tok.decode(tok.encode(STORIES[0]), levels=5)
+        toy_tok.decode(toy_tok.encode(STORIES[0]), levels=5)
 
 
 def test_evaluation_keys_and_sanity(toy_run):
