@@ -67,7 +67,6 @@ def _stopped(stop: StopAfter | None, counts: Tensor, nxt: Tensor) -> tuple[Tenso
     return counts, counts >= stop.count
 
 
-@torch.no_grad()
 def generate(
     decoder: IdeaDecoder,
     cond: Condition,
@@ -89,41 +88,41 @@ def generate(
     Returns:
         Generated tokens per idea and their log-probabilities.
     """
-    if cfg.num_beams > 1:
-        return beam_search(decoder, cond, cfg, start, stop)
-    b, eos, dev = len(cond), decoder.special.eos, cond.device
-    out = torch.full((b, cfg.max_tokens + 1), eos, dtype=torch.long, device=dev)
-    logprob = torch.zeros(b, device=dev)
-    counts = torch.zeros(b, dtype=torch.long, device=dev)
-    active = torch.arange(b, device=dev)  # rows still decoding; finished rows leave the batch
-    tokens = _start(decoder, cond, start)
-    cache = None
-    for step in range(cfg.max_tokens + 1):
-        logits, cache = decoder(tokens, cond, cache=cache)
-        logits = logits[:, -1].float()
-        logp = logits.log_softmax(-1)
-        if step == cfg.max_tokens:  # out of budget: end here (log-probabilities then cover tokens + EOS)
-            nxt = torch.full((len(active),), eos, dtype=torch.long, device=dev)
-        elif cfg.temperature > 0:
-            probs = filter_logits(logits / cfg.temperature, cfg.top_k, cfg.top_p).softmax(-1)
-            nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-        else:
-            nxt = logits.argmax(-1)
-        logprob[active] += logp.gather(1, nxt[:, None]).squeeze(1)
-        out[active, step] = nxt
-        counts, enough = _stopped(stop, counts, nxt)
-        going = (nxt != eos) & ~enough  # a row that stopped keeps EOS after its last token (`out`'s fill)
-        if not bool(going.any()):
-            break
-        if not bool(going.all()):  # compact: later steps cost only what is still decoding
-            keep = going.nonzero().squeeze(1)
-            active, tokens, cond, nxt, counts = active[keep], tokens[keep], cond.rows(keep), nxt[keep], counts[keep]
-            _reorder_cache(cache, keep)
-        tokens = torch.cat([tokens, nxt[:, None]], dim=1)
-    return Generated(_strip(out, eos, cfg.max_tokens), logprob)
+    with torch.no_grad():
+        if cfg.num_beams > 1:
+            return beam_search(decoder, cond, cfg, start, stop)
+        b, eos, dev = len(cond), decoder.special.eos, cond.device
+        out = torch.full((b, cfg.max_tokens + 1), eos, dtype=torch.long, device=dev)
+        logprob = torch.zeros(b, device=dev)
+        counts = torch.zeros(b, dtype=torch.long, device=dev)
+        active = torch.arange(b, device=dev)  # rows still decoding; finished rows leave the batch
+        tokens = _start(decoder, cond, start)
+        cache = None
+        for step in range(cfg.max_tokens + 1):
+            logits, cache = decoder(tokens, cond, cache=cache)
+            logits = logits[:, -1].float()
+            logp = logits.log_softmax(-1)
+            if step == cfg.max_tokens:  # out of budget: end here (log-probabilities then cover tokens + EOS)
+                nxt = torch.full((len(active),), eos, dtype=torch.long, device=dev)
+            elif cfg.temperature > 0:
+                probs = filter_logits(logits / cfg.temperature, cfg.top_k, cfg.top_p).softmax(-1)
+                nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            else:
+                nxt = logits.argmax(-1)
+            logprob[active] += logp.gather(1, nxt[:, None]).squeeze(1)
+            out[active, step] = nxt
+            counts, enough = _stopped(stop, counts, nxt)
+            going = (nxt != eos) & ~enough  # a row that stopped keeps EOS after its last token (`out`'s fill)
+            if not bool(going.any()):
+                break
+            if not bool(going.all()):  # compact: later steps cost only what is still decoding
+                keep = going.nonzero().squeeze(1)
+                active, tokens, cond, nxt, counts = active[keep], tokens[keep], cond.rows(keep), nxt[keep], counts[keep]
+                _reorder_cache(cache, keep)
+            tokens = torch.cat([tokens, nxt[:, None]], dim=1)
+        return Generated(_strip(out, eos, cfg.max_tokens), logprob)
 
 
-@torch.no_grad()
 def beam_search(
     decoder: IdeaDecoder,
     cond: Condition,
@@ -143,46 +142,47 @@ def beam_search(
     Returns:
         The best finished beam of each idea (by length-normalised log-probability) and its log-probability.
     """
-    k, b, eos = cfg.num_beams, len(cond), decoder.special.eos
-    dev = cond.device
-    tokens = repeat(_start(decoder, cond, start), "b s -> (b k) s", k=k)
-    first = tokens.shape[1]
-    cond = cond.repeat(k)
-    counts = torch.zeros(b, k, dtype=torch.long, device=dev)
-    scores = torch.full((b, k), float("-inf"), device=dev)
-    scores[:, 0] = 0.0  # all beams start identical: keep one alive so the first step does not duplicate
-    finished = torch.zeros(b, k, dtype=torch.bool, device=dev)
-    lengths = torch.zeros(b, k, device=dev)
-    cache = None
-    for step in range(cfg.max_tokens + 1):
-        logits, cache = decoder(tokens, cond, cache=cache)
-        logp = logits[:, -1].float().log_softmax(-1)
-        if step == cfg.max_tokens:  # out of budget: every beam ends here
-            logp = _only_eos(logp, eos)
-        logp = logp.view(b, k, -1)
-        vocab = logp.shape[-1]
-        # A finished beam may only continue with EOS, at no cost, so it keeps its score.
-        stay = torch.full_like(logp, float("-inf"))
-        stay[..., eos] = 0.0
-        logp = torch.where(finished.unsqueeze(-1), stay, logp)
-        cand = (scores.unsqueeze(-1) + logp).view(b, k * vocab)
-        top, flat = cand.topk(k, dim=-1)
-        parent, nxt = flat // vocab, flat % vocab
-        rows = (parent + torch.arange(b, device=dev)[:, None] * k).view(-1)
-        tokens = torch.cat([tokens[rows], nxt.view(-1, 1)], dim=1)
-        _reorder_cache(cache, rows)
-        was_finished = finished.gather(1, parent)
-        lengths = lengths.gather(1, parent) + (~was_finished).float()
-        counts, enough = _stopped(stop, counts.gather(1, parent), nxt)
-        finished = was_finished | (nxt == eos) | (enough & ~was_finished)
-        scores = top
-        if bool(finished.all()):
-            break
-    norm = scores / lengths.clamp(min=1) ** cfg.length_penalty
-    norm = norm.masked_fill(~finished, float("-inf")).where(finished.any(1, keepdim=True), norm)
-    best = norm.argmax(-1)
-    rows = best + torch.arange(b, device=dev) * k
-    return Generated(_strip(tokens[rows, first:], eos, cfg.max_tokens), scores.gather(1, best[:, None]).squeeze(1))
+    with torch.no_grad():
+        k, b, eos = cfg.num_beams, len(cond), decoder.special.eos
+        dev = cond.device
+        tokens = repeat(_start(decoder, cond, start), "b s -> (b k) s", k=k)
+        first = tokens.shape[1]
+        cond = cond.repeat(k)
+        counts = torch.zeros(b, k, dtype=torch.long, device=dev)
+        scores = torch.full((b, k), float("-inf"), device=dev)
+        scores[:, 0] = 0.0  # all beams start identical: keep one alive so the first step does not duplicate
+        finished = torch.zeros(b, k, dtype=torch.bool, device=dev)
+        lengths = torch.zeros(b, k, device=dev)
+        cache = None
+        for step in range(cfg.max_tokens + 1):
+            logits, cache = decoder(tokens, cond, cache=cache)
+            logp = logits[:, -1].float().log_softmax(-1)
+            if step == cfg.max_tokens:  # out of budget: every beam ends here
+                logp = _only_eos(logp, eos)
+            logp = logp.view(b, k, -1)
+            vocab = logp.shape[-1]
+            # A finished beam may only continue with EOS, at no cost, so it keeps its score.
+            stay = torch.full_like(logp, float("-inf"))
+            stay[..., eos] = 0.0
+            logp = torch.where(finished.unsqueeze(-1), stay, logp)
+            cand = (scores.unsqueeze(-1) + logp).view(b, k * vocab)
+            top, flat = cand.topk(k, dim=-1)
+            parent, nxt = flat // vocab, flat % vocab
+            rows = (parent + torch.arange(b, device=dev)[:, None] * k).view(-1)
+            tokens = torch.cat([tokens[rows], nxt.view(-1, 1)], dim=1)
+            _reorder_cache(cache, rows)
+            was_finished = finished.gather(1, parent)
+            lengths = lengths.gather(1, parent) + (~was_finished).float()
+            counts, enough = _stopped(stop, counts.gather(1, parent), nxt)
+            finished = was_finished | (nxt == eos) | (enough & ~was_finished)
+            scores = top
+            if bool(finished.all()):
+                break
+        norm = scores / lengths.clamp(min=1) ** cfg.length_penalty
+        norm = norm.masked_fill(~finished, float("-inf")).where(finished.any(1, keepdim=True), norm)
+        best = norm.argmax(-1)
+        rows = best + torch.arange(b, device=dev) * k
+        return Generated(_strip(tokens[rows, first:], eos, cfg.max_tokens), scores.gather(1, best[:, None]).squeeze(1))
 
 
 def _reorder_cache(cache, rows: Tensor) -> None:

@@ -405,12 +405,11 @@ class IdeaAutoencoder(nn.Module):
         picked = logp.gather(1, tokens) * mask
         return -(picked.sum() / mask.sum().clamp(min=1))
 
-    @torch.no_grad()
     def embed(self, tokens: Tensor, mask: Tensor) -> Tensor:
         """Continuous idea vectors (B, D) of a batch of ideas (tokens, mask: (B, T))."""
-        return self.encoder(tokens, mask).float()
+        with torch.no_grad():
+            return self.encoder(tokens, mask).float()
 
-    @torch.no_grad()
     def encode(self, tokens: Tensor, mask: Tensor) -> Tensor:
         """Codes of a batch of ideas.
 
@@ -420,4 +419,5 @@ class IdeaAutoencoder(nn.Module):
         Returns:
             (B, L) int64 codes.
         """
-        return self.quantizer(self.encoder(tokens, mask)).indices
+        with torch.no_grad():
+            return self.quantizer(self.encoder(tokens, mask)).indices

@@ -78,7 +78,6 @@ def corpus_codes(tok: IdeaTokenizer, corpus: IdeaCorpus) -> Codes:
     return Codes(ids, mask, tok.codebook_sizes)
 
 
-@torch.no_grad()
 def idea_nats(
     tok: IdeaTokenizer, corpus: IdeaCorpus, codes: Codes, text_context: bool = True, batch_size: int = 256
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,25 +97,26 @@ def idea_nats(
     Returns:
         nats (N,) and teacher-forced correct next tokens (N,) per idea.
     """
-    model = tok.model.eval()
-    vectors = model.quantizer.decode_indices(codes.flat().to(tok.device))
-    collate = IdeaCollator(corpus, tok.bpe.pad_id, context=model.decoder.cfg.context)
-    nats = torch.zeros(corpus.num_ideas, dtype=torch.float64)
-    correct = torch.zeros(corpus.num_ideas, dtype=torch.long)
-    order = np.argsort(np.diff(corpus.idea_offsets), kind="stable")  # similar lengths pad less
-    for start in range(0, corpus.num_ideas, batch_size):
-        ideas = order[start : start + batch_size]
-        batch = collate(ideas).to(tok.device)  # the ideas, and the earlier ideas they read
-        known = torch.full_like(batch.context, text_context, dtype=torch.bool)
-        cond = model.decoder_condition(
-            batch.targets, batch.context, vectors[batch.ideas], batch.tokens, batch.mask, known
-        )
-        tokens, mask = batch.rows(batch.targets)
-        inp, target, tmask = model.decoder.teacher_forcing(tokens, mask)
-        scored = model.decoder.score(inp, cond, target)
-        nats[ideas] = -(scored.log_prob * tmask).sum(1).double().cpu()
-        correct[ideas] = ((scored.predicted == target) & tmask).sum(1).cpu()
-    return nats, correct
+    with torch.no_grad():
+        model = tok.model.eval()
+        vectors = model.quantizer.decode_indices(codes.flat().to(tok.device))
+        collate = IdeaCollator(corpus, tok.bpe.pad_id, context=model.decoder.cfg.context)
+        nats = torch.zeros(corpus.num_ideas, dtype=torch.float64)
+        correct = torch.zeros(corpus.num_ideas, dtype=torch.long)
+        order = np.argsort(np.diff(corpus.idea_offsets), kind="stable")  # similar lengths pad less
+        for start in range(0, corpus.num_ideas, batch_size):
+            ideas = order[start : start + batch_size]
+            batch = collate(ideas).to(tok.device)  # the ideas, and the earlier ideas they read
+            known = torch.full_like(batch.context, text_context, dtype=torch.bool)
+            cond = model.decoder_condition(
+                batch.targets, batch.context, vectors[batch.ideas], batch.tokens, batch.mask, known
+            )
+            tokens, mask = batch.rows(batch.targets)
+            inp, target, tmask = model.decoder.teacher_forcing(tokens, mask)
+            scored = model.decoder.score(inp, cond, target)
+            nats[ideas] = -(scored.log_prob * tmask).sum(1).double().cpu()
+            correct[ideas] = ((scored.predicted == target) & tmask).sum(1).cpu()
+        return nats, correct
 
 
 def teacher_forced(
@@ -244,7 +244,6 @@ def story_valid_decoded(
     }, check.count_breaks(with_first)
 
 
-@torch.no_grad()
 def continuous_next_idea(tok: IdeaTokenizer, corpus: IdeaCorpus, codes: torch.Tensor) -> dict[str, float] | None:
     """How well the continuous (MSE) next-idea baseline predicts held-out ideas; None without that head.
 
@@ -256,25 +255,26 @@ def continuous_next_idea(tok: IdeaTokenizer, corpus: IdeaCorpus, codes: torch.Te
     Returns:
         {"top1_level1", "top1_full", "mse", "cosine", "num_ideas"} over ideas that have a previous idea.
     """
-    model = tok.model.eval()
-    if model.next_mse_head is None:
-        return None
-    vectors = tok.idea_vectors([corpus.idea(i) for i in range(corpus.num_ideas)]).to(tok.device)
-    context = model.cfg.loss.context
-    prev = torch.as_tensor(corpus.previous(context), device=tok.device)
-    has_prev = prev[:, 0] >= 0
-    if not has_prev.any():
-        return None
-    pred = model.next_mse_head(vectors[prev.clamp(min=0)], prev >= 0)[has_prev]
-    true = vectors[has_prev]
-    got, want = model.quantizer(pred).indices.cpu(), codes[has_prev.cpu()]
-    return {
-        "top1_level1": float((got[:, 0] == want[:, 0]).float().mean()),
-        "top1_full": float((got == want).all(-1).float().mean()),
-        "mse": float(torch.nn.functional.mse_loss(pred, true)),
-        "cosine": float(torch.nn.functional.cosine_similarity(pred, true, dim=-1).mean()),
-        "num_ideas": int(has_prev.sum()),
-    }
+    with torch.no_grad():
+        model = tok.model.eval()
+        if model.next_mse_head is None:
+            return None
+        vectors = tok.idea_vectors([corpus.idea(i) for i in range(corpus.num_ideas)]).to(tok.device)
+        context = model.cfg.loss.context
+        prev = torch.as_tensor(corpus.previous(context), device=tok.device)
+        has_prev = prev[:, 0] >= 0
+        if not has_prev.any():
+            return None
+        pred = model.next_mse_head(vectors[prev.clamp(min=0)], prev >= 0)[has_prev]
+        true = vectors[has_prev]
+        got, want = model.quantizer(pred).indices.cpu(), codes[has_prev.cpu()]
+        return {
+            "top1_level1": float((got[:, 0] == want[:, 0]).float().mean()),
+            "top1_full": float((got == want).all(-1).float().mean()),
+            "mse": float(torch.nn.functional.mse_loss(pred, true)),
+            "cosine": float(torch.nn.functional.cosine_similarity(pred, true, dim=-1).mean()),
+            "num_ideas": int(has_prev.sum()),
+        }
 
 
 def evaluate_run(ckpt: str, data: str | None = None, max_docs: int | None = None) -> TokenizerEval:

@@ -63,7 +63,6 @@ class StoryTexts:
         return tokens.to(device), mask.to(device), has_text
 
 
-@torch.no_grad()
 def decode_stories(
     tok: IdeaTokenizer,
     codes: Codes,
@@ -98,48 +97,49 @@ def decode_stories(
     Returns:
         Per document, per idea, token ids; and the number of decoding passes run.
     """
-    if codes.levels > tok.levels:
-        raise ValueError(f"codes have {codes.levels} levels, this tokenizer has {tok.levels}")
-    k = codes.levels if levels is None else levels
-    if not 1 <= k <= codes.levels:
-        raise ValueError(f"levels must be in 1..{codes.levels}, got {k}")
-    if passes < 0:
-        raise ValueError(f"passes must be >= 0, got {passes}")
-    gen = generation or tok.cfg.generation
-    model, device = tok.model.eval(), tok.device
-    q = model.quantizer
-    flat = codes.ids[..., :k][codes.mask].to(device)
-    vectors = q.decode_indices(flat) if len(flat) else torch.zeros((0, q.dim), device=device)
-    context = grid_previous(codes.mask, model.decoder.cfg.context).to(device)
-    story = StoryTexts(vectors, context, [None] * len(flat), torch.ones(len(flat), dtype=torch.bool, device=device))
-    given = known_mask(codes, known)  # (N,) ideas whose text is known
-    known_ideas = iter(list(ids) for doc in (known or []) for ids in doc)
-    for i in given.nonzero().squeeze(1).tolist():
-        story.texts[i] = next(known_ideas)
-    todo = (~given).nonzero().squeeze(1).to(device)
-    most = int(codes.mask.sum(1).max()) if codes.num_docs else 1
-    limit = 1 if not model.decoder.cfg.context else min(passes or most, most)
-    greedy = gen.temperature == 0 and gen.num_beams == 1  # only greedy decoding has a fixed-point check
-    done, dirty = 0, todo  # a pass decodes only the ideas whose story changed in the pass before
-    while len(dirty) and done < limit:
-        if done and greedy and verify:
-            dirty = dirty[~still_greedy(tok, story, dirty, gen, batch_size)]
-            if not len(dirty):
-                break
-        again, ok = _decode_pass(tok, story, dirty, gen, batch_size, seed, candidates, accept)
-        done += 1
-        changed = torch.zeros(len(story.texts), dtype=torch.bool, device=device)
-        for i, ids in zip(dirty.tolist(), again):
-            changed[i] = story.texts[i] != ids
-            story.texts[i] = ids
-        story.acceptable[dirty] = ok
-        ctx = context[todo]
-        dirty = todo[((ctx >= 0) & changed[ctx.clamp(min=0)]).any(1)]
-    out, pos = [], 0
-    for n in codes.mask.sum(1).tolist():
-        out.append([list(t) for t in story.texts[pos : pos + n]])
-        pos += n
-    return out, done
+    with torch.no_grad():
+        if codes.levels > tok.levels:
+            raise ValueError(f"codes have {codes.levels} levels, this tokenizer has {tok.levels}")
+        k = codes.levels if levels is None else levels
+        if not 1 <= k <= codes.levels:
+            raise ValueError(f"levels must be in 1..{codes.levels}, got {k}")
+        if passes < 0:
+            raise ValueError(f"passes must be >= 0, got {passes}")
+        gen = generation or tok.cfg.generation
+        model, device = tok.model.eval(), tok.device
+        q = model.quantizer
+        flat = codes.ids[..., :k][codes.mask].to(device)
+        vectors = q.decode_indices(flat) if len(flat) else torch.zeros((0, q.dim), device=device)
+        context = grid_previous(codes.mask, model.decoder.cfg.context).to(device)
+        story = StoryTexts(vectors, context, [None] * len(flat), torch.ones(len(flat), dtype=torch.bool, device=device))
+        given = known_mask(codes, known)  # (N,) ideas whose text is known
+        known_ideas = iter(list(ids) for doc in (known or []) for ids in doc)
+        for i in given.nonzero().squeeze(1).tolist():
+            story.texts[i] = next(known_ideas)
+        todo = (~given).nonzero().squeeze(1).to(device)
+        most = int(codes.mask.sum(1).max()) if codes.num_docs else 1
+        limit = 1 if not model.decoder.cfg.context else min(passes or most, most)
+        greedy = gen.temperature == 0 and gen.num_beams == 1  # only greedy decoding has a fixed-point check
+        done, dirty = 0, todo  # a pass decodes only the ideas whose story changed in the pass before
+        while len(dirty) and done < limit:
+            if done and greedy and verify:
+                dirty = dirty[~still_greedy(tok, story, dirty, gen, batch_size)]
+                if not len(dirty):
+                    break
+            again, ok = _decode_pass(tok, story, dirty, gen, batch_size, seed, candidates, accept)
+            done += 1
+            changed = torch.zeros(len(story.texts), dtype=torch.bool, device=device)
+            for i, ids in zip(dirty.tolist(), again):
+                changed[i] = story.texts[i] != ids
+                story.texts[i] = ids
+            story.acceptable[dirty] = ok
+            ctx = context[todo]
+            dirty = todo[((ctx >= 0) & changed[ctx.clamp(min=0)]).any(1)]
+        out, pos = [], 0
+        for n in codes.mask.sum(1).tolist():
+            out.append([list(t) for t in story.texts[pos : pos + n]])
+            pos += n
+        return out, done
 
 
 def still_greedy(

@@ -71,7 +71,6 @@ class IdeaTokenizer:
         """Token ids of each idea of one document."""
         return segment_document(text, self.bpe, self.segmentation)
 
-    @torch.no_grad()
     def encode_ideas(self, ideas: Sequence[Sequence[int]], batch_size: int = 512) -> torch.Tensor:
         """Codes of ideas given as token ids.
 
@@ -82,7 +81,10 @@ class IdeaTokenizer:
         Returns:
             (N, L) int64 codes.
         """
-        return self._map_ideas(ideas, self.model.encode, batch_size, torch.zeros((0, self.levels), dtype=torch.long))
+        with torch.no_grad():
+            return self._map_ideas(
+                ideas, self.model.encode, batch_size, torch.zeros((0, self.levels), dtype=torch.long)
+            )
 
     def idea_vectors(self, ideas: Sequence[Sequence[int]], batch_size: int = 512) -> torch.Tensor:
         """The encoder's continuous idea vectors (before quantization) of ideas given as token ids.

@@ -34,7 +34,6 @@ class TeacherForcedStats:
     ideas: int = 0
 
 
-@torch.no_grad()
 def depth_beam(head: DepthHead, state: Tensor, k: int = BEAM) -> Tensor:
     """The k most likely next ideas (no END) from each state, by a width-k beam over levels.
 
@@ -45,68 +44,68 @@ def depth_beam(head: DepthHead, state: Tensor, k: int = BEAM) -> Tensor:
     Returns:
         (N, k, L) unified ids, best first.
     """
-    vocab = head.vocab
-    n = state.shape[0]
-    score = torch.zeros(n, 1, device=state.device)
-    ids = torch.zeros(n, 1, 0, dtype=torch.long, device=state.device)
-    states = state[:, None]
-    for level in range(vocab.levels):
-        width = states.shape[1]
-        logp = head.logits(states.reshape(n * width, -1), level).float().log_softmax(-1).view(n, width, -1)
-        if level == 0:
-            logp[..., 0] = float("-inf")  # the next idea, not END
-        cand = (score[..., None] + logp).view(n, -1)
-        score, flat = cand.topk(min(k, cand.shape[1]), dim=-1)
-        parent, choice = flat // logp.shape[-1], flat % logp.shape[-1]
-        chosen = choice + vocab.level_slice(level).start
-        ids = torch.cat([ids.gather(1, parent[..., None].expand(-1, -1, ids.shape[2])), chosen[..., None]], dim=2)
-        states = states.gather(1, parent[..., None].expand(-1, -1, states.shape[2]))
-        if level + 1 < vocab.levels:
-            states = head.advance(states.reshape(-1, states.shape[2]), level, chosen.reshape(-1)).view(
-                n, -1, states.shape[2]
-            )
-    return ids
+    with torch.no_grad():
+        vocab = head.vocab
+        n = state.shape[0]
+        score = torch.zeros(n, 1, device=state.device)
+        ids = torch.zeros(n, 1, 0, dtype=torch.long, device=state.device)
+        states = state[:, None]
+        for level in range(vocab.levels):
+            width = states.shape[1]
+            logp = head.logits(states.reshape(n * width, -1), level).float().log_softmax(-1).view(n, width, -1)
+            if level == 0:
+                logp[..., 0] = float("-inf")  # the next idea, not END
+            cand = (score[..., None] + logp).view(n, -1)
+            score, flat = cand.topk(min(k, cand.shape[1]), dim=-1)
+            parent, choice = flat // logp.shape[-1], flat % logp.shape[-1]
+            chosen = choice + vocab.level_slice(level).start
+            ids = torch.cat([ids.gather(1, parent[..., None].expand(-1, -1, ids.shape[2])), chosen[..., None]], dim=2)
+            states = states.gather(1, parent[..., None].expand(-1, -1, states.shape[2]))
+            if level + 1 < vocab.levels:
+                states = head.advance(states.reshape(-1, states.shape[2]), level, chosen.reshape(-1)).view(
+                    n, -1, states.shape[2]
+                )
+        return ids
 
 
-@torch.no_grad()
 def teacher_forced_bits(
     planner: Planner, windows: Windows, n_windows: int | None = None, batch_size: int = 64, topk: bool = False
 ) -> TeacherForcedStats:
     """Held-out code bits per idea (and next-idea accuracy when `topk`) over the first `n_windows` windows."""
-    planner.eval()
-    vocab = planner.vocab
-    device = next(planner.parameters()).device
-    count = len(windows) if n_windows is None else min(n_windows, len(windows))
-    if count == 0:
-        raise ValueError("no held-out windows to evaluate")
-    by_level = torch.zeros(vocab.levels, dtype=torch.float64)
-    ideas = 0
-    hits = Counter()
-    for lo in range(0, count, batch_size):
-        batch = windows.batch(range(lo, min(lo + batch_size, count)), vocab).to(device)
-        batch.goal_on[:] = False
-        nll, _ = planner(*batch.args())
-        by_level += nll.sum((0, 1)).double().cpu()
-        ideas += int(batch.mask.sum())
+    with torch.no_grad():
+        planner.eval()
+        vocab = planner.vocab
+        device = next(planner.parameters()).device
+        count = len(windows) if n_windows is None else min(n_windows, len(windows))
+        if count == 0:
+            raise ValueError("no held-out windows to evaluate")
+        by_level = torch.zeros(vocab.levels, dtype=torch.float64)
+        ideas = 0
+        hits = Counter()
+        for lo in range(0, count, batch_size):
+            batch = windows.batch(range(lo, min(lo + batch_size, count)), vocab).to(device)
+            batch.goal_on[:] = False
+            nll, _ = planner(*batch.args())
+            by_level += nll.sum((0, 1)).double().cpu()
+            ideas += int(batch.mask.sum())
+            if topk:
+                states = planner.states(batch.ideas, batch.goal, batch.goal_on, batch.cont)[:, :-1][batch.mask]
+                truth = batch.ideas[batch.mask]  # (N, L)
+                top = planner.head.logits(states, 0).topk(BEAM, dim=-1).indices  # level-1 choices (END is 0)
+                hits["level1_1"] += int((top[:, 0] == truth[:, 0]).sum())
+                hits["level1_5"] += int((top == truth[:, :1]).any(1).sum())
+                beams = depth_beam(planner.head, states)
+                same = (beams == truth[:, None]).all(-1)
+                hits["full_1"] += int(same[:, 0].sum())
+                hits["full_5"] += int(same.any(1).sum())
+        bits = by_level / math.log(2) / ideas
+        stats = TeacherForcedStats(float(bits.sum()), {str(i + 1): float(b) for i, b in enumerate(bits)}, ideas=ideas)
         if topk:
-            states = planner.states(batch.ideas, batch.goal, batch.goal_on, batch.cont)[:, :-1][batch.mask]
-            truth = batch.ideas[batch.mask]  # (N, L)
-            top = planner.head.logits(states, 0).topk(BEAM, dim=-1).indices  # level-1 choices (END is 0)
-            hits["level1_1"] += int((top[:, 0] == truth[:, 0]).sum())
-            hits["level1_5"] += int((top == truth[:, :1]).any(1).sum())
-            beams = depth_beam(planner.head, states)
-            same = (beams == truth[:, None]).all(-1)
-            hits["full_1"] += int(same[:, 0].sum())
-            hits["full_5"] += int(same.any(1).sum())
-    bits = by_level / math.log(2) / ideas
-    stats = TeacherForcedStats(float(bits.sum()), {str(i + 1): float(b) for i, b in enumerate(bits)}, ideas=ideas)
-    if topk:
-        stats.next_idea_top1 = {"level1": hits["level1_1"] / ideas, "full": hits["full_1"] / ideas}
-        stats.next_idea_top5 = {"level1": hits["level1_5"] / ideas, "full": hits["full_5"] / ideas}
-    return stats
+            stats.next_idea_top1 = {"level1": hits["level1_1"] / ideas, "full": hits["full_1"] / ideas}
+            stats.next_idea_top5 = {"level1": hits["level1_5"] / ideas, "full": hits["full_5"] / ideas}
+        return stats
 
 
-@torch.no_grad()
 def idea_code_nats(planner: Planner, windows: Windows, batch_size: int = 64) -> tuple[np.ndarray, float]:
     """The planner's nats for each idea's codes, as a receiver decodes them: from the ideas before it only.
 
@@ -121,20 +120,21 @@ def idea_code_nats(planner: Planner, windows: Windows, batch_size: int = 64) -> 
     Returns:
         nats (n_ideas,) per idea of `windows.corpus`, and the nats of END after each document, summed.
     """
-    planner.eval()
-    device = next(planner.parameters()).device
-    per_idea = np.zeros(len(windows.corpus.codes), dtype=np.float64)
-    end = 0.0
-    for lo in range(0, len(windows), batch_size):
-        idx = np.arange(lo, min(lo + batch_size, len(windows)))
-        batch = windows.batch(idx, planner.vocab).to(device)
-        batch.goal_on[:] = False
-        nll, _ = planner(*batch.args())
-        per_position = nll.sum(-1).double().cpu().numpy()  # (B, T + 1): the ideas, then END
-        for i, (_, first, last) in enumerate(windows.rows[idx]):
-            per_idea[first:last] = per_position[i, : last - first]
-            end += float(per_position[i, last - first])  # 0 where the window does not end its document
-    return per_idea, end
+    with torch.no_grad():
+        planner.eval()
+        device = next(planner.parameters()).device
+        per_idea = np.zeros(len(windows.corpus.codes), dtype=np.float64)
+        end = 0.0
+        for lo in range(0, len(windows), batch_size):
+            idx = np.arange(lo, min(lo + batch_size, len(windows)))
+            batch = windows.batch(idx, planner.vocab).to(device)
+            batch.goal_on[:] = False
+            nll, _ = planner(*batch.args())
+            per_position = nll.sum(-1).double().cpu().numpy()  # (B, T + 1): the ideas, then END
+            for i, (_, first, last) in enumerate(windows.rows[idx]):
+                per_idea[first:last] = per_position[i, : last - first]
+                end += float(per_position[i, last - first])  # 0 where the window does not end its document
+        return per_idea, end
 
 
 def baseline_top1(train: CodeCorpus, heldout: CodeCorpus) -> tuple[dict[str, float], dict[str, float]]:

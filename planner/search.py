@@ -116,7 +116,6 @@ class _Rows:
         self.h, self.origin = h[:, -1], torch.arange(len(ids), device=self.device)
 
 
-@torch.no_grad()
 def search(
     planner: Planner,
     prompt: Tensor,
@@ -136,52 +135,53 @@ def search(
     Returns:
         Per prompt, its plans best first: the n-best beams, or the num_samples samples.
     """
-    cfg.validate()
-    if cfg.num_beams > 1:
-        return beam_search(planner, prompt, goal, cfg)
-    return sample(planner, prompt, goal, cfg, generator)
+    with torch.no_grad():
+        cfg.validate()
+        if cfg.num_beams > 1:
+            return beam_search(planner, prompt, goal, cfg)
+        return sample(planner, prompt, goal, cfg, generator)
 
 
-@torch.no_grad()
 def sample(
     planner: Planner, prompt: Tensor, goal: Tensor | None, cfg: SearchConfig, generator: torch.Generator | None = None
 ) -> list[list[Plan]]:
     """num_samples independent plans per prompt: greedy at temperature 0, else filtered sampling."""
-    vocab, k = planner.vocab, cfg.num_samples
-    rows = _Rows(planner, vocab.to_ids(prompt), None if goal is None else vocab.to_ids(goal), k, cfg)
-    n = rows.b * k
-    dev = rows.device
-    logprob, done = torch.zeros(n, device=dev), torch.zeros(n, dtype=torch.bool, device=dev)
-    for _ in range(cfg.max_ideas):
-        state, ids, idea_lp = rows.h, [], torch.zeros(n, device=dev)
-        for level in range(vocab.levels):
-            logp = planner.head.logits(state, level).float().log_softmax(-1)
-            if level == 0 and (not cfg.allow_end or rows.ideas.shape[1] == 0):  # a plan has >= 1 new idea
-                logp[:, 0] = NEG
-            if cfg.temperature > 0:
-                probs = filter_logits(logp / cfg.temperature, cfg.top_k, cfg.top_p).softmax(-1)
-                choice = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-            else:
-                choice = logp.argmax(-1)
-            idea_lp += torch.where(done, 0.0, logp.gather(1, choice[:, None]).squeeze(1))
-            if level == 0:
-                done_before, done = done, done | (choice == 0)
-            ids.append(vocab.choice_to_id(level, choice))
-            if level + 1 < vocab.levels:
-                state = planner.head.advance(state, level, ids[-1])
-        logprob += idea_lp
-        rows.add_idea(torch.stack(ids, dim=1), torch.where(done_before, 0.0, idea_lp))
-        if bool(done.all()):
-            break
-    return [
-        sorted(
-            (_sampled_plan(rows, i * k + j, float(logprob[i * k + j]), cfg) for j in range(k)), key=lambda p: -p.score
-        )
-        for i in range(rows.b)
-    ]
+    with torch.no_grad():
+        vocab, k = planner.vocab, cfg.num_samples
+        rows = _Rows(planner, vocab.to_ids(prompt), None if goal is None else vocab.to_ids(goal), k, cfg)
+        n = rows.b * k
+        dev = rows.device
+        logprob, done = torch.zeros(n, device=dev), torch.zeros(n, dtype=torch.bool, device=dev)
+        for _ in range(cfg.max_ideas):
+            state, ids, idea_lp = rows.h, [], torch.zeros(n, device=dev)
+            for level in range(vocab.levels):
+                logp = planner.head.logits(state, level).float().log_softmax(-1)
+                if level == 0 and (not cfg.allow_end or rows.ideas.shape[1] == 0):  # a plan has >= 1 new idea
+                    logp[:, 0] = NEG
+                if cfg.temperature > 0:
+                    probs = filter_logits(logp / cfg.temperature, cfg.top_k, cfg.top_p).softmax(-1)
+                    choice = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                else:
+                    choice = logp.argmax(-1)
+                idea_lp += torch.where(done, 0.0, logp.gather(1, choice[:, None]).squeeze(1))
+                if level == 0:
+                    done_before, done = done, done | (choice == 0)
+                ids.append(vocab.choice_to_id(level, choice))
+                if level + 1 < vocab.levels:
+                    state = planner.head.advance(state, level, ids[-1])
+            logprob += idea_lp
+            rows.add_idea(torch.stack(ids, dim=1), torch.where(done_before, 0.0, idea_lp))
+            if bool(done.all()):
+                break
+        return [
+            sorted(
+                (_sampled_plan(rows, i * k + j, float(logprob[i * k + j]), cfg) for j in range(k)),
+                key=lambda p: -p.score,
+            )
+            for i in range(rows.b)
+        ]
 
 
-@torch.no_grad()
 def beam_search(planner: Planner, prompt: Tensor, goal: Tensor | None, cfg: SearchConfig) -> list[list[Plan]]:
     """Beam search over plans, level by level; diverse beam search when cfg.diverse_groups > 1.
 
@@ -190,48 +190,49 @@ def beam_search(planner: Planner, prompt: Tensor, goal: Tensor | None, cfg: Sear
     (early stopping), or at max_ideas, where the alive beams are returned as unfinished plans.
     With one beam this is exactly greedy decoding.
     """
-    vocab, k = planner.vocab, cfg.num_beams
-    groups = cfg.diverse_groups
-    per = k // groups
-    rows = _Rows(planner, vocab.to_ids(prompt), None if goal is None else vocab.to_ids(goal), k, cfg)
-    b = rows.b
-    dev = rows.device
-    logprob = torch.full((b, k), NEG, device=dev)
-    logprob[:, ::per] = 0.0  # identical beams at the start: one alive per group, so groups do not duplicate
-    finished: list[list[Plan]] = [[] for _ in range(b)]
-    closed = [False] * b  # a prompt with num_beams finished plans stops (early stopping)
-    offsets = torch.arange(b, device=dev)[:, None] * k
-    for _ in range(cfg.max_ideas):
-        state, ids, idea_lp = rows.h, [], torch.zeros(b * k, device=dev)
-        for level in range(vocab.levels):
-            logp = planner.head.logits(state, level).float().log_softmax(-1).view(b, k, -1)
-            ends_here = level == 0 and cfg.allow_end and rows.ideas.shape[1] > 0  # a plan has >= 1 new idea
-            if level == 0 and not ends_here:
-                logp[..., 0] = NEG
-            choice, parent, step_lp, ended = _beam_step(logp, logprob, groups, cfg.diversity_penalty, ends_here)
-            for i, j in ended.nonzero().tolist():
-                if closed[i]:  # this prompt's search is over; its results must not depend on the batch
-                    continue
-                total = float(logprob[i, j] + logp[i, j, 0])
-                finished[i].append(_plan(rows, i * k + j, total, True, cfg))
-            flat = (parent + offsets).reshape(-1)
-            rows.reorder(flat)
-            state, ids = state[flat], [x[flat] for x in ids]
-            idea_lp = idea_lp[flat] + step_lp.reshape(-1)
-            logprob = logprob.gather(1, parent) + step_lp
-            ids.append(vocab.choice_to_id(level, choice.reshape(-1)))
-            if level + 1 < vocab.levels:
-                state = planner.head.advance(state, level, ids[-1])
-        rows.add_idea(torch.stack(ids, dim=1), idea_lp)
-        closed = [len(plans) >= k for plans in finished]
-        if all(closed):
-            break
-    for i in range(b):
-        if len(finished[i]) < k:  # out of budget: the alive beams are plans too
-            finished[i].extend(
-                _plan(rows, i * k + j, float(logprob[i, j]), False, cfg) for j in range(k) if logprob[i, j] > NEG
-            )
-    return [sorted(plans, key=lambda p: -p.score)[:k] for plans in finished]
+    with torch.no_grad():
+        vocab, k = planner.vocab, cfg.num_beams
+        groups = cfg.diverse_groups
+        per = k // groups
+        rows = _Rows(planner, vocab.to_ids(prompt), None if goal is None else vocab.to_ids(goal), k, cfg)
+        b = rows.b
+        dev = rows.device
+        logprob = torch.full((b, k), NEG, device=dev)
+        logprob[:, ::per] = 0.0  # identical beams at the start: one alive per group, so groups do not duplicate
+        finished: list[list[Plan]] = [[] for _ in range(b)]
+        closed = [False] * b  # a prompt with num_beams finished plans stops (early stopping)
+        offsets = torch.arange(b, device=dev)[:, None] * k
+        for _ in range(cfg.max_ideas):
+            state, ids, idea_lp = rows.h, [], torch.zeros(b * k, device=dev)
+            for level in range(vocab.levels):
+                logp = planner.head.logits(state, level).float().log_softmax(-1).view(b, k, -1)
+                ends_here = level == 0 and cfg.allow_end and rows.ideas.shape[1] > 0  # a plan has >= 1 new idea
+                if level == 0 and not ends_here:
+                    logp[..., 0] = NEG
+                choice, parent, step_lp, ended = _beam_step(logp, logprob, groups, cfg.diversity_penalty, ends_here)
+                for i, j in ended.nonzero().tolist():
+                    if closed[i]:  # this prompt's search is over; its results must not depend on the batch
+                        continue
+                    total = float(logprob[i, j] + logp[i, j, 0])
+                    finished[i].append(_plan(rows, i * k + j, total, True, cfg))
+                flat = (parent + offsets).reshape(-1)
+                rows.reorder(flat)
+                state, ids = state[flat], [x[flat] for x in ids]
+                idea_lp = idea_lp[flat] + step_lp.reshape(-1)
+                logprob = logprob.gather(1, parent) + step_lp
+                ids.append(vocab.choice_to_id(level, choice.reshape(-1)))
+                if level + 1 < vocab.levels:
+                    state = planner.head.advance(state, level, ids[-1])
+            rows.add_idea(torch.stack(ids, dim=1), idea_lp)
+            closed = [len(plans) >= k for plans in finished]
+            if all(closed):
+                break
+        for i in range(b):
+            if len(finished[i]) < k:  # out of budget: the alive beams are plans too
+                finished[i].extend(
+                    _plan(rows, i * k + j, float(logprob[i, j]), False, cfg) for j in range(k) if logprob[i, j] > NEG
+                )
+        return [sorted(plans, key=lambda p: -p.score)[:k] for plans in finished]
 
 
 def _beam_step(
