@@ -3,8 +3,9 @@
 import pytest
 import torch
 
+from hiertok.sampling import filter_logits
 from planner.model import Planner, PlannerModelConfig
-from planner.search import SearchConfig, beam_search, sample, search
+from planner.search import Plan, SearchConfig, beam_search, sample, search
 from planner.vocab import END, CodeVocab
 
 SIZES = (5, 4, 3)
@@ -245,3 +246,80 @@ def test_four_beams_beat_greedy_on_average(soft_planner):
     beams = [p[0].logprob for p in beam_search(soft_planner, prompts, None, cfg)]
     assert all(b >= g - 1e-4 for b, g in zip(beams, greedy))  # never worse on these seeded prompts
     assert sum(beams) / 20 > sum(greedy) / 20 + 0.3  # 0.75 nats better on average at this commit
+
+
+def level0_logprobs(planner: Planner, prompt: torch.Tensor) -> torch.Tensor:
+    """(1 + SIZES[0],) log-probabilities of the first new idea's level-1 choice (END first), by teacher-forced
+    scoring of every one-idea plan: the level's marginal over the finer levels."""
+    ideas = torch.cartesian_prod(*(torch.arange(s) for s in SIZES))
+    joint = torch.tensor(
+        [fresh_logprob(planner, prompt, None, Plan(codes=c[None], ended=False, logprob=0.0, score=0.0)) for c in ideas]
+    )
+    code = torch.stack([joint[ideas[:, 0] == c].logsumexp(0) for c in range(SIZES[0])])
+    end = torch.log1p(-code.exp().sum().clamp(max=1 - 1e-7))
+    return torch.cat([end[None], code])
+
+
+@pytest.mark.parametrize("temperature, top_p", [(0.5, 1.0), (2.0, 0.7)])
+def test_sampled_codes_follow_the_tempered_filtered_distribution(planner, temperature, top_p):
+    prompt = random_codes(1, 1)
+    logp = level0_logprobs(planner, prompt[0])
+    logp[0] = float("-inf")  # END is masked on a plan's first idea
+    expected = filter_logits((logp / temperature)[None], 0, top_p).softmax(-1)[0, 1:]
+    n = 4000
+    cfg = SearchConfig(max_ideas=1, temperature=temperature, top_p=top_p, num_samples=n, allow_end=False)
+    plans = sample(planner, prompt, None, cfg, torch.Generator().manual_seed(0))[0]
+    found = torch.bincount(torch.tensor([int(p.codes[0, 0]) for p in plans]), minlength=SIZES[0]) / n
+    assert (found - expected).abs().max() < 0.04, (found, expected)  # 5 sd of a frequency at n = 4000
+    assert (found[expected == 0] == 0).all()  # nothing outside the nucleus
+
+
+def test_sampled_plans_are_sorted_and_scored_from_their_own_ideas(planner):
+    prompt = random_codes(2, 1)
+    cfg = SearchConfig(max_ideas=4, temperature=1.0, num_samples=6, length_penalty=0.7)
+    ended = 0
+    for i, plans in enumerate(sample(planner, prompt, None, cfg, torch.Generator().manual_seed(2))):
+        assert [p.score for p in plans] == sorted((p.score for p in plans), reverse=True)
+        for p in plans:
+            assert p.logprob == pytest.approx(fresh_logprob(planner, prompt[i], None, p), abs=1e-4)
+            assert p.score == pytest.approx(p.logprob / (len(p.codes) + p.ended) ** 0.7)
+            assert len(p.idea_logprobs) == len(p.codes) >= 1
+            end_share = p.logprob - sum(p.idea_logprobs)  # END's log-probability, or 0 for an unfinished plan
+            assert end_share < -1e-6 if p.ended else end_share == pytest.approx(0.0, abs=1e-4)
+            ended += p.ended
+    assert ended > 0  # the test covers plans that end
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_a_one_idea_plan_scores_its_logprob(planner, num_beams):
+    cfg = SearchConfig(max_ideas=1, num_beams=num_beams, length_penalty=1.0, allow_end=False)
+    for p in search(planner, random_codes(1, 1), None, cfg)[0]:
+        assert len(p.codes) == 1 and p.score == pytest.approx(p.logprob)
+
+
+def test_sampling_reads_the_goal(planner):
+    prompt, goal = random_codes(2, 2), random_codes(2, seed=3)
+    cfg = SearchConfig(max_ideas=3, allow_end=False)  # one beam: greedy sampling
+    free, aimed = search(planner, prompt, None, cfg), search(planner, prompt, goal, cfg)
+    for a, b in zip(free, aimed):
+        assert abs(a[0].logprob - b[0].logprob) > 1e-4 or not torch.equal(a[0].codes, b[0].codes)
+
+
+def test_a_plan_has_one_idea_at_least_when_end_is_likeliest(planner, monkeypatch):
+    logits = type(planner.head).logits
+
+    def end_first(self, state, level, slices=None):
+        out = logits(self, state, level, slices)
+        if level == 0:
+            out[:, 0] += 50.0  # END dominates wherever it is allowed
+        return out
+
+    monkeypatch.setattr(type(planner.head), "logits", end_first)
+    prompt = random_codes(2, 1)
+    for cfg in (
+        SearchConfig(max_ideas=5, num_beams=2),
+        SearchConfig(max_ideas=5),
+        SearchConfig(max_ideas=5, temperature=1.0, num_samples=2),
+    ):
+        for plans in search(planner, prompt, None, cfg, torch.Generator().manual_seed(0)):
+            assert plans and all(len(p.codes) == 1 and p.ended for p in plans)
