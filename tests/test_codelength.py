@@ -96,3 +96,10 @@ def test_a_later_idea_changes_no_earlier_bits(context_pipe):
     assert retold.token_bits[:-1] == pytest.approx(base.token_bits[:-1], rel=1e-5, abs=1e-4)
     assert abs(retold.token_bits[-1] - base.token_bits[-1]) > 1e-3
     assert retold.code_bits == pytest.approx(base.code_bits, rel=1e-5, abs=1e-4)
+
+
+def test_a_single_idea_is_scored_and_no_text_is_refused(context_pipe):
+    bits = idea_bits(context_pipe, ["Tom ran."])
+    assert len(bits.code_bits) == len(bits.token_bits) == 1 and bits.total > 0
+    with pytest.raises(ValueError, match="^no text to score: the documents are empty$"):
+        idea_bits(context_pipe, ["", "  "])
