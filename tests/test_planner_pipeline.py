@@ -222,3 +222,33 @@ def test_a_goal_reaches_the_plans(toy_pipe, toy_planner_run, capsys):
     assert main(args) == 0 and main([*args, "--goal", goal]) == 0
     without, with_goal = (json.loads(line) for line in capsys.readouterr().out.strip().splitlines())
     assert [p["logprob"] for p in without["plans"]] != [p["logprob"] for p in with_goal["plans"]]
+
+
+def test_expand_hands_the_prompt_text_and_its_settings_to_the_decoding(toy_pipe, monkeypatch):
+    tok = toy_pipe.tokenizer
+    texts = ["Tom found a key.", "Mia lost her red ball."]
+    prompt = tok.encode(texts).ids[:, :1, : toy_pipe.levels]
+    ideas = [tok.split(t)[:1] for t in texts]
+    search = dataclasses.replace(toy_pipe.cfg.search, num_beams=2, max_ideas=2, allow_end=False)
+    plans = toy_pipe.plans(prompt, None, search)
+    calls = []
+    original = type(tok).decode_stories
+
+    def record(self, codes, *args, **kw):
+        calls.append(kw)
+        return original(self, codes, *args, **kw)
+
+    monkeypatch.setattr(type(tok), "decode_stories", record)
+    toy_pipe.expand(prompt, plans, candidates=2, seed=5, prompt_ideas=ideas, passes=2, verify=False)
+    toy_pipe.expand(prompt, plans)
+    given, default = calls
+    assert given["known"] == [ideas[i] for i, per in enumerate(plans) for _ in per]  # the prompt's own text
+    assert (given["candidates"], given["seed"], given["passes"], given["verify"]) == (2, 5, 2, False)
+    cfg = toy_pipe.cfg.search
+    assert default["known"] is None
+    assert (default["candidates"], default["seed"], default["passes"], default["verify"]) == (
+        cfg.decode_candidates,
+        0,
+        cfg.decode_passes,
+        True,
+    )
