@@ -6,6 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from decoder.generate import GenerationConfig
 from hiertok.codes import Codes
 from hiertok.data.synthetic import StoryWorld
 from hiertok.evaluate import evaluate_run, normalized_mutual_information
@@ -153,3 +154,18 @@ def test_tensorboard_tracker_writes_events(tmp_path):
     ]
     train(load_config(TokenizerConfig, None, [*TOY, *overrides]), tmp_path / "run")
     assert list((tmp_path / "run" / "logs").rglob("events.out.tfevents*"))
+
+
+def test_decoding_follows_its_generation_settings_and_refuses_a_bad_prefix(toy_tok):
+    codes = toy_tok.encode(STORIES)
+    short = toy_tok.decode_to_ids(codes, generation=GenerationConfig(max_tokens=2))
+    assert (
+        max(len(ids) for doc in short for ids in doc)
+        <= 2
+        < max(len(i) for d in toy_tok.decode_to_ids(codes) for i in d)
+    )
+    assert toy_tok.decode_ideas(codes, generation=GenerationConfig(max_tokens=2)) == [
+        toy_tok.bpe.decode_batch(doc) for doc in short
+    ]
+    with pytest.raises(ValueError, match=r"^prefix must be in 1\.\.4, got 5$"):
+        codes.prefix(5)
