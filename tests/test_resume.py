@@ -5,8 +5,10 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+import torch
 
 from hiertok.cli import main
 from hiertok.loop import PAUSE_ENV
@@ -85,3 +87,31 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(stage, toy_run, t
     assert_resumed_at(step, run, before, capsys.readouterr().out)
     assert same_weights(reference, run)
     assert train_records(run) == train_records(reference)
+
+
+def test_weights_are_written_atomically(tmp_path, monkeypatch):
+    """A rename within the target's directory replaces the weights; a write that fails leaves the old file and
+    no temporary file behind."""
+    from safetensors.torch import load_file
+
+    from hiertok import training
+
+    target = tmp_path / "model.safetensors"
+    training.save_weights(torch.nn.Linear(2, 2), target)
+    moves, rename = [], os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (moves.append((Path(a), Path(b))), rename(a, b))[1])
+    model = torch.nn.Linear(2, 2)
+    training.save_weights(model, target)
+    [(src, dst)] = moves
+    assert src.parent == tmp_path and src.suffix == ".tmp" and dst == target
+    assert torch.equal(load_file(target)["weight"], model.weight.detach())
+
+    def fail(model, path):
+        Path(path).write_bytes(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(training, "save_model", fail)
+    with pytest.raises(OSError, match="disk full"):
+        training.save_weights(torch.nn.Linear(2, 2), target)
+    assert torch.equal(load_file(target)["weight"], model.weight.detach())
+    assert sorted(tmp_path.iterdir()) == [target]
