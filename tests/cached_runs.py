@@ -70,6 +70,11 @@ def _path_key(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
+def _files(path: Path) -> set[Path]:
+    """The files under a run directory, relative to it (none for a file)."""
+    return {f.relative_to(path) for f in path.rglob("*") if f.is_file()} if path.is_dir() else set()
+
+
 def cached_run(name: str, args: list[str], train: Callable[[Path], None], out: Path, paths: list[Path] = ()) -> Path:
     """Train a run into `out` (train(out)), or copy it from the cache when the cache may stand in for it.
 
@@ -99,6 +104,9 @@ def cached_run(name: str, args: list[str], train: Callable[[Path], None], out: P
             train(out)  # the mutant is in the code that trains this run: it trains with the mutant
             return out
         shutil.copytree(stored / "run", out)
+        for i, path in enumerate(paths):  # what training wrote into the runs it was trained on (code shards)
+            if (stored / "wrote" / str(i)).is_dir():
+                shutil.copytree(stored / "wrote" / str(i), path, dirs_exist_ok=True)
         config = out / "config.yaml"
         if paths and config.exists():
             text = config.read_text()
@@ -107,10 +115,15 @@ def cached_run(name: str, args: list[str], train: Callable[[Path], None], out: P
             config.write_text(text)
         _KEYS[out] = stored.name
         return out
+    before = [_files(Path(path)) for path in paths]
     functions = _functions_called(lambda: train(out))
     if mutant in NO_MUTANT:
         tmp = stored.with_name(stored.name + f".tmp{os.getpid()}")
         shutil.copytree(out, tmp / "run")
+        for i, path in enumerate(paths):
+            for rel in sorted(_files(Path(path)) - before[i]):
+                (tmp / "wrote" / str(i) / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(Path(path) / rel, tmp / "wrote" / str(i) / rel)
         meta = {"functions": sorted(functions), "paths": [str(p) for p in paths]}
         (tmp / "functions.json").write_text(json.dumps(meta))
         try:
