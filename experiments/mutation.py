@@ -110,23 +110,6 @@ EQUIVALENT_FILE = ROOT / "experiments" / "mutation_equivalent.json"
 EQUIVALENT: dict[str, str] = json.loads(EQUIVALENT_FILE.read_text()) if EQUIVALENT_FILE.exists() else {}
 CPU_ONLY = "CPU only"
 
-STATUS = {
-    1: "killed",
-    3: "killed",
-    0: "survived",
-    5: "no tests",
-    33: "no tests",
-    34: "skipped",
-    36: "timeout",
-    -24: "timeout",
-    24: "timeout",
-    152: "timeout",
-    255: "timeout",
-    37: "killed",
-    -11: "killed",
-    -9: "killed",
-}
-
 
 def prepare(work: Path, group: Group) -> None:
     """Copy the working tree (tracked and untracked, not ignored) into `work`, with the group's mutmut config."""
@@ -185,9 +168,13 @@ def results(work: Path, group: Group) -> dict[str, int]:
 
 def status_of(mutant: str, code: int | None) -> str:
     """killed, timeout, survived, no tests, equivalent (listed), or not run (an interrupted run)."""
+    from mutmut.stats import status_by_exit_code  # mutmut's own reading of a worker's exit code
+
     if mutant in EQUIVALENT and code == 0:  # a listed mutant that a test now kills counts as killed
         return "cpu only" if EQUIVALENT[mutant].startswith(CPU_ONLY) else "equivalent"
-    return "not run" if code is None else STATUS.get(code, f"exit {code}")
+    status = status_by_exit_code[code]
+    # a crash or a type-check failure is a failed check: the mutant is killed
+    return {"not checked": "not run", "segfault": "killed", "caught by type check": "killed"}.get(status, status)
 
 
 def function_of(mutant: str) -> str:

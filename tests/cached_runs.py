@@ -9,6 +9,7 @@ training the run called: then the run is trained again, with the mutant, and not
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ MUTANT_SUFFIX = re.compile(r"__mutmut_(\d+|orig)$")
 NO_MUTANT = {"", "stats"}  # mutmut's clean runs: its stats collection runs the original code
 
 
+@functools.cache  # the code does not change within a session
 def _source_hash() -> str:
     """Hash of the code that trains a run (the mutated copy hashes differently from the clean tree)."""
     h = hashlib.sha256()

@@ -18,9 +18,7 @@ from .runs import metrics, same_weights
 
 
 def train_records(run):
-    return [
-        {k: v for k, v in r.items() if k not in ("time_s", "train_s")} for r in metrics(run) if r["split"] == "train"
-    ]
+    return [{k: v for k, v in r.items() if k not in ("time_s", "train_s")} for r in metrics(run, "train")]
 
 
 def assert_resumed_at(step, run, before, out):
