@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hiertok.errors import USER_ERRORS  # imported late: `hiertok --help` stays fast
 
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
     except USER_ERRORS as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"hiertok: error: {msg}", file=sys.stderr)
@@ -165,6 +165,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hiertok: interrupted", file=sys.stderr)
         return 130
+    _leave_process_group()
+    return code
+
+
+def _leave_process_group() -> None:
+    """End a torchrun / accelerate-launch run's process group, once every stage has returned (and its DDP model is
+    gone: hiertok.training.end_stage says why). Only after success: a failed rank leaves it to the launcher, since
+    destroying a group while other ranks are still in a collective deadlocks."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from hiertok.training import (
     Checkpoints,
     MetricsLog,
     StepBatches,
+    end_stage,
     make_accelerator,
     make_optimizer,
     prepare_run_dir,
@@ -138,8 +139,7 @@ def train(cfg: BaselineConfig, run_dir: str | Path, resume: bool = False) -> Bas
     result = run_steps(acc, model, optimizer, scheduler, tc, loss_fn, eval_fn, ckpt, log, start, "baseline")
     if result.finished and acc.is_main_process:
         save_weights(acc.unwrap_model(model), run_dir / WEIGHTS_FILE)
-    acc.wait_for_everyone()
-    acc.end_training()
+    end_stage(acc)
     return BaselineTrainResult(run_dir, result.steps, time.perf_counter() - t0, count_params(lm), result.last_eval)
 
 

@@ -23,7 +23,15 @@ from hiertok.evaluate import corpus_codes
 from hiertok.loop import run_steps
 from hiertok.quantize import validate
 from hiertok.tokenizer import BPE_FILE, IdeaTokenizer, TokenizerConfig, segmentation_of
-from hiertok.training import Checkpoints, MetricsLog, StepBatches, make_accelerator, make_optimizer, prepare_run_dir
+from hiertok.training import (
+    Checkpoints,
+    MetricsLog,
+    StepBatches,
+    end_stage,
+    make_accelerator,
+    make_optimizer,
+    prepare_run_dir,
+)
 
 
 @dataclass
@@ -165,8 +173,7 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
     if result.finished and acc.is_main_process:  # an unfinished run keeps only its checkpoint
         tok.model = acc.unwrap_model(model)
         tok.save_pretrained(run_dir)
-    acc.wait_for_everyone()
-    acc.end_training()
+    end_stage(acc)
     return TrainResult(run_dir, result.steps, time.perf_counter() - t0, result.last_eval)
 
 

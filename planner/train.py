@@ -23,6 +23,7 @@ from hiertok.training import (
     Checkpoints,
     MetricsLog,
     StepBatches,
+    end_stage,
     make_accelerator,
     make_optimizer,
     prepare_run_dir,
@@ -164,6 +165,5 @@ def train(cfg: PlannerConfig, run_dir: str | Path, resume: bool = False) -> Plan
     result = run_steps(acc, model, optimizer, scheduler, tc, loss_fn, eval_fn, ckpt, log, start, "planner")
     if result.finished and acc.is_main_process:  # an unfinished run keeps only its checkpoint
         save_weights(acc.unwrap_model(model), run_dir / WEIGHTS_FILE)
-    acc.wait_for_everyone()
-    acc.end_training()
+    end_stage(acc)
     return PlannerTrainResult(run_dir, result.steps, time.perf_counter() - t0, result.last_eval)
