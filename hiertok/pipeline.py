@@ -123,9 +123,9 @@ class Pipeline:
         Each plan is decoded as a document prompt + plan: with a story context (`model.decoder.context`), a
         planned idea's decoder reads the prompt's ideas by their text and the plan's earlier ideas by their
         codes. Only the planned ideas are decoded and returned. With `candidates` > 1, every planned idea is
-        decoded that many times (greedily, then `candidates` - 1 samples at temperature 0.7 in one more
-        batch), each is re-encoded, and the first whose level-1 code is the plan's is kept (greedy when it has
-        it or none has): the text then follows the plan's gist even where greedy decoding drifts off it.
+        decoded greedily and re-encoded; the ideas whose level-1 code is not the plan's are sampled again at
+        temperature 0.7 (in one batch per round, `candidates` - 1 rounds at most) until one is; the first that
+        is, is kept (greedy when none is): the text then follows the plan's gist even where greedy drifts off it.
 
         Args:
             prompt_codes: (B, T, L) codes of the prompts.

@@ -11,8 +11,8 @@ the argmax of every step under its new story; if it is, and the text was accepta
 write the same text again, so it is kept. Only the ideas that fail the check are decoded token by token.
 This is the verification step of Jacobi / speculative decoding; the sequential result is unchanged.
 
-With `candidates` n > 1, each decoding decodes an idea n times (greedily, then n - 1 samples at temperature
-0.7) and keeps the first candidate `accept` approves (greedy when none is).
+With `candidates` n > 1, an idea is decoded greedily, then sampled at temperature 0.7 while `accept` has
+approved none of its candidates, n times at most; the first approved one is kept (greedy when none is).
 """
 
 from __future__ import annotations
@@ -33,18 +33,6 @@ if TYPE_CHECKING:
 # Which decoded candidates are acceptable: (rows (R,), candidates [n][R] token ids) -> (n, R) bool. It must
 # depend only on each row and its candidate's text (a kept text is then still acceptable in a later pass).
 Accept = Callable[[torch.Tensor, list[list[list[int]]]], torch.Tensor]
-
-
-def first_acceptable(agree: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first acceptable candidate of each idea, greedy (candidate 0) when none is.
-
-    Args:
-        agree: (C, R) True where candidate c of idea r is acceptable.
-
-    Returns:
-        (R,) the kept candidate of each idea, and (R,) whether it is acceptable.
-    """
-    return agree.long().argmax(0), agree.any(0)  # argmax returns the first maximum: greedy on ties
 
 
 @dataclasses.dataclass
@@ -176,25 +164,38 @@ def _decode_pass(
     candidates: int,
     accept: Accept | None,
 ) -> tuple[list[list[int]], torch.Tensor]:
-    """Decode `rows` once, each reading the text its earlier ideas have so far (`candidates` times, the
-    first acceptable kept); returns the texts and (R,) whether each is acceptable."""
+    """Decode `rows` once, each reading the text its earlier ideas have so far: greedily, then (up to
+    `candidates` - 1 times) by sampling the rows `accept` has not approved yet; the first acceptable text is
+    kept, greedy where none is. Returns the texts and (R,) whether each is acceptable."""
     model = tok.model
     tokens, mask, has_text = story.batch(tok.bpe.pad_id, tok.device)
-    sampling = dataclasses.replace(gen, temperature=0.7, num_beams=1)
     generator = torch.Generator(device=tok.device).manual_seed(seed)
-    found: list[list[list[int]]] = []
-    for c in range(candidates):
+
+    def decode(part_rows: torch.Tensor, settings: GenerationConfig) -> list[list[int]]:
         out: list[list[int]] = []
-        for start in range(0, len(rows), batch_size):
-            part = rows[start : start + batch_size]
+        for start in range(0, len(part_rows), batch_size):
+            part = part_rows[start : start + batch_size]
             ctx = story.context[part]
             cond = model.decoder_condition(part, ctx, story.vectors, tokens, mask, has_text[ctx.clamp(min=0)])
-            out.extend(generate(model.decoder, cond, gen if c == 0 else sampling, generator=generator).tokens)
-        found.append(out)
+            out.extend(generate(model.decoder, cond, settings, generator=generator).tokens)
+        return out
+
+    texts = decode(rows, gen)
     if accept is None:
-        return found[0], torch.ones(len(rows), dtype=torch.bool, device=rows.device)
-    chosen, ok = first_acceptable(accept(rows.cpu(), found))
-    return [found[c][r] for r, c in enumerate(chosen.tolist())], ok.to(rows.device)
+        return texts, torch.ones(len(rows), dtype=torch.bool, device=rows.device)
+    ok = accept(rows.cpu(), [texts])[0].to(rows.device)
+    texts = list(texts)  # accept may keep what it was shown
+    sampling = dataclasses.replace(gen, temperature=0.7, num_beams=1)
+    for _ in range(candidates - 1):
+        left = (~ok).nonzero().squeeze(1)
+        if not len(left):
+            break  # only the ideas no candidate satisfied yet pay for another one
+        sampled = decode(rows[left], sampling)
+        good = accept(rows[left].cpu(), [sampled])[0].to(rows.device)
+        for j in good.nonzero().squeeze(1).tolist():
+            texts[int(left[j])] = sampled[j]
+        ok[left] = good
+    return texts, ok
 
 
 def known_mask(codes: Codes, known: Sequence[Sequence[Sequence[int]]] | None) -> torch.Tensor:

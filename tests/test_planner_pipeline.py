@@ -157,53 +157,46 @@ def test_decoding_candidates_keep_the_idea_that_follows_the_plan_best(toy_pipe):
     assert toy_pipe.expand(prompt, plans, candidates=6, seed=1) == best  # seeded
 
 
-def test_candidates_are_picked_on_the_plans_gist_with_greedy_first():
-    from hiertok.story_decoding import first_acceptable
-
-    agree = torch.tensor(
-        [
-            [True, False, False, False],  # greedy (candidate 0)
-            [True, True, False, False],
-            [False, True, False, True],
-        ]
-    )
-    # idea 0: greedy has the gist and is kept; 1: the first sample that has it; 2: none has it, greedy; 3: the last
-    chosen, acceptable = first_acceptable(agree)
-    assert chosen.tolist() == [0, 1, 0, 2] and acceptable.tolist() == [True, True, False, True]
-
-
 def test_the_kept_candidate_is_the_first_that_re_encodes_to_the_planned_gist(toy_pipe, monkeypatch):
+    """Greedy first for every idea; then one sample at a time for the ideas none of whose candidates has the plan's
+    gist yet (6 at most); each idea keeps its first candidate with the gist, greedy where none has it."""
     tok = toy_pipe.tokenizer
     prompt = tok.encode(["Tom found a key.", "Mia lost her red ball."]).ids[:, :1, : toy_pipe.levels]
     plans = toy_pipe.plans(
         prompt, None, dataclasses.replace(toy_pipe.cfg.search, num_beams=2, max_ideas=4, allow_end=False)
     )
-    seen = []  # every candidate the decoding drew, as the decoding gave them to the pick
+    calls = []  # (rows, the candidate drawn for each) of every call of the pick, in order
     original = type(tok).decode_stories
 
     def record(self, codes, *args, accept=None, **kw):
         def spy(rows, found):
-            seen.append(found)
+            assert len(found) == 1  # one candidate per row and call
+            calls.append((rows.tolist(), found[0]))
             return accept(rows, found)
 
         return original(self, codes, *args, accept=spy, **kw)
 
     monkeypatch.setattr(type(tok), "decode_stories", record)
     kept = toy_pipe.expand(prompt, plans, candidates=6, seed=1)
-    assert len(seen) == 1  # no story context: one pass
-    found = seen[0]
     # Every idea of every document (the prompt's, then the plan's) is decoded, in this order.
     gist = torch.cat([torch.cat([prompt[i, :, 0], p.codes[:, 0]]) for i, per in enumerate(plans) for p in per])
-    # Recomputed here: each candidate's re-encoding, its level-1 code against the plan's.
-    agree = torch.stack(
-        [(tok.encode_ideas([ids or [tok.bpe.eos_id] for ids in cand])[:, 0] == gist) for cand in found]
-    ) & torch.tensor([[bool(ids) for ids in cand] for cand in found])
-    expected = [found[int(a.nonzero()[0]) if a.any() else 0][r] for r, a in enumerate(agree.T)]
+
+    def agrees(rows, cands):  # recomputed here: each candidate's re-encoding, its level-1 code against the plan's
+        encoded = tok.encode_ideas([ids or [tok.bpe.eos_id] for ids in cands])[:, 0]
+        return [bool(ids) and bool(e == gist[r]) for r, ids, e in zip(rows, cands, encoded)]
+
+    assert calls[0][0] == list(range(len(gist)))  # no story context: one pass, greedy for every idea first
+    drawn = {r: [] for r in range(len(gist))}  # per idea, its candidates and whether each has the gist
+    for rows, cands in calls:
+        for r, ids, ok in zip(rows, cands, agrees(rows, cands)):
+            assert not any(good for _, good in drawn[r])  # an idea with the gist is not decoded again
+            drawn[r].append((ids, ok))
+    assert all(len(c) == 6 or c[-1][1] for c in drawn.values())  # the others get all six
+    expected = [next((ids for ids, ok in c if ok), c[0][0]) for c in drawn.values()]
     planned = [r for r in range(len(gist)) if r % 5]  # each document: 1 prompt idea, 4 planned
     assert [t for per in kept for plan in per for t in plan] == tok.bpe.decode_batch([expected[r] for r in planned])
-    assert (~agree[0] & agree[1:].any(0)).any()  # greedy misses the gist where a sample has it: the pick matters
-    # Six candidates follow the plan's gist more often than greedy alone.
-    assert int(agree.any(0).sum()) > int(agree[0].sum())
+    assert any(not c[0][1] and c[-1][1] for c in drawn.values())  # greedy misses the gist where a sample has it
+    assert toy_pipe.expand(prompt, plans, candidates=6, seed=1) == kept  # seeded
 
 
 def test_a_goal_reaches_the_plans(toy_pipe, toy_planner_run, capsys):
