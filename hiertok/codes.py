@@ -28,6 +28,10 @@ class Codes:
                 f"codes must be (docs, ideas, levels) with a (docs, ideas) mask, got "
                 f"{tuple(self.ids.shape)} and {tuple(self.mask.shape)}"
             )
+        if self.ids.dtype.is_floating_point or self.ids.dtype.is_complex or self.ids.dtype == torch.bool:
+            raise TypeError(f"code ids must be integers, got {self.ids.dtype}")
+        if self.mask.dtype != torch.bool:
+            raise TypeError(f"the codes' mask must be bool, got {self.mask.dtype}")
         if self.ids.shape[-1] > len(self.codebook_sizes):
             raise ValueError(
                 f"codes have {self.ids.shape[-1]} levels but only {len(self.codebook_sizes)} codebook sizes are known"

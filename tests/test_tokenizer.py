@@ -66,6 +66,11 @@ def test_decode_rejects_bad_codes(toy_tok):
         toy_tok.decode(Codes.from_lists([[[0, 0, 0, 5000]]], toy_tok.codebook_sizes))
     with pytest.raises(ValueError, match="levels"):
         toy_tok.decode(toy_tok.encode(STORIES[0]), levels=5)
+    codes = toy_tok.encode(STORIES[0])
+    with pytest.raises(TypeError, match="integers"):
+        Codes(codes.ids.float(), codes.mask, codes.codebook_sizes)
+    with pytest.raises(TypeError, match="bool"):
+        Codes(codes.ids, codes.mask.long(), codes.codebook_sizes)
 
 
 def test_evaluation_keys_and_sanity(toy_run):
