@@ -49,7 +49,7 @@ GROUPS: dict[str, Group] = {
             for f in ("x_search", "x_sample", "x_beam_search", "x__beam_step", "x__plan", "x__sampled_plan")
         ]
         + ["planner.search.xǁ_Rowsǁ*"],
-        ["tests/test_planner_search.py", "tests/test_planner_pipeline.py"],
+        ["tests/test_planner_search.py", "tests/test_beam_search_edges.py", "tests/test_planner_pipeline.py"],
     ),
     "codelength": Group(
         ["hiertok/codelength.py", "planner/evaluate.py", "hiertok/evaluate.py"],
@@ -70,8 +70,8 @@ GROUPS: dict[str, Group] = {
     "pick": Group(  # the plan-faithful pick and the pipeline's expansion
         ["hiertok/story_decoding.py", "hiertok/pipeline.py"],
         [
-            "hiertok.story_decoding.x_first_acceptable__*",
             "hiertok.story_decoding.x_decode_stories__*",
+            "hiertok.story_decoding.x__decode_pass__*",
             "hiertok.pipeline.xǁPipelineǁexpand__*",
             "hiertok.pipeline.xǁPipelineǁ_decode__*",
         ],

@@ -11,13 +11,18 @@ from planner.vocab import END, CodeVocab
 SIZES = (5, 4, 3)
 
 
-@pytest.fixture(scope="module")
-def planner() -> Planner:
+def sharp_planner() -> Planner:
+    """A small random planner with sharper distributions than at init, so that beams and greedy differ."""
     torch.manual_seed(0)
     p = Planner(PlannerModelConfig(dim=32, depth=2, heads=2, tie_embeddings=False), CodeVocab(SIZES)).eval()
-    with torch.no_grad():  # sharper distributions than at init, so beams and greedy differ meaningfully
+    with torch.no_grad():
         p.head.out.weight.mul_(8)
     return p
+
+
+@pytest.fixture(scope="module")
+def planner() -> Planner:
+    return sharp_planner()
 
 
 def random_codes(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -25,8 +30,9 @@ def random_codes(*shape: int, seed: int = 0) -> torch.Tensor:
     return torch.stack([torch.randint(0, s, shape, generator=g) for s in SIZES], dim=-1)
 
 
-def fresh_logprob(planner: Planner, prompt: torch.Tensor, goal: torch.Tensor | None, plan) -> float:
-    """Log-probability of a plan's codes (and END) in one teacher-forced forward pass, no cache."""
+def fresh_logprob(planner: Planner, prompt: torch.Tensor, goal: torch.Tensor | None, plan, cont: bool = False) -> float:
+    """Log-probability of a plan's codes (and END) in one teacher-forced forward pass, no cache; `cont`: the
+    prompt continues a document (it was cut)."""
     vocab = planner.vocab
     t = prompt.shape[0]
     ideas = vocab.to_ids(torch.cat([prompt, plan.codes]))[None]
@@ -38,7 +44,7 @@ def fresh_logprob(planner: Planner, prompt: torch.Tensor, goal: torch.Tensor | N
             torch.tensor([plan.ended]),
             goal_ids,
             torch.tensor([goal is not None]),
-            torch.tensor([False]),
+            torch.tensor([cont]),
         )
     return -float(nll[0, t:].sum())
 
