@@ -39,8 +39,9 @@ class SearchConfig:
     length_penalty: float = 1.0  # rank = logprob / ideas ** length_penalty
     allow_end: bool = True  # False: every plan has exactly max_ideas ideas
     use_cache: bool = True  # False recomputes the main transformer over the whole plan (for tests)
-    # Decoding the plan (Pipeline.expand): >1 decodes each idea greedily plus this many - 1 samples and
-    # keeps the first whose re-encoding has the plan's level-1 code (greedy when none or several do).
+    # Decoding the plan (Pipeline.expand): >1 decodes each idea greedily, then samples it again (this many - 1
+    # times at most) while no candidate's re-encoding has the plan's level-1 code; keeps the first that has it
+    # (greedy when none has).
     decode_candidates: int = 1
     # With a story context: decoding passes over the plan (Jacobi iteration; see IdeaTokenizer.decode_to_ids).
     # Pass 1 knows the prompt's text only; each later pass also the text the earlier planned ideas got in the

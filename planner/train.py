@@ -64,7 +64,7 @@ class PlannerConfig:
     train: TrainConfig = field(default_factory=planner_train_defaults)  # eval_ideas: held-out windows
     levels: int | None = None  # plan the first k levels (the gist; the decoder expands from the prefix); None: all
     goal_dropout: float = 0.5  # fraction of training windows shown without their goal
-    # Defaults of `hiertok generate`: beam 4, each planned idea decoded 4 times, the one that follows the plan kept.
+    # Defaults of `hiertok generate`: beam 4, each planned idea decoded up to 4 times, until one follows the plan.
     search: SearchConfig = field(default_factory=lambda: SearchConfig(num_beams=4, decode_candidates=4))
 
 
