@@ -39,6 +39,7 @@ class DecoderConfig:
     dim: int = 128
     depth: int = 2
     heads: int = 4
+    dim_head: int = 64  # width of one attention head (dim / heads keeps the attention as wide as the model)
     dropout: float = 0.0
     max_len: int = 128  # longest idea in tokens (+ BOS/EOS); rotary positions extend past it
     context: int = 0  # previous ideas of the story the decoder reads (0: each idea decodes from its codes alone)
@@ -214,6 +215,7 @@ class IdeaDecoder(nn.Module):
                 heads=cfg.heads,
                 dropout=cfg.dropout,
                 cross_attend=cfg.context > 0,
+                dim_head=cfg.dim_head,
             ),
         )
         self.to_prefix = nn.Linear(cond_dim, cfg.dim)

@@ -22,6 +22,7 @@ class EncoderConfig:
     dim: int = 128
     depth: int = 2
     heads: int = 4
+    dim_head: int = 64  # width of one attention head (dim / heads keeps the attention as wide as the model)
     dropout: float = 0.0
 
 
@@ -43,7 +44,9 @@ class IdeaEncoder(nn.Module):
             use_abs_pos_emb=False,
             return_only_embed=True,
             emb_dropout=cfg.dropout,
-            attn_layers=rotary_layers(causal=False, dim=cfg.dim, depth=cfg.depth, heads=cfg.heads, dropout=cfg.dropout),
+            attn_layers=rotary_layers(
+                causal=False, dim=cfg.dim, depth=cfg.depth, heads=cfg.heads, dropout=cfg.dropout, dim_head=cfg.dim_head
+            ),
         )
         # LayerNorm keeps the idea vector in the quantizers' working range: unnormalised outputs drift into
         # FSQ's saturated tanh, where codes stick to the codebook corners and gradients vanish.

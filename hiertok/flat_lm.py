@@ -7,6 +7,7 @@ least half a context of history, as is usual for perplexity with a bounded conte
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,7 @@ class FlatLMConfig:
     dim: int = 128
     depth: int = 4
     heads: int = 4
+    dim_head: int = 64  # width of one attention head
     context: int = 256  # tokens per window
     dropout: float = 0.0
 
@@ -41,7 +43,9 @@ class FlatLM(nn.Module):
             max_seq_len=cfg.context,
             use_abs_pos_emb=False,
             emb_dropout=cfg.dropout,
-            attn_layers=rotary_layers(causal=True, dim=cfg.dim, depth=cfg.depth, heads=cfg.heads, dropout=cfg.dropout),
+            attn_layers=rotary_layers(
+                causal=True, dim=cfg.dim, depth=cfg.depth, heads=cfg.heads, dropout=cfg.dropout, dim_head=cfg.dim_head
+            ),
         )
 
     def forward(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -66,8 +70,8 @@ def count_params(module: nn.Module) -> int:
 
 def depth_for(cfg: FlatLMConfig, vocab_size: int, target: int) -> int:
     """The depth whose parameter count is closest to `target` at this width."""
-    base = count_params(FlatLM(FlatLMConfig(cfg.dim, 1, cfg.heads, cfg.context), vocab_size))
-    per_layer = count_params(FlatLM(FlatLMConfig(cfg.dim, 2, cfg.heads, cfg.context), vocab_size)) - base
+    base = count_params(FlatLM(dataclasses.replace(cfg, depth=1), vocab_size))
+    per_layer = count_params(FlatLM(dataclasses.replace(cfg, depth=2), vocab_size)) - base
     return max(1, round((target - base) / per_layer) + 1)
 
 

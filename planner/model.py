@@ -36,6 +36,7 @@ class PlannerModelConfig:
     dim: int = 128
     depth: int = 3
     heads: int = 4
+    dim_head: int = 64  # width of one attention head
     depth_head_blocks: int = 2  # residual MLP blocks per level step
     dropout: float = 0.0
     tie_embeddings: bool = True  # one code embedding table for the input, the depth head and its output
@@ -128,7 +129,9 @@ class Planner(nn.Module):
             max_seq_len=0,
             use_abs_pos_emb=False,
             emb_dropout=cfg.dropout,
-            attn_layers=rotary_layers(causal=True, dim=cfg.dim, depth=cfg.depth, heads=cfg.heads, dropout=cfg.dropout),
+            attn_layers=rotary_layers(
+                causal=True, dim=cfg.dim, depth=cfg.depth, heads=cfg.heads, dropout=cfg.dropout, dim_head=cfg.dim_head
+            ),
         )
         self.head = DepthHead(cfg.dim, vocab, cfg.depth_head_blocks)
         if cfg.tie_embeddings:  # the code tables are most of the parameters (16 levels x 1000 codes x dim each)

@@ -188,3 +188,14 @@ def test_scores_equal_the_full_distribution_with_and_without_copying(copy, gate)
         loss.backward(retain_graph=True)
         grads.append(torch.cat([p.grad.flatten() for p in d.parameters() if p.grad is not None]))
     assert torch.allclose(grads[0], grads[1], atol=1e-5)
+
+
+def test_dim_head_sets_the_attention_width_and_the_cache_still_holds():
+    """`dim_head` is the width of one head: heads x dim_head is the inner width of self- and cross-attention."""
+    torch.manual_seed(2)
+    cfg = DecoderConfig(dim=32, depth=1, heads=2, dim_head=8, context=2)
+    d = IdeaDecoder(cfg, vocab_size=40, cond_dim=8, special=SPECIAL).eval()
+    widths = {m.weight.shape[0] for name, m in d.net.attn_layers.named_modules() if name.endswith("to_q")}
+    assert widths == {2 * 8}
+    prefix = d.condition(torch.randn(3, 8))
+    assert generate(d, prefix, GenerationConfig(max_tokens=6)).tokens == uncached_greedy(d, prefix, 6)
