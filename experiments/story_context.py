@@ -21,10 +21,18 @@ from pathlib import Path
 from hiertok.ablation import Budget, Cell, run_grid, write_table
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-# name -> tokenizer overrides of configs/tokenizer/tiny.yaml. The earlier variants spell out the decoder they had
+# name -> tokenizer overrides of configs/tokenizer/tiny.yaml (`planner.KEY=VALUE` ones: of configs/planner/tiny.yaml).
+# The earlier variants spell out the decoder they had
 # (no copy head, no full-context fraction, no leading space), so that they mean what they meant when tiny.yaml moves.
 BEFORE = ["model.decoder.copy=false", "model.decoder.context_full=0", "data.lead_space=false"]
 CLEAN = ["model.decoder.detail_noise=0"]  # trained on true codes only
+FAST = [
+    "model.encoder.dim_head=32",
+    "model.decoder.dim_head=32",
+    "model.loss.context_grad=false",
+    "planner.model.dim_head=32",
+    "planner.levels=4",
+]
 VARIANTS: dict[str, list[str]] = {
     "none": [*BEFORE, "model.decoder.context=0"],  # each idea from its own codes
     # the 8 earlier ideas by their codes only
@@ -44,6 +52,11 @@ VARIANTS: dict[str, list[str]] = {
     "copy_nolead": ["data.lead_space=false"],
     # the same, each document's first idea tokenized with a leading space, as later ideas are: tiny.yaml
     "copy": [],
+    # tiny.yaml made cheaper to train: heads as wide as the model (dim_head 32, not 64), the next-idea loss's
+    # previous ideas encoded without gradients, and a planner of 4 levels
+    "fast": FAST,
+    # the same, and the planned ideas before the one written shown by their codes (one pass keeps the story)
+    "fast_codes": [*FAST, "model.decoder.context_codes=true"],
 }
 METRICS = [
     "story_valid",
@@ -94,7 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"story_context: error: variants are {', '.join(VARIANTS)}", file=sys.stderr)
         return 2
     cells = [
-        Cell(f"{v}-s{seed}", [*VARIANTS[v], f"train.seed={seed}"], {"variant": v, "seed": seed}, [f"train.seed={seed}"])
+        Cell(
+            f"{v}-s{seed}",
+            [*(o for o in VARIANTS[v] if not o.startswith("planner.")), f"train.seed={seed}"],
+            {"variant": v, "seed": seed},
+            [*(o.removeprefix("planner.") for o in VARIANTS[v] if o.startswith("planner.")), f"train.seed={seed}"],
+        )
         for v in variants
         for seed in args.seeds
     ]
