@@ -55,7 +55,8 @@ VARIANTS: dict[str, list[str]] = {
     # tiny.yaml made cheaper to train: heads as wide as the model (dim_head 32, not 64), the next-idea loss's
     # previous ideas encoded without gradients, and a planner of 4 levels
     "fast": FAST,
-    # the same, and the planned ideas before the one written shown by their codes (one pass keeps the story)
+    # the same, and the planned ideas before the one written shown by their codes, so that one pass might keep the
+    # story (on seed 0 it did not: experiments/README.md, "Cheaper to train")
     "fast_codes": [*FAST, "model.decoder.context_codes=true"],
 }
 METRICS = [

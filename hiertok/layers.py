@@ -20,6 +20,8 @@ def rotary_layers(
     Rotary positions keep the KV cache valid past max_seq_len; attn_flash runs on CPU too. `dim_head` is the
     width of one head (x-transformers' default, 64; heads x dim_head is the attention's inner width).
     """
+    if dim_head < 1:
+        raise ValueError(f"dim_head (the width of one attention head) must be >= 1, got {dim_head}")
     layers = Decoder if causal else Encoder
     return layers(
         dim=dim,

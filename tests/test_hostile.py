@@ -129,6 +129,12 @@ CASES = [
     # training: configs, data, output
     ("train-unknown-key", {}, ["train", "tokenizer", "--out", "{tmp}/x", "model.nope=1"], ("error", "nope", "not in")),
     (
+        "train-zero-head-width",
+        {},
+        ["train", "tokenizer", "--out", "{tmp}/x", "model.decoder.dim_head=0", "data.synthetic_docs=200"],
+        ("error", "width of one attention head", ">= 1"),
+    ),
+    (
         "train-wrong-type",
         {},
         ["train", "tokenizer", "--out", "{tmp}/x", "train.max_steps=ten"],
