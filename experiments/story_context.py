@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from hiertok.ablation import Budget, Cell, run_grid, write_table
+from hiertok.config import split_planner_overrides
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 # name -> tokenizer overrides of configs/tokenizer/tiny.yaml (`planner.KEY=VALUE` ones: of configs/planner/tiny.yaml).
@@ -107,16 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     if any(v not in VARIANTS for v in variants):
         print(f"story_context: error: variants are {', '.join(VARIANTS)}", file=sys.stderr)
         return 2
-    cells = [
-        Cell(
-            f"{v}-s{seed}",
-            [*(o for o in VARIANTS[v] if not o.startswith("planner.")), f"train.seed={seed}"],
-            {"variant": v, "seed": seed},
-            [*(o.removeprefix("planner.") for o in VARIANTS[v] if o.startswith("planner.")), f"train.seed={seed}"],
-        )
-        for v in variants
-        for seed in args.seeds
-    ]
+    cells = []
+    for v in variants:
+        tokenizer, planner = split_planner_overrides(VARIANTS[v])
+        for seed in args.seeds:
+            seeded = f"train.seed={seed}"
+            cells.append(Cell(f"{v}-s{seed}", [*tokenizer, seeded], {"variant": v, "seed": seed}, [*planner, seeded]))
     budget = Budget(
         tokenizer_config=str(CONFIGS / "tokenizer" / "tiny.yaml"),
         planner_config=str(CONFIGS / "planner" / "tiny.yaml"),

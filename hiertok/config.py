@@ -104,6 +104,18 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: list
         raise ConfigError(f"could not read config {path}: {_one_line(e)}") from None
 
 
+def split_planner_overrides(overrides: list[str] | tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Overrides for a tokenizer and a planner trained together: `planner.KEY=VALUE` ones go to the planner
+    (without the prefix), the others to the tokenizer.
+
+    Returns:
+        (tokenizer overrides, planner overrides), each in the given order.
+    """
+    tokenizer = [o for o in overrides if not o.startswith("planner.")]
+    planner = [o.removeprefix("planner.") for o in overrides if o.startswith("planner.")]
+    return tokenizer, planner
+
+
 def to_yaml(cfg: Any) -> str:
     """The resolved config as YAML text (what a run directory stores)."""
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))

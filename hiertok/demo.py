@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hiertok.config import load_config
+from hiertok.config import load_config, split_planner_overrides
 from hiertok.data.synthetic import StoryWorld
 from hiertok.eval_planner import evaluate_planner_run
 from hiertok.evaluate import evaluate_run
@@ -66,7 +66,8 @@ def run_demo(
     if prompts < 1 or stories < 1:
         raise ValueError(f"the demo evaluates at least one story and one prompt, got {stories} and {prompts}")
     overrides = overrides or []
-    tok_over = [*TINY_TOKENIZER, *(o for o in overrides if not o.startswith("planner."))]
+    tok_only, plan_over = split_planner_overrides(overrides)
+    tok_over = [*TINY_TOKENIZER, *tok_only]
     tok_cfg = load_config(TokenizerConfig, None, tok_over)
     tok_dir, plan_dir = out / "tokenizer", out / "planner"
     print("[1/5] idea tokenizer on the synthetic story world")
@@ -99,7 +100,6 @@ def run_demo(
             print(f"      k={k:<7} {decoded[k][i].strip()}")
 
     print("[3/5] planner over the tokenizer's codes (the corpus is encoded once, then cached)")
-    plan_over = [o.removeprefix("planner.") for o in overrides if o.startswith("planner.")]
     plan_cfg = load_config(PlannerConfig, None, [f"tokenizer={tok_dir}", *plan_over])
     _train_or_reuse("tiny planner", plan_dir, lambda resume: train_planner(plan_cfg, plan_dir, resume=resume))
 

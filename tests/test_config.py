@@ -2,7 +2,7 @@
 
 import pytest
 
-from hiertok.config import ConfigError, load_config, to_yaml
+from hiertok.config import ConfigError, load_config, split_planner_overrides, to_yaml
 from hiertok.tokenizer import TokenizerConfig
 
 
@@ -77,3 +77,8 @@ def test_shipped_baseline_configs_load_and_match_the_hierarchy_in_parameters():
     loaded = {p.stem: load_config(BaselineConfig, p) for p in sorted(root.glob("*.yaml"))}
     assert {"tiny", "small", "base"} <= set(loaded)
     assert all(cfg.model.depth == 0 for cfg in loaded.values())  # depth chosen from `match=PLANNER_RUN`
+
+
+def test_planner_overrides_are_split_from_the_tokenizer_ones_in_order():
+    tok, plan = split_planner_overrides(["a=1", "planner.levels=4", "b.c=2", "planner.model.dim_head=32"])
+    assert tok == ["a=1", "b.c=2"] and plan == ["levels=4", "model.dim_head=32"]
