@@ -1,12 +1,14 @@
-"""Decoding a plan until it is stable, with and without the fixed-point check, side by side.
+"""Decoding a plan until it is stable: later passes from drafts, or token by token, side by side.
 
-A later decoding pass first checks, in one teacher-forced forward pass, which ideas greedy decoding would
-write again unchanged (hiertok/story_decoding.py); only the others are decoded token by token. This bench
-plans the continuations of held-out synthetic prompts (beam search, as `eval planner` does), then decodes
-the same plans both ways with `--candidates` decodings per idea and passes until nothing changes. It
-reports the two times (medians of `--repeats`, alternating), their ratio, and whether the texts agree.
-With one candidate the check is exact, so the texts must be equal; with more, the sampled candidates of
-the ideas decoded again are drawn in a different batch, so a few texts may differ.
+A later decoding pass starts each idea from the text it got in the pass before, as a draft
+(hiertok/story_decoding.py, decoder/drafts.py): one teacher-forced forward pass keeps a text that is still
+greedy, and a changed one is corrected where it changed and checked again. With `verify=False` every idea whose
+story changed is decoded token by token instead. This bench plans the continuations of held-out synthetic
+prompts (beam search, as `eval planner` does), then decodes the same plans both ways with `--candidates`
+decodings per idea and passes until nothing changes. It reports the two times (medians of `--repeats`,
+alternating), their ratio, and whether the texts agree. With one candidate both are greedy decoding, so the
+texts must be equal (up to float near-ties); with more, the sampled candidates of the ideas decoded again are
+drawn in a different batch, so a few texts may differ.
 
     python experiments/bench_fixed_point.py --planner runs/story_context/copy-s0/planner --candidates 1 4
 """
@@ -31,9 +33,9 @@ class Row:
     prompts: int
     ideas: int
     candidates: int
-    checked_s: float  # decoding with the fixed-point check
-    unchecked_s: float  # decoding every idea whose story changed again
-    speedup: float  # unchecked_s / checked_s
+    drafts_s: float  # later passes from drafts
+    tokens_s: float  # later passes token by token
+    speedup: float  # tokens_s / drafts_s
     same_texts: float  # fraction of planned ideas whose text is the same both ways
 
 
@@ -77,9 +79,9 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".jsonl").write_text("".join(json.dumps(asdict(r)) + "\n" for r in rows))
-    print("| candidates | with the check s | without s | speed-up | same texts |\n|---:|---:|---:|---:|---:|")
+    print("| candidates | from drafts s | token by token s | speed-up | same texts |\n|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r.candidates} | {r.checked_s:.2f} | {r.unchecked_s:.2f} | {r.speedup:.2f}x | {r.same_texts:.3f} |")
+        print(f"| {r.candidates} | {r.drafts_s:.2f} | {r.tokens_s:.2f} | {r.speedup:.2f}x | {r.same_texts:.3f} |")
 
 
 if __name__ == "__main__":

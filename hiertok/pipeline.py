@@ -134,7 +134,7 @@ class Pipeline:
             seed: sampling seed of the extra candidates.
             prompt_ideas: per prompt, the token ids of its ideas (None: the prompts are known by their codes only).
             passes: decoding passes (None: the config's `search.decode_passes`; see `IdeaTokenizer.decode_to_ids`).
-            verify: skip decoding again the ideas a fixed-point check keeps (`story_decoding.decode_stories`).
+            verify: decode later passes from the texts before as drafts (`story_decoding.decode_stories`).
 
         Returns:
             Per prompt, per plan, the planned ideas' texts.

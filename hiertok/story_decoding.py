@@ -5,11 +5,13 @@ their tokens where their text is known, else by their codes (`context_codes`) or
 for another's tokens within a pass, so a pass decodes all ideas in one batch. Later passes refine (Jacobi
 iteration): pass p reads the text every idea got in pass p - 1, so idea t is final after t passes at most.
 
-A later pass does not decode an idea again when that cannot change it. Greedy decoding is a fixed point
-check away: one teacher-forced forward pass (all positions at once) says whether the idea's text is still
+A later greedy pass does not decode an idea token by token again: the text the idea got in the pass before
+is a draft (decoder/drafts.py). One teacher-forced forward pass (all positions at once) says whether it is still
 the argmax of every step under its new story; if it is, and the text was acceptable (below), the pass would
-write the same text again, so it is kept. Only the ideas that fail the check are decoded token by token.
-This is the verification step of Jacobi / speculative decoding; the sequential result is unchanged.
+write the same text again, so it is kept. Where it is not, the draft is kept up to the first token that
+changed, that token is corrected, and the rest of the draft is checked again after it: a changed name costs
+two or three forward passes instead of one step per token. This is the verification step of Jacobi /
+speculative decoding; the sequential result is unchanged (up to float near-ties, `greedy_from_drafts`).
 
 With `candidates` n > 1, an idea is decoded greedily, then sampled at temperature 0.7 while `accept` has
 approved none of its candidates, n times at most; the first approved one is kept (greedy when none is).
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from decoder.drafts import greedy_from_drafts
 from decoder.generate import GenerationConfig, generate
 from hiertok.codes import Codes
 from hiertok.data.ideas import pad_ideas
@@ -78,9 +81,9 @@ def decode_stories(
         passes: decoding passes at most (0: until nothing changes, the same result as decoding the ideas one
             after another); 1 without a story context.
         candidates: decodings per idea, the first `accept` approves kept.
-        accept: which candidates are acceptable (None: the greedy one).
-        verify: check a later pass's ideas for a fixed point before decoding them again (False: decode every
-            idea whose story changed; the same texts, slower: for benchmarks and tests).
+        accept: which candidates are acceptable (None, or candidates 1: the greedy one, unasked).
+        verify: decode a later greedy pass from the texts before as drafts (False: decode every idea whose story
+            changed token by token; the same texts, slower: for benchmarks and tests).
 
     Returns:
         Per document, per idea, token ids; and the number of decoding passes run.
@@ -107,14 +110,19 @@ def decode_stories(
         todo = (~given).nonzero().squeeze(1).to(device)
         most = int(codes.mask.sum(1).max()) if codes.num_docs else 1
         limit = 1 if not model.decoder.cfg.context else min(passes or most, most)
-        greedy = gen.temperature == 0 and gen.num_beams == 1  # only greedy decoding has a fixed-point check
+        greedy = gen.temperature == 0 and gen.num_beams == 1  # only greedy decoding can start from drafts
         done, dirty = 0, todo  # a pass decodes only the ideas whose story changed in the pass before
         while len(dirty) and done < limit:
+            drafted = None  # the greedy texts of a later pass, decoded from the texts before as drafts
             if done and greedy and verify:
-                dirty = dirty[~still_greedy(tok, story, dirty, gen, batch_size)]
+                drafted = redecode_greedy(tok, story, dirty, gen, batch_size)
+                same = torch.tensor([t == story.texts[i] for t, i in zip(drafted, dirty.tolist())], device=device)
+                keep = same & story.acceptable[dirty]  # the pass would write the same text again
+                drafted = [t for t, kept in zip(drafted, keep.tolist()) if not kept]
+                dirty = dirty[~keep]
                 if not len(dirty):
                     break
-            again, ok = _decode_pass(tok, story, dirty, gen, batch_size, seed, candidates, accept)
+            again, ok = _decode_pass(tok, story, dirty, gen, batch_size, seed, candidates, accept, drafted)
             done += 1
             changed = torch.zeros(len(story.texts), dtype=torch.bool, device=device)
             for i, ids in zip(dirty.tolist(), again):
@@ -130,28 +138,33 @@ def decode_stories(
         return out, done
 
 
-def still_greedy(
+def redecode_greedy(
     tok: IdeaTokenizer, story: StoryTexts, rows: torch.Tensor, gen: GenerationConfig, batch_size: int
-) -> torch.Tensor:
-    """(R,) True where greedy decoding of `rows`, reading the story's current texts, would write the text
-    each already has (and that text was acceptable): every token, then EOS, is the argmax of its step.
+) -> list[list[int]]:
+    """Greedy texts of `rows` reading the story's current texts, each decoded from its own text so far as a draft
+    (`decoder.drafts.greedy_from_drafts`): a text that is still greedy costs one teacher-forced forward pass.
 
-    The check is teacher-forced, all positions at once; its floats are not bit-equal to the KV-cached
-    steps', so a near-tie can go the other way (then the idea is simply decoded again).
+    Args:
+        tok: the idea tokenizer.
+        story: the ideas being decoded; every row of `rows` has a text.
+        rows: (R,) rows to decode.
+        gen: greedy decoding settings (its max_tokens bounds a text).
+        batch_size: rows per forward pass.
+
+    Returns:
+        Per row, its greedy token ids.
     """
     model = tok.model
     tokens, mask, has_text = story.batch(tok.bpe.pad_id, tok.device)
-    out = []
+    out: list[list[int]] = []
     for start in range(0, len(rows), batch_size):
         part = rows[start : start + batch_size]
         ctx = story.context[part]
         cond = model.decoder_condition(part, ctx, story.vectors, tokens, mask, has_text[ctx.clamp(min=0)])
-        inp, target, tmask = model.decoder.teacher_forcing(tokens[part], mask[part])
-        # A text that filled the budget ended there without an EOS: its last position is not checked.
-        tmask &= torch.arange(target.shape[1], device=target.device)[None, :] < gen.max_tokens
-        predicted = model.decoder.score(inp, cond, target).predicted
-        out.append(((predicted == target) | ~tmask).all(1))
-    return torch.cat(out) & story.acceptable[rows]
+        drafts = [story.texts[i] or [] for i in part.tolist()]
+        texts, _ = greedy_from_drafts(model.decoder, cond, drafts, gen.max_tokens, tok.bpe.pad_id)
+        out.extend(texts)
+    return out
 
 
 def _decode_pass(
@@ -163,10 +176,12 @@ def _decode_pass(
     seed: int,
     candidates: int,
     accept: Accept | None,
+    greedy: list[list[int]] | None = None,
 ) -> tuple[list[list[int]], torch.Tensor]:
-    """Decode `rows` once, each reading the text its earlier ideas have so far: greedily, then (up to
-    `candidates` - 1 times) by sampling the rows `accept` has not approved yet; the first acceptable text is
-    kept, greedy where none is. Returns the texts and (R,) whether each is acceptable."""
+    """Decode `rows` once, each reading the text its earlier ideas have so far: greedily (or take `greedy`, the
+    rows' greedy texts already decoded), then (up to `candidates` - 1 times) by sampling the rows `accept` has
+    not approved yet; the first acceptable text is kept, greedy where none is. Returns the texts and (R,)
+    whether each is acceptable."""
     model = tok.model
     tokens, mask, has_text = story.batch(tok.bpe.pad_id, tok.device)
     generator = torch.Generator(device=tok.device).manual_seed(seed)
@@ -180,8 +195,8 @@ def _decode_pass(
             out.extend(generate(model.decoder, cond, settings, generator=generator).tokens)
         return out
 
-    texts = decode(rows, gen)
-    if accept is None:
+    texts = decode(rows, gen) if greedy is None else greedy
+    if accept is None or candidates <= 1:  # one candidate is kept whatever `accept` says: do not ask
         return texts, torch.ones(len(rows), dtype=torch.bool, device=rows.device)
     ok = accept(rows.cpu(), [texts])[0].to(rows.device)
     texts = list(texts)  # accept may keep what it was shown

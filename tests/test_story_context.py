@@ -1,11 +1,13 @@
 """Expansion that sees the story: the cast checker, a lossless code that conditions only on the past,
 decoding with a known prompt, and the flat LM generating from the same CLI."""
 
+import dataclasses
 import json
 
 import pytest
 import torch
 
+from decoder.drafts import greedy_from_drafts, lookup
 from hiertok import story_decoding
 from hiertok.cli import main
 from hiertok.codelength import idea_bits
@@ -105,14 +107,20 @@ def test_known_ideas_are_returned_as_given_and_read_by_text(context_pipe, monkey
         return original(targets, context, codes_, tokens, mask, text_known, kept)
 
     monkeypatch.setattr(tok.model, "decoder_condition", record)
-    decoded = []  # the rows each decoding (not each fixed-point check) wrote
-    original_generate = story_decoding.generate
+    decoded, drafted = [], []  # the rows decoded token by token, and from drafts, per call
+    original_generate, original_drafts = story_decoding.generate, story_decoding.greedy_from_drafts
 
     def count(decoder, cond, *args, **kw):
         decoded.append(len(cond))
         return original_generate(decoder, cond, *args, **kw)
 
+    def count_drafts(decoder, cond, drafts, *args, **kw):
+        assert all(drafts)  # a later pass starts every idea from the text it already has
+        drafted.append(len(drafts))
+        return original_drafts(decoder, cond, drafts, *args, **kw)
+
     monkeypatch.setattr(story_decoding, "generate", count)
+    monkeypatch.setattr(story_decoding, "greedy_from_drafts", count_drafts)
     out, passes = tok.decode_stories(codes, known=[prompt], passes=0)
     assert out[0][0] == prompt[0] and len(out[0]) == len(story.sentences)
     targets, text_known = seen[0]
@@ -121,10 +129,10 @@ def test_known_ideas_are_returned_as_given_and_read_by_text(context_pipe, monkey
     assert text_known[0].tolist() == [True, False] and text_known[1].tolist() == [False, True]
     # Pass 2 reads every earlier idea by its text; the passes stop once one changes nothing.
     assert seen[1][1][1].tolist() == [True, True] and 2 <= passes <= len(story.sentences)
-    assert len(decoded) == passes and decoded[0] == len(story.sentences) - 1
-    # A later pass decodes again only the ideas whose text is no longer its greedy decoding (the rest are
-    # checked by `still_greedy`): never more than the pass before.
-    assert decoded == sorted(decoded, reverse=True)
+    # Only the first pass decodes token by token; each later one decodes from drafts (the last, perhaps, only to
+    # find that nothing changes), and only the ideas whose story changed.
+    assert decoded == [len(story.sentences) - 1]
+    assert passes - 1 <= len(drafted) <= passes and max(drafted) <= len(story.sentences) - 1
     with pytest.raises(ValueError, match="known"):
         tok.decode_to_ids(codes, known=[prompt * (len(story.sentences) + 1)])
 
@@ -143,28 +151,49 @@ def test_later_passes_reach_what_decoding_one_idea_after_another_gives(context_p
     assert jacobi[0] == known
 
 
-def test_the_fixed_point_check_keeps_a_converged_text_and_rejects_a_changed_one(context_pipe):
+def test_drafts_decode_to_the_greedy_text_and_a_converged_one_costs_one_forward_pass(context_pipe):
     tok = context_pipe.tokenizer
     stories = StoryWorld().generate(4, seed=10)
     codes = tok.encode([s.text for s in stories])
     docs, _ = tok.decode_stories(codes, passes=0)  # decoded until nothing changes: every text is a fixed point
     texts = [ids for doc in docs for ids in doc]
-    q = tok.model.quantizer
-    vectors = q.decode_indices(codes.ids[codes.mask])
+    vectors = tok.model.quantizer.decode_indices(codes.ids[codes.mask])
     context = story_decoding.grid_previous(codes.mask, tok.model.decoder.cfg.context)
     story = story_decoding.StoryTexts(vectors, context, list(texts), torch.ones(len(texts), dtype=torch.bool))
+    tokens, mask, has_text = story.batch(tok.bpe.pad_id, tok.device)
     rows = torch.arange(len(texts))
-    gen = tok.cfg.generation
-    assert story_decoding.still_greedy(tok, story, rows, gen, batch_size=7).all()
-    # One token of idea 3 changed, idea 5 cut short, one text never approved: those three are decoded again.
-    changed = [*texts[3]]
-    changed[0] = (changed[0] + 1) % tok.bpe.vocab_size
-    story.texts[3], story.texts[5] = changed, texts[5][:-1]
-    last = int(codes.mask[:-1].sum())  # the first idea of the last story: its story did not change
-    story.acceptable[last] = False
-    again = story_decoding.still_greedy(tok, story, rows, gen, batch_size=7)
-    assert not again[[3, 5, last]].any() and again[last + 1 :].all()
-    assert again[:3].all()  # the ideas before the change read the same story
+    cond = tok.model.decoder_condition(rows, context, vectors, tokens, mask, has_text[context.clamp(min=0)])
+    gen, decoder, pad = tok.cfg.generation, tok.model.decoder, tok.bpe.pad_id
+    greedy = story_decoding.generate(decoder, cond, gen).tokens  # token by token, with the KV cache
+    assert greedy == texts
+    same, forwards = greedy_from_drafts(decoder, cond, texts, gen.max_tokens, pad)
+    assert same == texts and forwards == 1
+    # Drafts that are wrong in one token, cut short, empty, or another idea's text all decode to the greedy text.
+    drafts = list(texts)
+    mid = len(texts[3]) // 2
+    drafts[3] = [*texts[3][:mid], (texts[3][mid] + 1) % tok.bpe.vocab_size, *texts[3][mid + 1 :]]
+    drafts[5], drafts[6], drafts[7] = texts[5][:-2], [], texts[0]
+    fixed, forwards = greedy_from_drafts(decoder, cond, drafts, gen.max_tokens, pad)
+    # The empty draft gains one token per pass, then its EOS (none at the budget).
+    assert fixed == greedy and forwards == min(len(texts[6]) + 1, gen.max_tokens)
+    # One corrected token: the rest of the draft is looked up and checked in the next pass, not written again.
+    one, forwards = greedy_from_drafts(decoder, cond.rows(torch.tensor([3])), [drafts[3]], gen.max_tokens, pad)
+    assert one == [texts[3]] and forwards <= 3 < len(texts[3])
+    # A budget the text does not fit in ends it there, as token-by-token decoding does.
+    longest = max(range(len(texts)), key=lambda i: len(texts[i]))
+    budget = len(texts[longest]) - 1
+    row = cond.rows(torch.tensor([longest]))
+    cut, _ = greedy_from_drafts(decoder, row, [texts[longest]], budget, pad)
+    short = story_decoding.generate(decoder, row, dataclasses.replace(gen, max_tokens=budget))
+    assert cut == short.tokens == [texts[longest][:budget]]
+
+
+def test_lookup_continues_the_draft_after_the_last_tokens_written():
+    draft = [1, 2, 3, 9, 2, 3, 4, 5]
+    assert lookup([7, 2, 3], draft) == [9, 2, 3, 4, 5]  # (2, 3) occurs twice: the one ending nearest position 3
+    assert lookup([7, 7, 7, 7, 2, 3], draft) == [4, 5]  # ... or nearest position 6
+    assert lookup([8, 4], draft) == [5]  # no bigram match: the last token alone
+    assert lookup([8], draft) == [] and lookup([], draft) == []
 
 
 def test_flat_lm_generates_from_the_same_cli(toy_flat_run, capsys):
