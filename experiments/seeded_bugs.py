@@ -2,7 +2,7 @@
 
 Each bug is one exact text replacement in one file (the replaced text must occur exactly once, so that a
 refactor that moves the code makes the bug fail to plant, loudly, instead of planting nothing). The default
-test run (`python -m pytest -q`, the README's command, stopped at the first failure) must fail on every bug;
+test run (`python -m pytest -q -n 2`, the README's command, stopped at the first failure) must fail on every bug;
 a bug it passes on is a gap in the tests. Writes report.md and report.json to --out: per bug, whether the run
 failed, the first failing test and the time.
 
@@ -145,7 +145,7 @@ def run_tests(work: Path, timeout: float, tests: list[str] = ()) -> tuple[bool, 
         raise RuntimeError(f"the scratch copy's tests would import {where}, not the copy's code")
     start = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+        [sys.executable, "-m", "pytest", "-q", "-x", "-n", "2", "-p", "no:cacheprovider", *tests],
         cwd=work,
         env=env,
         capture_output=True,
