@@ -67,14 +67,20 @@ GROUPS: dict[str, Group] = {
             "tests/test_codes_carry_information.py",
         ],
     ),
-    "pick": Group(  # the plan-faithful pick, the pipeline's expansion and later passes from drafts
-        ["hiertok/story_decoding.py", "hiertok/pipeline.py", "decoder/drafts.py"],
+    "drafts": Group(  # later decoding passes from drafts
+        ["decoder/drafts.py", "hiertok/story_decoding.py"],
+        [
+            "decoder.drafts.x_greedy_from_drafts__*",
+            "decoder.drafts.x_lookup__*",
+            "hiertok.story_decoding.x_redecode_greedy__*",
+        ],
+        ["tests/test_story_context.py"],
+    ),
+    "pick": Group(  # the plan-faithful pick and the pipeline's expansion
+        ["hiertok/story_decoding.py", "hiertok/pipeline.py"],
         [
             "hiertok.story_decoding.x_decode_stories__*",
             "hiertok.story_decoding.x__decode_pass__*",
-            "hiertok.story_decoding.x_redecode_greedy__*",
-            "decoder.drafts.x_greedy_from_drafts__*",
-            "decoder.drafts.x_lookup__*",
             "hiertok.pipeline.xǁPipelineǁexpand__*",
             "hiertok.pipeline.xǁPipelineǁ_decode__*",
         ],

@@ -168,23 +168,37 @@ def test_drafts_decode_to_the_greedy_text_and_a_converged_one_costs_one_forward_
     assert greedy == texts
     same, forwards = greedy_from_drafts(decoder, cond, texts, gen.max_tokens, pad)
     assert same == texts and forwards == 1
-    # Drafts that are wrong in one token, cut short, empty, or another idea's text all decode to the greedy text.
+    # Drafts that are wrong in one token, cut short, empty, longer than the text, or another idea's text all decode
+    # to the greedy text.
+    shortest = min(range(len(texts)), key=lambda i: len(texts[i]))
+    assert len(texts[shortest]) < gen.max_tokens  # it ends with EOS: inside a longer draft, greedy stops early
+    # A token that occurs once in its text, replaced by one the text does not hold: the lookup cannot find the
+    # corrected token in the draft, so the draft after the replaced token is checked next.
+    row, mid = next(
+        (r, i)
+        for r in range(len(texts))
+        if r != shortest
+        for i in range(1, len(texts[r]))
+        if texts[r].count(texts[r][i]) == 1
+    )
+    other = next(t for t in range(tok.bpe.vocab_size) if t not in texts[row])
+    cut, empty, another = [r for r in range(len(texts)) if r not in (shortest, row)][:3]
     drafts = list(texts)
-    mid = len(texts[3]) // 2
-    drafts[3] = [*texts[3][:mid], (texts[3][mid] + 1) % tok.bpe.vocab_size, *texts[3][mid + 1 :]]
-    drafts[5], drafts[6], drafts[7] = texts[5][:-2], [], texts[0]
+    drafts[row] = [*texts[row][:mid], other, *texts[row][mid + 1 :]]
+    drafts[cut], drafts[empty], drafts[another] = texts[cut][:-2], [], texts[shortest]
+    drafts[shortest] = [*texts[shortest], *texts[shortest][:3]]
     fixed, forwards = greedy_from_drafts(decoder, cond, drafts, gen.max_tokens, pad)
     # The empty draft gains one token per pass, then its EOS (none at the budget).
-    assert fixed == greedy and forwards == min(len(texts[6]) + 1, gen.max_tokens)
+    assert fixed == greedy and forwards == min(len(texts[empty]) + 1, gen.max_tokens)
     # One corrected token: the rest of the draft is looked up and checked in the next pass, not written again.
-    one, forwards = greedy_from_drafts(decoder, cond.rows(torch.tensor([3])), [drafts[3]], gen.max_tokens, pad)
-    assert one == [texts[3]] and forwards <= 3 < len(texts[3])
+    one, forwards = greedy_from_drafts(decoder, cond.rows(torch.tensor([row])), [drafts[row]], gen.max_tokens, pad)
+    assert one == [texts[row]] and forwards == 2
     # A budget the text does not fit in ends it there, as token-by-token decoding does.
     longest = max(range(len(texts)), key=lambda i: len(texts[i]))
     budget = len(texts[longest]) - 1
-    row = cond.rows(torch.tensor([longest]))
-    cut, _ = greedy_from_drafts(decoder, row, [texts[longest]], budget, pad)
-    short = story_decoding.generate(decoder, row, dataclasses.replace(gen, max_tokens=budget))
+    alone = cond.rows(torch.tensor([longest]))
+    cut, _ = greedy_from_drafts(decoder, alone, [texts[longest]], budget, pad)
+    short = story_decoding.generate(decoder, alone, dataclasses.replace(gen, max_tokens=budget))
     assert cut == short.tokens == [texts[longest][:budget]]
 
 
