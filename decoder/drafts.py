@@ -7,9 +7,8 @@ speculative decoding checks one: one teacher-forced forward pass scores every po
 kept up to its first position that is not the argmax, that position gets the argmax, and the draft's text
 after the corrected token is found again by looking up the last tokens written in the draft (prompt-lookup
 decoding, Saxena 2023; where they are not in it, the draft after the replaced token), then checked in the next
-forward pass. A draft that is already greedy costs one
-forward pass; a changed name, two or three; a row whose draft has nothing left to offer gains one token per
-pass, as plain decoding does.
+forward pass. A draft that is already greedy costs one forward pass; a changed name, two or three; a row whose
+draft has nothing left to offer gains one token per pass, as plain decoding does.
 
 The result is greedy decoding (the argmax of every step under teacher forcing, which is what the KV-cached
 steps compute up to float rounding: a near-tie may go the other way). Written here because x-transformers
@@ -73,6 +72,7 @@ def greedy_from_drafts(
         forwards = 0
         while active:
             seqs = [(written[r] + proposal[r])[:max_tokens] for r in active]
+            # hiertok.data.ideas.pad_ideas pads the same way, but it lives above this layer (it imports the model)
             tokens = pad_sequence([torch.tensor(s or [pad]) for s in seqs], batch_first=True, padding_value=pad)
             lengths = torch.tensor([len(s) for s in seqs])
             mask = torch.arange(tokens.shape[1])[None, :] < lengths[:, None]
