@@ -47,7 +47,7 @@ class QuantizerConfig:
     hierarchy: str = "matryoshka"  # matryoshka | residual
     levels: int = 16
     # Codes per level, coarse to fine; the last entry repeats for the remaining levels. A small first
-    # codebook keeps level 1 a coarse gist that a planner can predict (README: tiny results).
+    # codebook keeps level 1 a coarse gist that a planner can predict (experiments/README.md: "Tiny").
     codebook_sizes: list[int] = field(default_factory=lambda: [256, 1000])
     level_dim: int = 0  # matryoshka slice width per level; 0 = the quantizer's natural width
     residual_dim: int = 64  # idea-vector width in residual mode
