@@ -311,8 +311,9 @@ class IdeaAutoencoder(nn.Module):
             context, text_known = self.sample_context(context)
             if self.training and dcfg.detail_noise > 0:
                 told = ((context[:, : dcfg.context] >= 0) & text_known[:, : dcfg.context]).any(1)
+                t = batch.targets
                 own, _ = swap_details(
-                    self.quantizer, own, q.indices[batch.targets], told, dcfg.detail_noise, dcfg.detail_noise_from
+                    self.quantizer, own, q.indices[t], q.kept_levels[t], told, dcfg.detail_noise, dcfg.detail_noise_from
                 )
         cond = self.decoder_condition(
             batch.targets, context, quantized, batch.tokens, batch.mask, text_known, q.kept_levels, own

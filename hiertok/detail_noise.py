@@ -18,44 +18,57 @@ from hiertok.quantize import MultiLevelQuantizer
 
 
 def swap_details(
-    quantizer: MultiLevelQuantizer, vectors: Tensor, indices: Tensor, eligible: Tensor, rate: float, first: int = 0
+    quantizer: MultiLevelQuantizer,
+    vectors: Tensor,
+    indices: Tensor,
+    kept: Tensor,
+    eligible: Tensor,
+    rate: float,
+    first: int = 0,
 ) -> tuple[Tensor, Tensor]:
-    """Replace the finer levels of a `rate` fraction of the eligible ideas by another idea's.
+    """Replace the finer levels of a `rate` fraction of the eligible ideas by another idea's, at their own depth.
 
-    Each chosen idea keeps its levels 1..j-1 and takes levels j..L from a random other
-    idea of the batch with the same level-1 code (an idea without such a partner is left alone). Only ideas
-    that kept every level (no level dropout) take part, so that the spliced codes are a full plan.
+    Each chosen idea, cut to its first k levels (level dropout), keeps its levels 1..j-1 and takes levels j..k
+    from a random other idea of the batch with the same level-1 code that kept at least k levels (an idea
+    without such a partner, or with k = 1, is left alone); levels after k stay absent. A plan of fewer levels
+    than the tokenizer has (a planner of 4 levels) is decoded from such a prefix, so the decoder must learn to
+    prefer the story over wrong details at every depth, not at full depth only.
 
     Args:
         quantizer: the tokenizer's quantizer (to turn the spliced codes into the decoder's vector).
-        vectors: (B, D) the ideas' code vectors.
-        indices: (B, L) their codes (-1 at dropped levels).
+        vectors: (B, D) the ideas' code vectors, each already cut to its kept levels.
+        indices: (B, L) their codes (levels past `kept` are not read; the residual quantizer marks them -1).
+        kept: (B,) levels each idea kept (`QuantizerOutput.kept_levels`).
         eligible: (B,) ideas that may be changed (those shown a story context).
         rate: fraction of the eligible ideas to change.
-        first: j, the first level taken from the partner (2..L); 0: uniform in 2..L for each idea.
+        first: j, the first level taken from the partner (2..L; an idea with k < j is left alone); 0: j uniform
+            in 2..k for each idea.
 
     Returns:
         vectors (B, D) with the changed rows replaced (no gradient through them) and changed (B,) bool.
     """
     b, levels = indices.shape
-    changed = torch.zeros(b, dtype=torch.bool, device=indices.device)
+    dev = indices.device
+    changed = torch.zeros(b, dtype=torch.bool, device=dev)
     if rate <= 0 or levels < 2 or b < 2:
         return vectors, changed
-    full = (indices >= 0).all(1)
-    chosen = eligible & full & (torch.rand(b, device=indices.device) < rate)
-    # A random partner with the same gist: among the full rows with the same level-1 code, not itself.
-    same = (indices[:, None, 0] == indices[None, :, 0]) & full[None, :] & full[:, None]
+    # j, 0-based: uniform in 1..k-1 (rand * (k-1) floors into 0..k-2), or the fixed level
+    start = 1 + (torch.rand(b, device=dev) * (kept - 1).clamp(min=0)).floor().long() if not first else None
+    start = torch.full((b,), first - 1, device=dev) if first else start
+    chosen = eligible & (kept >= 2) & (start < kept) & (torch.rand(b, device=dev) < rate)
+    # A random partner with the same gist and at least as many levels, not itself.
+    same = (indices[:, None, 0] == indices[None, :, 0]) & (kept[None, :] >= kept[:, None])
     same.fill_diagonal_(False)
     chosen &= same.any(1)
     if not chosen.any():
         return vectors, changed
-    partner = (torch.rand(b, b, device=indices.device) * same).argmax(1)  # uniform among the True entries
-    # the first level taken from the partner, 0-based
-    dev = indices.device
-    start = torch.randint(1, levels, (b,), device=dev) if not first else torch.full((b,), first - 1, device=dev)
-    take = torch.arange(levels, device=indices.device)[None, :] >= start[:, None]
-    spliced = torch.where(take, indices[partner], indices)[chosen]
+    partner = (torch.rand(b, b, device=dev) * same).argmax(1)  # uniform among the True entries
+    take = torch.arange(levels, device=dev)[None, :] >= start[:, None]
+    spliced = torch.where(take, indices[partner], indices)
+    out = vectors.clone()
     with torch.no_grad():
-        new = quantizer.decode_indices(spliced).to(vectors.dtype)
+        for k in kept[chosen].unique().tolist():  # one call per depth: decode_indices reads a (rows, k) prefix
+            rows = (chosen & (kept == k)).nonzero().squeeze(1)
+            out[rows] = quantizer.decode_indices(spliced[rows, :k]).to(vectors.dtype)
     changed[chosen] = True
-    return vectors.index_put((chosen.nonzero().squeeze(1),), new), changed
+    return torch.where(changed[:, None], out.detach(), vectors), changed

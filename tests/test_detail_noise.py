@@ -20,24 +20,35 @@ def test_swapped_rows_keep_their_gist_and_take_a_same_gist_partners_details(hier
     indices = torch.randint(0, 60, (8, 4))
     indices[:4, 0] = 7  # rows 0-3 share a gist; rows 4-7 have gists of their own
     indices[4:, 0] = torch.tensor([10, 11, 12, 13])
-    indices[3, 2:] = -1  # row 3 lost levels to dropout: it neither changes nor lends
+    kept = torch.tensor([4, 4, 4, 2, 4, 4, 4, 4])  # row 3 lost levels 3-4 to dropout
+    indices[3, 2:] = -1
     vectors = torch.randn(8, q.dim)
     eligible = torch.ones(8, dtype=torch.bool)
     eligible[2] = False
-    out, changed = swap_details(q, vectors, indices, eligible, rate=1.0)
-    assert changed.tolist() == [True, True] + [False] * 6
+    out, changed = swap_details(q, vectors, indices, kept, eligible, rate=1.0)
+    assert changed.tolist() == [True, True, False, True] + [False] * 4
     assert torch.equal(out[~changed], vectors[~changed])
-    for row in (0, 1):  # partners: the other full rows with gist 7 (row 2 lends though it does not change)
+    for row in (0, 1):  # partners: the other rows with gist 7 and 4 levels (row 2 lends though it does not change)
         others = [r for r in (0, 1, 2) if r != row]
         spliced = [torch.cat([indices[row, :k], indices[o, k:]]) for k in range(1, 4) for o in others]
         assert any(torch.allclose(out[row], q.decode_indices(s[None])[0]) for s in spliced)
         assert not torch.allclose(out[row], q.decode_indices(indices[row : row + 1])[0])
-    fixed, changed = swap_details(q, vectors, indices, eligible, rate=1.0, first=2)  # every level after the gist
+    # the cut row takes level 2 from a partner and stays cut: levels 3-4 absent, as its plan would be
+    assert any(
+        torch.allclose(out[3], q.decode_indices(torch.stack([indices[3, 0], indices[o, 1]])[None])[0])
+        for o in (0, 1, 2)
+    )
+    fixed, changed = swap_details(q, vectors, indices, kept, eligible, rate=1.0, first=3)  # levels 3..k
+    assert changed.tolist() == [True, True] + [False] * 6  # row 3 has no level 3 to swap
     for row in (0, 1):
         others = [r for r in (0, 1, 2) if r != row]
-        spliced = [torch.cat([indices[row, :1], indices[o, 1:]]) for o in others]
+        spliced = [torch.cat([indices[row, :2], indices[o, 2:]]) for o in others]
         assert any(torch.allclose(fixed[row], q.decode_indices(s[None])[0]) for s in spliced)
-    none, changed = swap_details(q, vectors, indices, eligible, rate=0.0)
+    alone = kept.clone()
+    alone[:3] = 1  # a gist-only row has no detail to swap, and rows cut shorter do not lend to row 3
+    _, changed = swap_details(q, vectors, indices, alone, eligible, rate=1.0)
+    assert not changed.any()
+    none, changed = swap_details(q, vectors, indices, kept, eligible, rate=0.0)
     assert torch.equal(none, vectors) and not changed.any()
 
 
@@ -68,3 +79,27 @@ def test_detail_noise_trains_the_decoder_on_swapped_details_only_where_it_sees_a
     cfg.decoder.detail_noise_from = 5
     with pytest.raises(ValueError, match="past the last level"):
         IdeaAutoencoder(cfg, vocab_size=40, special=SpecialIds(pad=0, bos=1, eos=2))
+
+
+def test_detail_noise_keeps_a_cut_idea_cut():
+    """An idea cut to k levels by level dropout takes a partner's levels 2..k only: it stays a k-level vector, as
+    the plan of a k-level planner is, instead of turning into a full-depth one."""
+    cfg = ModelConfig(
+        encoder=EncoderConfig(dim=32, depth=1),
+        quantizer=QuantizerConfig(levels=4, codebook_sizes=[16, 256], level_dropout=1.0, prefix_dist="uniform"),
+        decoder=DecoderConfig(dim=32, depth=1, max_len=16, context=2, context_dropout=0.0, detail_noise=1.0),
+    )
+    torch.manual_seed(0)
+    model = IdeaAutoencoder(cfg, vocab_size=40, special=SpecialIds(pad=0, bos=1, eos=2))
+    tokens = torch.randint(3, 40, (24, 6))
+    context = torch.tensor([[-1, -1]] * 2 + [[i - 1, i - 2] for i in range(4, 24)])
+    batch = IdeaBatch(
+        tokens, torch.ones(24, 6, dtype=torch.bool), torch.arange(2, 24), context, context, torch.arange(24)
+    )
+    seen = []
+    model.decoder_condition = lambda *args: seen.append(args) or IdeaAutoencoder.decoder_condition(model, *args)
+    model.train()(batch)
+    targets, codes, kept, own = seen[0][0], seen[0][2], seen[0][6], seen[0][7]
+    changed = (own != codes[targets]).any(1)
+    assert changed.any() and bool((kept[targets] < 4).all())  # every idea cut, some swapped
+    assert torch.equal(model.quantizer.mask_levels(own, kept[targets]), own)  # still absent past its cut
