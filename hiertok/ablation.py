@@ -11,13 +11,13 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from accelerate import PartialState
 
+from hiertok.atomic import atomic_write_text
 from hiertok.tokenizer import WEIGHTS_FILE
 from hiertok.training import CHECKPOINT_DIR, METRICS_FILE, train_seconds
 
@@ -128,9 +128,7 @@ def _check_settings(cell_dir: Path, settings: dict) -> None:
         return
     if PartialState().is_main_process:
         cell_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(settings, indent=2) + "\n")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(settings, indent=2) + "\n")
     PartialState().wait_for_everyone()
 
 
@@ -168,9 +166,7 @@ def run_cell(cell: Cell, root: Path, budget: Budget) -> dict:
         row["tokenizer_seconds"] = train_seconds(tok_dir)
         row["planner_seconds"] = train_seconds(plan_dir)
         row["eval_seconds"] = round(time.perf_counter() - t0, 1)
-        tmp = cached.with_suffix(".tmp")
-        tmp.write_text(json.dumps(row, indent=2) + "\n")
-        os.replace(tmp, cached)
+        atomic_write_text(cached, json.dumps(row, indent=2) + "\n")
     state.wait_for_everyone()
     return json.loads(cached.read_text())
 

@@ -15,6 +15,7 @@ from accelerate import Accelerator
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from hiertok.atomic import atomic_write_text
 from hiertok.config import TrainConfig
 from hiertok.training import (
     Averager,
@@ -47,10 +48,7 @@ PAUSE_ENV = "HIERTOK_TEST_PAUSE_AFTER_CHECKPOINT"
 def _pause_if_asked(step: int) -> None:
     flag = os.environ.get(PAUSE_ENV)
     if flag:
-        tmp = f"{flag}.tmp"
-        with open(tmp, "w") as f:
-            f.write(str(step))
-        os.replace(tmp, flag)  # the test sees the step only once it is whole
+        atomic_write_text(flag, str(step))  # the test sees the step only once it is whole
         while True:
             time.sleep(1)
 

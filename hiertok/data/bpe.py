@@ -6,12 +6,12 @@ Every byte is in the vocabulary, there is no normalizer and no BOS/EOS is added 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from hiertok.atomic import atomic_write_text
 
 # 256 byte tokens plus our 3 special tokens.
 _MIN_VOCAB = 256 + 3
@@ -82,21 +82,14 @@ class BPE:
         return cls(tok)
 
     def save(self, path: str | Path) -> None:
-        """Write ``tokenizer.json`` atomically (temp file in the same dir + ``os.replace``).
+        """Write ``tokenizer.json`` atomically (`hiertok.atomic`).
 
         Args:
             path: Destination file.
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self._tok.to_str(pretty=True))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(path, self._tok.to_str(pretty=True))
 
     @classmethod
     def load(cls, path: str | Path) -> BPE:
