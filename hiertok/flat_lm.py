@@ -8,16 +8,22 @@ least half a context of history, as is usual for perplexity with a bounded conte
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
+from safetensors.torch import load_model
 from torch import Tensor, nn
 from x_transformers import TransformerWrapper
 
+from hiertok.config import TrainConfig, load_config
+from hiertok.data.bpe import BPE
+from hiertok.data.corpus import DocumentChoice
 from hiertok.layers import rotary_layers
+from hiertok.tokenizer import BPE_FILE, CONFIG_FILE
 
 
 @dataclass
@@ -124,3 +130,34 @@ class TokenWindows:
         for i, first in enumerate(self.score_from[np.asarray(indices, dtype=np.int64)]):
             scored[i, :first] = False
         return torch.as_tensor(tokens), torch.as_tensor(mask), torch.as_tensor(scored)
+
+
+WEIGHTS_FILE = "model.safetensors"
+
+
+@dataclass
+class BaselineConfig:
+    """The full config of a flat-baseline run."""
+
+    tokenizer: str = ""  # tokenizer run whose BPE tokens and documents the baseline uses (required)
+    match: str | None = None  # a planner run; with model.depth=0 the depth matches its system's parameters
+    params_target: int | None = None  # recorded: the parameter count matched (None when depth is given)
+    data: DocumentChoice = field(default_factory=DocumentChoice)
+    model: FlatLMConfig = field(default_factory=FlatLMConfig)
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(batch_size=16, lr=1e-3, max_steps=1500, eval_every=500, eval_ideas=64)
+    )
+
+
+def load_baseline(run_dir: str | Path) -> tuple[FlatLM, BaselineConfig]:
+    """A trained baseline and its config (one-line errors for missing or mismatched files)."""
+    run_dir = Path(run_dir)
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(f"{run_dir / name} not found: not a trained baseline run")
+    cfg = load_config(BaselineConfig, run_dir / CONFIG_FILE)
+    lm = FlatLM(cfg.model, BPE.load(Path(cfg.tokenizer) / BPE_FILE).vocab_size)
+    missing, unexpected = load_model(lm, run_dir / WEIGHTS_FILE, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{run_dir / WEIGHTS_FILE}: weights do not match the config")
+    return lm, cfg

@@ -9,46 +9,22 @@ parameters as the whole hierarchical system it is compared with (tokenizer encod
 from __future__ import annotations
 
 import dataclasses
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_model
 
-from hiertok.config import TrainConfig, load_config
-from hiertok.data.bpe import BPE
-from hiertok.data.corpus import DocumentChoice, heldout_split, train_split
-from hiertok.flat_lm import FlatLM, FlatLMConfig, TokenWindows, count_params, depth_for
-from hiertok.loop import run_steps
-from hiertok.tokenizer import BPE_FILE, CONFIG_FILE, IdeaTokenizer
+from hiertok.data.corpus import heldout_split, train_split
+from hiertok.flat_lm import WEIGHTS_FILE, BaselineConfig, FlatLM, TokenWindows, count_params, depth_for
+from hiertok.stage import Stage
+from hiertok.tokenizer import IdeaTokenizer
 from hiertok.training import (
-    Checkpoints,
-    MetricsLog,
     StepBatches,
-    end_stage,
     make_accelerator,
-    make_optimizer,
     prepare_run_dir,
     save_weights,
 )
-
-WEIGHTS_FILE = "model.safetensors"
-
-
-@dataclass
-class BaselineConfig:
-    """The full config of a flat-baseline run."""
-
-    tokenizer: str = ""  # tokenizer run whose BPE tokens and documents the baseline uses (required)
-    match: str | None = None  # a planner run; with model.depth=0 the depth matches its system's parameters
-    params_target: int | None = None  # recorded: the parameter count matched (None when depth is given)
-    data: DocumentChoice = field(default_factory=DocumentChoice)
-    model: FlatLMConfig = field(default_factory=FlatLMConfig)
-    train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(batch_size=16, lr=1e-3, max_steps=1500, eval_every=500, eval_ideas=64)
-    )
 
 
 def document_ids(tok: IdeaTokenizer, docs) -> list[np.ndarray]:
@@ -116,12 +92,8 @@ def train(cfg: BaselineConfig, run_dir: str | Path, resume: bool = False) -> Bas
     )
     torch.manual_seed(tc.seed)
     lm = FlatLM(cfg.model, tok.bpe.vocab_size)
-    optimizer, scheduler = make_optimizer(lm, tc)
-    model, optimizer = acc.prepare(lm, optimizer)
-    acc.register_for_checkpointing(scheduler)
-    ckpt, log = Checkpoints(acc, run_dir, tc.keep_checkpoints), MetricsLog(acc, run_dir)
-    start = ckpt.resume() if resume else 0
-    log.truncate_after(start)
+    stage = Stage.prepare(acc, lm, cfg, tc, run_dir, resume, "baseline")
+    model = stage.model
     acc.print(f"training flat baseline: {len(windows)} windows, {count_params(lm) / 1e6:.2f}M params")
     pad = tok.bpe.pad_id
 
@@ -135,23 +107,6 @@ def train(cfg: BaselineConfig, run_dir: str | Path, resume: bool = False) -> Bas
         nats, count = flat_nats(acc.unwrap_model(model), eval_windows, pad, limit=tc.eval_ideas)
         return {"nats_per_token": nats / max(1, count)}
 
-    t0 = time.perf_counter()
-    result = run_steps(acc, model, optimizer, scheduler, tc, loss_fn, eval_fn, ckpt, log, start, "baseline")
-    if result.finished and acc.is_main_process:
-        save_weights(acc.unwrap_model(model), run_dir / WEIGHTS_FILE)
-    end_stage(acc)
-    return BaselineTrainResult(run_dir, result.steps, time.perf_counter() - t0, count_params(lm), result.last_eval)
-
-
-def load_baseline(run_dir: str | Path) -> tuple[FlatLM, BaselineConfig]:
-    """A trained baseline and its config (one-line errors for missing or mismatched files)."""
-    run_dir = Path(run_dir)
-    for name in (CONFIG_FILE, WEIGHTS_FILE):
-        if not (run_dir / name).is_file():
-            raise FileNotFoundError(f"{run_dir / name} not found: not a trained baseline run")
-    cfg = load_config(BaselineConfig, run_dir / CONFIG_FILE)
-    lm = FlatLM(cfg.model, BPE.load(Path(cfg.tokenizer) / BPE_FILE).vocab_size)
-    missing, unexpected = load_model(lm, run_dir / WEIGHTS_FILE, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{run_dir / WEIGHTS_FILE}: weights do not match the config")
-    return lm, cfg
+    result = stage.run(loss_fn, eval_fn)
+    stage.finish(lambda trained: save_weights(trained, run_dir / WEIGHTS_FILE))
+    return BaselineTrainResult(run_dir, result.steps, stage.seconds, count_params(lm), result.last_eval)

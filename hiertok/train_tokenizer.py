@@ -8,7 +8,6 @@ The run directory ends up loadable with `IdeaTokenizer.from_pretrained(run_dir)`
 from __future__ import annotations
 
 import itertools
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,16 +19,12 @@ from hiertok.data.bpe import BPE
 from hiertok.data.corpus import heldout_split, train_split
 from hiertok.data.ideas import IdeaCollator, IdeaCorpus
 from hiertok.evaluate import corpus_codes
-from hiertok.loop import run_steps
 from hiertok.quantize import validate
+from hiertok.stage import Stage
 from hiertok.tokenizer import BPE_FILE, IdeaTokenizer, TokenizerConfig, segmentation_of
 from hiertok.training import (
-    Checkpoints,
-    MetricsLog,
     StepBatches,
-    end_stage,
     make_accelerator,
-    make_optimizer,
     prepare_run_dir,
 )
 
@@ -128,16 +123,8 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
     )
 
     tok = IdeaTokenizer(cfg, bpe)
-    model = tok.model
-    optimizer, scheduler = make_optimizer(model, tc)
-    model, optimizer = acc.prepare(model, optimizer)
-    acc.register_for_checkpointing(scheduler)
-    if acc.log_with:
-        acc.init_trackers("hiertok-tokenizer")
-    ckpt = Checkpoints(acc, run_dir, tc.keep_checkpoints)
-    log = MetricsLog(acc, run_dir)
-    start = ckpt.resume() if resume else 0
-    log.truncate_after(start)
+    stage = Stage.prepare(acc, tok.model, cfg, tc, run_dir, resume, "tokenizer")
+    model, start = stage.model, stage.start
     if start == 0 and cfg.model.quantizer.kind == "vq":
         init_codebooks(tok, train_corpus, collate)
 
@@ -156,25 +143,14 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
         values.update({name: value.item() for name, value in out.terms.items()})
         return out.loss, values
 
-    t0 = time.perf_counter()
-    result = run_steps(
-        acc,
-        model,
-        optimizer,
-        scheduler,
-        tc,
-        loss_fn,
-        lambda: quick_eval(tok, eval_corpus, tc.eval_ideas, eval_collate),
-        ckpt,
-        log,
-        start,
-        "tokenizer",
-    )
-    if result.finished and acc.is_main_process:  # an unfinished run keeps only its checkpoint
-        tok.model = acc.unwrap_model(model)
+    result = stage.run(loss_fn, lambda: quick_eval(tok, eval_corpus, tc.eval_ideas, eval_collate))
+
+    def save(trained: torch.nn.Module) -> None:
+        tok.model = trained
         tok.save_pretrained(run_dir)
-    end_stage(acc)
-    return TrainResult(run_dir, result.steps, time.perf_counter() - t0, result.last_eval)
+
+    stage.finish(save)
+    return TrainResult(run_dir, result.steps, stage.seconds, result.last_eval)
 
 
 @torch.no_grad()

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
 from decoder.generate import GenerationConfig
@@ -159,6 +160,8 @@ def test_tensorboard_tracker_writes_events(tmp_path):
     ]
     train(load_config(TokenizerConfig, None, [*TOY, *overrides]), tmp_path / "run")
     assert list((tmp_path / "run" / "logs").rglob("events.out.tfevents*"))
+    hparams = [yaml.safe_load(f.read_text()) for f in (tmp_path / "run" / "logs").rglob("hparams.yml")]
+    assert hparams and hparams[0]["train.log_with"] == "tensorboard" and hparams[0]["data.synthetic_docs"] == 120
 
 
 def test_decoding_follows_its_generation_settings_and_refuses_a_bad_prefix(toy_tok):
