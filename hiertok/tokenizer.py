@@ -6,7 +6,6 @@ A saved tokenizer is a directory holding `config.yaml` (the resolved training co
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from safetensors.torch import load_model
 
 from decoder.generate import GenerationConfig
 from decoder.model import SpecialIds
+from hiertok.atomic import atomic_write_text
 from hiertok.autoencoder import IdeaAutoencoder, ModelConfig
 from hiertok.codes import Codes
 from hiertok.config import ConfigError, DataConfig, TrainConfig, load_config, to_yaml
@@ -119,13 +119,7 @@ class IdeaTokenizer:
         docs = [texts] if isinstance(texts, str) else list(texts)
         ideas = [self.split(t) for t in docs]
         flat = self.encode_ideas([i for doc in ideas for i in doc])
-        width = max((len(d) for d in ideas), default=0)
-        ids = torch.zeros((len(docs), width, self.levels), dtype=torch.long)
-        mask = torch.zeros((len(docs), width), dtype=torch.bool)
-        for d, n in enumerate(len(x) for x in ideas):
-            mask[d, :n] = True
-        ids[mask] = flat
-        return Codes(ids, mask, self.codebook_sizes)
+        return Codes.from_flat(flat, [len(d) for d in ideas], self.codebook_sizes)
 
     # -- codes -> text ---------------------------------------------------------------------------
     def decode_to_ids(
@@ -219,10 +213,3 @@ def build_model(cfg: TokenizerConfig, bpe: BPE) -> IdeaAutoencoder:
     """The network a config describes, sized to the BPE vocabulary."""
     special = SpecialIds(pad=bpe.pad_id, bos=bpe.bos_id, eos=bpe.eos_id)
     return IdeaAutoencoder(cfg.model, bpe.vocab_size, special)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a crash never leaves a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -8,7 +8,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from safetensors.torch import save_model
 from torch import nn
 
+from hiertok.atomic import atomic_write, atomic_write_text
 from hiertok.config import TrainConfig, to_yaml
 
 CHECKPOINT_DIR = "checkpoints"
@@ -31,15 +31,7 @@ METRICS_FILE = "metrics.jsonl"
 
 def save_weights(model: nn.Module, path: Path) -> None:
     """Write a model's weights as safetensors atomically: a temporary file in the same directory, then renamed."""
-    path = Path(path)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
-        tmp = f.name
-    try:
-        save_model(model, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: save_model(model, tmp))
 
 
 class RunDirError(ValueError):
@@ -68,9 +60,7 @@ def prepare_run_dir(run_dir: Path, cfg: Any, resume: bool) -> None:
     old_path = run_dir / "config.yaml"
     if resume and old_path.exists() and _without_budget(old_path.read_text()) != _without_budget(new):
         raise RunDirError(f"{old_path} differs from the config given: resume with the same config")
-    tmp = run_dir / f"config.yaml.tmp-{os.getpid()}"  # every rank writes the same text; each its own temp file
-    tmp.write_text(new)
-    os.replace(tmp, old_path)
+    atomic_write_text(old_path, new)  # every rank writes the same text, each through its own temporary file
 
 
 def _without_budget(yaml_text: str) -> str:
