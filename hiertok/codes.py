@@ -62,17 +62,33 @@ class Codes:
         ]
 
     @classmethod
+    def from_flat(cls, flat: Tensor, counts: Sequence[int], codebook_sizes: Sequence[int]) -> Codes:
+        """The padded grid of documents' ideas listed one after another.
+
+        Args:
+            flat: (N, L) codes of every idea, document after document.
+            counts: ideas per document (they sum to N).
+            codebook_sizes: codebook size per level.
+
+        Returns:
+            Codes with ids (docs, max ideas, L) and mask (docs, max ideas).
+        """
+        counts_t = torch.as_tensor(list(counts), dtype=torch.long)
+        if int(counts_t.sum()) != len(flat):
+            raise ValueError(f"{len(flat)} ideas for documents of {int(counts_t.sum())} ideas in all")
+        width = int(counts_t.max()) if len(counts_t) else 0
+        mask = torch.arange(width)[None, :] < counts_t[:, None]
+        ids = torch.zeros((len(counts_t), width, flat.shape[-1]), dtype=torch.long)
+        ids[mask] = flat.long()
+        return cls(ids, mask, list(codebook_sizes))
+
+    @classmethod
     def from_lists(cls, docs: Sequence[Sequence[Sequence[int]]], codebook_sizes: list[int]) -> Codes:
         """Inverse of `to_lists`; every idea must have the same number of levels."""
         depths = {len(idea) for doc in docs for idea in doc}
         if len(depths) > 1:
             raise ValueError(f"ideas have different numbers of levels: {sorted(depths)}")
         levels = depths.pop() if depths else len(codebook_sizes)
-        width = max((len(d) for d in docs), default=0)
-        ids = torch.zeros((len(docs), width, levels), dtype=torch.long)
-        mask = torch.zeros((len(docs), width), dtype=torch.bool)
-        for d, doc in enumerate(docs):
-            if doc:
-                ids[d, : len(doc)] = torch.as_tensor([list(map(int, idea)) for idea in doc], dtype=torch.long)
-                mask[d, : len(doc)] = True
-        return cls(ids, mask, list(codebook_sizes))
+        rows = [list(map(int, idea)) for doc in docs for idea in doc]
+        flat = torch.tensor(rows, dtype=torch.long) if rows else torch.zeros((0, levels), dtype=torch.long)
+        return cls.from_flat(flat, [len(d) for d in docs], codebook_sizes)

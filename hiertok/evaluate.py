@@ -70,12 +70,7 @@ class TokenizerEval:
 def corpus_codes(tok: IdeaTokenizer, corpus: IdeaCorpus) -> Codes:
     """Encode every idea of a corpus into a (docs, ideas, L) `Codes` grid."""
     flat = tok.encode_ideas([corpus.idea(i) for i in range(corpus.num_ideas)])
-    counts = np.diff(corpus.doc_offsets)
-    width = int(counts.max()) if len(counts) else 0
-    mask = torch.arange(width)[None, :] < torch.as_tensor(counts)[:, None]
-    ids = torch.zeros((corpus.num_docs, width, tok.levels), dtype=torch.long)
-    ids[mask] = flat
-    return Codes(ids, mask, tok.codebook_sizes)
+    return Codes.from_flat(flat, np.diff(corpus.doc_offsets).tolist(), tok.codebook_sizes)
 
 
 def idea_nats(
