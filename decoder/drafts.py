@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch.nn.utils.rnn import pad_sequence
 
 from decoder.model import Condition, IdeaDecoder
+from hiertok.data.ideas import pad_ideas
 
 
 def lookup(written: Sequence[int], draft: Sequence[int], ngram: int = 2) -> list[int]:
@@ -72,10 +72,7 @@ def greedy_from_drafts(
         forwards = 0
         while active:
             seqs = [(written[r] + proposal[r])[:max_tokens] for r in active]
-            # hiertok.data.ideas.pad_ideas pads the same way, but it lives above this layer (it imports the model)
-            tokens = pad_sequence([torch.tensor(s or [pad]) for s in seqs], batch_first=True, padding_value=pad)
-            lengths = torch.tensor([len(s) for s in seqs])
-            mask = torch.arange(tokens.shape[1])[None, :] < lengths[:, None]
+            tokens, mask = pad_ideas(seqs, pad)
             tokens, mask = tokens.to(cond.device), mask.to(cond.device)
             inp, target, _ = decoder.teacher_forcing(tokens, mask)
             index = torch.tensor(active, device=cond.device)

@@ -33,9 +33,9 @@ import torch
 from x_transformers import AutoregressiveWrapper
 
 from hiertok.data.synthetic import StoryWorld
-from hiertok.flat_lm import FlatLM, FlatLMConfig, count_params, depth_for
+from hiertok.flat_lm import FlatLM, FlatLMConfig, count_params, depth_for, load_baseline
 from hiertok.pipeline import Pipeline
-from hiertok.train_baseline import hierarchy_params, load_baseline
+from hiertok.train_baseline import hierarchy_params
 
 
 @dataclass

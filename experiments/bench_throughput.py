@@ -26,13 +26,13 @@ import torch
 
 from hiertok.data.corpus import heldout_split, train_split
 from hiertok.data.ideas import IdeaCorpus
-from hiertok.flat_lm import FlatLM, TokenWindows
+from hiertok.flat_lm import FlatLM, TokenWindows, load_baseline
 from hiertok.pipeline import Pipeline
 from hiertok.tokenizer import IdeaTokenizer
-from hiertok.train_baseline import document_ids, load_baseline
+from hiertok.train_baseline import document_ids
 from hiertok.train_tokenizer import training_collator
 from hiertok.training import StepBatches, make_optimizer
-from planner.train import build_planner, data_config, load_codes
+from planner.config import build_planner, data_config, load_codes
 from planner.windows import Windows
 
 

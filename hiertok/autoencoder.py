@@ -19,6 +19,7 @@ from einops import rearrange, repeat
 from torch import Tensor, nn
 
 from decoder.model import ABSENT, CODES, TEXT, Condition, DecoderConfig, IdeaDecoder, SpecialIds
+from hiertok.data.ideas import IdeaBatch
 from hiertok.detail_noise import swap_details
 from hiertok.encoder import EncoderConfig, IdeaEncoder
 from hiertok.idea_losses import NextIdeaPredictor, info_nce, infonce_uniformity, total_coding_rate
@@ -85,37 +86,6 @@ class ModelConfig:
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     loss: LossConfig = field(default_factory=LossConfig)
-
-
-@dataclass
-class IdeaBatch:
-    """A batch of ideas to reconstruct, with the earlier ideas of their stories.
-
-    tokens: (N, T) token ids of every idea in the batch (targets and earlier ideas), right-padded.
-    mask: (N, T) True at real tokens.
-    targets: (B,) rows of `tokens` to reconstruct.
-    context: (B, C) rows of the targets' previous ideas the decoder reads, nearest first, -1 where none.
-    previous: (B, C) rows of the targets' previous C ideas, nearest first (next-idea losses), -1 where the
-        document has none.
-    ideas: (N,) which idea of the corpus each row holds.
-    """
-
-    tokens: Tensor
-    mask: Tensor
-    targets: Tensor
-    context: Tensor
-    previous: Tensor
-    ideas: Tensor
-
-    def rows(self, rows: Tensor) -> tuple[Tensor, Tensor]:
-        """Tokens and mask (R, T') of some rows, padded only to their own longest idea, not to the batch's."""
-        mask = self.mask[rows]
-        width = int(mask.sum(-1).max()) if len(rows) else 0
-        return self.tokens[rows, :width], mask[:, :width]
-
-    def to(self, device: torch.device | str) -> IdeaBatch:
-        fields = (self.tokens, self.mask, self.targets, self.context, self.previous, self.ideas)
-        return IdeaBatch(*(t.to(device) for t in fields))
 
 
 @dataclass

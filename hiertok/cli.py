@@ -191,10 +191,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from hiertok.config import load_config
 
         if args.stage == "planner":
-            from planner.train import PlannerConfig as Config
+            from planner.config import PlannerConfig as Config
             from planner.train import train
         elif args.stage == "baseline":
-            from hiertok.train_baseline import BaselineConfig as Config
+            from hiertok.flat_lm import BaselineConfig as Config
             from hiertok.train_baseline import train
         else:
             from hiertok.tokenizer import TokenizerConfig as Config

@@ -131,9 +131,9 @@ def evaluate_codelength_run(ckpt: str, baseline: str | None, data: str | None, m
     """What `hiertok eval codelength` runs: held-out documents (default: the planner's held-out part)."""
     from hiertok.data.bpe import BPE
     from hiertok.data.corpus import heldout_split
+    from hiertok.flat_lm import load_baseline
     from hiertok.tokenizer import BPE_FILE
-    from hiertok.train_baseline import load_baseline
-    from planner.train import data_config
+    from planner.config import data_config
 
     pipe = Pipeline.from_pretrained(ckpt)
     flat = None

@@ -21,7 +21,7 @@ from hiertok.pipeline import Pipeline
 from hiertok.tokenizer import WEIGHTS_FILE, IdeaTokenizer, TokenizerConfig
 from hiertok.train_tokenizer import train as train_tokenizer
 from hiertok.training import METRICS_FILE
-from planner.train import PlannerConfig
+from planner.config import PlannerConfig
 from planner.train import train as train_planner
 
 # configs/tokenizer/tiny.yaml as overrides of the defaults (the demo must run from an installed package too).

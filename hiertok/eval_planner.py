@@ -37,10 +37,10 @@ from hiertok.data.sources import is_synthetic
 from hiertok.data.story_state import CastChecker
 from hiertok.flat_generate import FlatGenerator
 from hiertok.pipeline import Pipeline
+from planner.config import data_config, load_codes
 from planner.evaluate import baseline_top1, teacher_forced_bits
 from planner.search import Plan, SearchConfig
 from planner.shards import CodeCorpus, encode_documents
-from planner.train import data_config, load_codes
 from planner.windows import Windows
 
 

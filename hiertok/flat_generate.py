@@ -42,8 +42,8 @@ class FlatGenerator:
     def from_pretrained(cls, run_dir: str | Path) -> FlatGenerator:
         """Load a flat baseline run (`hiertok train baseline`) and its tokenizer's BPE and segmentation."""
         from hiertok.config import load_config
+        from hiertok.flat_lm import load_baseline
         from hiertok.tokenizer import BPE_FILE, CONFIG_FILE, TokenizerConfig, segmentation_of
-        from hiertok.train_baseline import load_baseline
 
         lm, cfg = load_baseline(run_dir)
         tok_cfg = load_config(TokenizerConfig, Path(cfg.tokenizer) / CONFIG_FILE)

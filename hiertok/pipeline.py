@@ -19,10 +19,10 @@ from safetensors.torch import load_model
 from hiertok.codes import Codes
 from hiertok.config import ConfigError, load_config
 from hiertok.tokenizer import CONFIG_FILE, IdeaTokenizer
+from planner.config import WEIGHTS_FILE, PlannerConfig, build_planner
 from planner.model import Planner
 from planner.search import Plan, SearchConfig, search
 from planner.shards import TokenizerMismatchError, tokenizer_hash
-from planner.train import WEIGHTS_FILE, PlannerConfig, build_planner
 
 
 @dataclass
@@ -145,13 +145,8 @@ class Pipeline:
         passes = self.cfg.search.decode_passes if passes is None else passes
         if not docs:
             return [[] for _ in plans]
-        width = max(len(d) for d in docs)
-        ids = torch.zeros(len(docs), width, self.levels, dtype=torch.long)
-        mask = torch.zeros(len(docs), width, dtype=torch.bool)
-        for j, d in enumerate(docs):
-            ids[j, : len(d)], mask[j, : len(d)] = d, True
-        t = prompt_codes.shape[1]
-        decoded = self._decode(Codes(ids, mask, self.tokenizer.codebook_sizes), t, n, seed, known, passes, verify)
+        codes = Codes.from_flat(torch.cat(docs), [len(d) for d in docs], self.tokenizer.codebook_sizes)
+        decoded = self._decode(codes, prompt_codes.shape[1], n, seed, known, passes, verify)
         it = iter(decoded)
         return [[next(it) for _ in per] for per in plans]
 
@@ -193,7 +188,10 @@ class Pipeline:
         decode_passes: int | None = None,
         seed: int = 0,
     ) -> Generation:
-        """Plan and write a continuation of `prompt` (settings default to the run's `search` config).
+        """Plan and write a continuation of `prompt`.
+
+        `sentences`, `beams`, `allow_end` and the decoding settings default to the run's `search` config;
+        `diverse_groups` defaults to 1 and the sampling settings to this signature's values, not the config's.
 
         Args:
             prompt: the text to continue (may be empty: the planner starts a document).

@@ -1,4 +1,3 @@
-"""The planner: a transformer over multi-level idea codes with beam search (issue 3, not built yet).
-
-Kept as an empty package so the layout the design fixes is in place; nothing here is importable API yet.
-"""
+"""The planner: a causal transformer over multi-level idea codes (`model.py`), beam / diverse / sampled / goal
+search over the next ideas' codes (`search.py`), the run config that inference and training share
+(`config.py`), the code corpus cached per tokenizer (`shards.py`, `windows.py`) and training (`train.py`)."""

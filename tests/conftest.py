@@ -134,7 +134,7 @@ def context_pipe(toy_run, request):
     from hiertok.data.bpe import BPE
     from hiertok.pipeline import Pipeline
     from hiertok.tokenizer import IdeaTokenizer, TokenizerConfig
-    from planner.train import PlannerConfig, build_planner
+    from planner.config import PlannerConfig, build_planner
 
     torch.manual_seed(0)
     cfg = load_config(TokenizerConfig, None, [*TOY, "model.decoder.context=2", f"model.decoder.copy={request.param}"])

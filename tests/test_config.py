@@ -58,7 +58,7 @@ def test_shipped_configs_load_and_tiny_is_what_the_demo_trains(stage):
     from pathlib import Path
 
     from hiertok.demo import TINY_TOKENIZER
-    from planner.train import PlannerConfig
+    from planner.config import PlannerConfig
 
     schema = {"tokenizer": TokenizerConfig, "planner": PlannerConfig}[stage]
     root = Path(__file__).resolve().parent.parent / "configs" / stage
@@ -71,7 +71,7 @@ def test_shipped_configs_load_and_tiny_is_what_the_demo_trains(stage):
 def test_shipped_baseline_configs_load_and_match_the_hierarchy_in_parameters():
     from pathlib import Path
 
-    from hiertok.train_baseline import BaselineConfig
+    from hiertok.flat_lm import BaselineConfig
 
     root = Path(__file__).resolve().parent.parent / "configs" / "baseline"
     loaded = {p.stem: load_config(BaselineConfig, p) for p in sorted(root.glob("*.yaml"))}

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from decoder.model import DecoderConfig, SpecialIds
-from hiertok.autoencoder import IdeaAutoencoder, IdeaBatch, ModelConfig
+from hiertok.autoencoder import IdeaAutoencoder, ModelConfig
+from hiertok.data.ideas import IdeaBatch
 from hiertok.detail_noise import swap_details
 from hiertok.encoder import EncoderConfig
 from hiertok.quantize import MultiLevelQuantizer, QuantizerConfig

@@ -26,7 +26,7 @@ from hiertok.eval_planner import evaluate_planner_run
 from hiertok.evaluate import evaluate_run
 from hiertok.tokenizer import TokenizerConfig
 from hiertok.train_tokenizer import train
-from planner.train import PlannerConfig
+from planner.config import PlannerConfig
 from planner.train import train as train_planner
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
