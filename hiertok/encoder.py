@@ -1,7 +1,7 @@
 """Idea encoder: an x-transformers encoder over one idea's tokens, mean-pooled to one idea vector.
 
 Mean pooling, not attention pooling: prototypes showed one pooled vector feeding one decoder prefix
-learns, and x-transformers' attention pool leaves `to_logits` unused, which breaks DDP (LIBRARY-NOTES).
+learns, and x-transformers' attention pool leaves `to_logits` unused, which breaks DDP (unused parameters).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Two hierarchy modes over vector-quantize-pytorch's quantizers (FSQ, VQ, LFQ):
 - `residual`: the library's ResidualFSQ / ResidualVQ / ResidualLFQ; level i quantizes what levels
   < i left. Its quantize dropout (one cut-off per batch) trains the prefixes; one codebook size.
 
-The quantizer math runs in fp32 even under autocast (bf16 flips FSQ indices, see LIBRARY-NOTES).
+The quantizer math runs in fp32 even under autocast (under bf16, most vectors' finer FSQ indices differ from fp32's).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ coarse to fine, each conditioned on the main state and the levels already chosen
 
 The depth head is a residual MLP recurrence written by hand rather than a second x-transformers stack:
 a level step is then a few small matrix products (~0.1 ms here) instead of a full transformer call
-(~7 ms per step on this CPU, see LIBRARY-NOTES), and the planner's speed is decided by sequential steps.
+(a full stack costs milliseconds per call on a CPU), and the planner's speed is decided by sequential steps.
 """
 
 from __future__ import annotations

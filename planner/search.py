@@ -3,7 +3,7 @@
 A plan is a sequence of ideas, each L codes. The search moves one level at a time (the depth head), and
 one idea at a time through the main transformer, whose KV cache follows the surviving beams. It is the
 project's own: x-transformers' beam search works on flat token sequences and reorders only
-self-attention caches (LIBRARY-NOTES), while a plan step is an idea of L codes.
+self-attention caches, while a plan step is an idea of L codes.
 
 Beam search records, at every idea boundary, each alive beam's "END here" extension as a finished plan;
 the n-best list is the best finished plans (and, at the idea budget, the unfinished beams), ranked by

@@ -1,7 +1,7 @@
 """Two processes (torchrun, gloo, CPU) train like one process over the same global batch.
 
 `accelerate launch --cpu --num_processes 2` starts a single process on a CPU-only machine
-(LIBRARY-NOTES), so real two-process runs go through torchrun with ACCELERATE_USE_CPU=1.
+(accelerate 1.16), so real two-process runs go through torchrun with ACCELERATE_USE_CPU=1.
 The logged training loss is the mean over processes; each process averages its own tokens, so the two
 runs differ by the mean-of-means vs token-mean gap and float reduction order: TOLERANCE bounds it.
 """
