@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="prompt -> planned ideas -> text")
     gen.add_argument("--ckpt", required=True, help="planner run directory (or a flat baseline run: no plan)")
+    gen.add_argument("--tokenizer", default=None, help="the planner's tokenizer run, where it is not where recorded")
     gen.add_argument("--prompt", "-p", default=None, help="text to continue (default: read stdin)")
     gen.add_argument("--sentences", "-n", type=int, default=None, help="new ideas at most (default: the config's)")
     gen.add_argument("--beams", "-b", type=int, default=None, help="beam width (default: the config's)")
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     et.add_argument("--out", "-o", help="write the results as JSON here")
     ep = ev_sub.add_parser("planner", help="planner bits per idea, next-idea accuracy, plan adherence, grammar")
     ep.add_argument("--ckpt", required=True, help="planner run directory")
+    ep.add_argument("--tokenizer", default=None, help="the planner's tokenizer run, where it is not where recorded")
     ep.add_argument("--data", default=None, help="as for eval tokenizer (default: the planner's held-out data)")
     ep.add_argument("--max-docs", type=int, default=None, help="held-out documents (default: the config's)")
     ep.add_argument("--prompts", type=int, default=200, help="held-out stories to generate from (0: no generation)")
@@ -127,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--out", "-o", help="write the results as JSON here")
     ec = ev_sub.add_parser("codelength", help="hierarchical vs flat bits per byte on the same held-out bytes")
     ec.add_argument("--ckpt", required=True, help="planner run directory")
+    ec.add_argument("--tokenizer", default=None, help="the planner's tokenizer run, where it is not where recorded")
     ec.add_argument("--baseline", default=None, help="flat baseline run directory")
     ec.add_argument("--data", default=None, help="as for eval tokenizer (default: the planner's held-out data)")
     ec.add_argument("--max-docs", type=int, default=None, help="held-out documents (default: the config's)")
@@ -225,11 +228,12 @@ def _dispatch(args: argparse.Namespace) -> int:
                 args.decode_candidates,
                 args.baseline,
                 args.decode_passes,
+                args.tokenizer,
             )
         elif args.stage == "codelength":
             from hiertok.codelength import evaluate_codelength_run
 
-            result = evaluate_codelength_run(args.ckpt, args.baseline, args.data, args.max_docs)
+            result = evaluate_codelength_run(args.ckpt, args.baseline, args.data, args.max_docs, args.tokenizer)
         else:
             from hiertok.evaluate import evaluate_run
 
@@ -268,7 +272,7 @@ def _generate(args: argparse.Namespace) -> int:
     prompt = args.prompt if args.prompt is not None else sys.stdin.read()
     if _is_flat_run(args.ckpt):
         return _generate_flat(args, prompt.strip("\n"))
-    pipe = Pipeline.from_pretrained(args.ckpt)
+    pipe = Pipeline.from_pretrained(args.ckpt, tokenizer=args.tokenizer)
     result = pipe.generate(
         prompt.strip("\n"),
         sentences=args.sentences,

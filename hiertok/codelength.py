@@ -127,7 +127,9 @@ def evaluate_codelength(pipe: Pipeline, flat: FlatLM | None, docs: list[str]) ->
     return result
 
 
-def evaluate_codelength_run(ckpt: str, baseline: str | None, data: str | None, max_docs: int | None) -> Codelength:
+def evaluate_codelength_run(
+    ckpt: str, baseline: str | None, data: str | None, max_docs: int | None, tokenizer: str | None = None
+) -> Codelength:
     """What `hiertok eval codelength` runs: held-out documents (default: the planner's held-out part)."""
     from hiertok.data.bpe import BPE
     from hiertok.data.corpus import heldout_split
@@ -135,7 +137,7 @@ def evaluate_codelength_run(ckpt: str, baseline: str | None, data: str | None, m
     from hiertok.tokenizer import BPE_FILE
     from planner.config import data_config
 
-    pipe = Pipeline.from_pretrained(ckpt)
+    pipe = Pipeline.from_pretrained(ckpt, tokenizer=tokenizer)
     flat = None
     if baseline is not None:
         flat, bcfg = load_baseline(baseline)

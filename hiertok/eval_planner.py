@@ -243,6 +243,7 @@ def evaluate_planner_run(
     decode_candidates: int | None = None,
     baseline: str | None = None,
     decode_passes: int | None = None,
+    tokenizer: str | None = None,
 ) -> PlannerEval:
     """What `hiertok eval planner` runs: held-out documents of `data` (default: the planner's held-out part).
 
@@ -250,7 +251,7 @@ def evaluate_planner_run(
     `decode_passes` its `search.decode_passes` (0: until nothing changes);
     `baseline`: a flat LM run whose continuations of the same prompts are scored beside the planner's.
     """
-    pipe = Pipeline.from_pretrained(ckpt)
+    pipe = Pipeline.from_pretrained(ckpt, tokenizer=tokenizer)
     if decode_candidates is not None:
         pipe.cfg.search.decode_candidates = decode_candidates
     if decode_passes is not None:

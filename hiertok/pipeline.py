@@ -25,6 +25,25 @@ from planner.search import Plan, SearchConfig, search
 from planner.shards import TokenizerMismatchError, tokenizer_hash
 
 
+def find_tokenizer(planner_dir: Path, cfg: PlannerConfig) -> Path:
+    """The tokenizer run a planner run was trained on: its recorded path as typed (absolute, or relative to the
+    working directory), else the same tokenizer found from the planner run's own directory (a moved run).
+
+    Raises:
+        FileNotFoundError: neither exists (one line naming both and the way out).
+    """
+    typed = Path(cfg.tokenizer)
+    candidates = [typed] + ([planner_dir / cfg.tokenizer_from_run] if cfg.tokenizer_from_run else [])
+    for path in candidates:
+        if (path / CONFIG_FILE).is_file():
+            return path
+    tried = " nor ".join(str(p) for p in candidates)
+    raise FileNotFoundError(
+        f"the tokenizer recorded in {planner_dir / CONFIG_FILE} is not at {tried}: "
+        "pass --tokenizer TOKENIZER_RUN (Python: tokenizer=...)"
+    )
+
+
 @dataclass
 class PlannedText:
     """One plan and its text."""
@@ -66,7 +85,7 @@ class Pipeline:
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, tokenizer: str | Path | None = None) -> Pipeline:
-        """Load a planner run and its tokenizer (the recorded one unless `tokenizer` is given).
+        """Load a planner run and its tokenizer (the recorded one, see `find_tokenizer`, unless `tokenizer` is given).
 
         Raises:
             FileNotFoundError / ValueError: a missing or broken file, one line.
@@ -82,7 +101,7 @@ class Pipeline:
             cfg = load_config(PlannerConfig, directory / CONFIG_FILE)
         except ConfigError as e:
             raise ValueError(f"{directory / CONFIG_FILE}: {e}") from None
-        tok_dir = Path(tokenizer or cfg.tokenizer)
+        tok_dir = Path(tokenizer) if tokenizer is not None else find_tokenizer(directory, cfg)
         found = tokenizer_hash(tok_dir)
         if found != cfg.tokenizer_hash:
             raise TokenizerMismatchError(
@@ -96,7 +115,7 @@ class Pipeline:
             raise ValueError(f"{directory / WEIGHTS_FILE}: cannot load weights ({str(e).splitlines()[0]})") from None
         if missing or unexpected:
             raise ValueError(f"{directory / WEIGHTS_FILE}: weights do not match the config ({len(missing)} missing)")
-        return cls(tok, planner, cfg)
+        return cls(tok, planner, dataclasses.replace(cfg, tokenizer=str(tok_dir)))
 
     def plans(
         self, prompt_codes: torch.Tensor, goal_codes: torch.Tensor | None, cfg: SearchConfig, seed: int = 0

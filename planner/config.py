@@ -38,6 +38,9 @@ class PlannerConfig:
 
     tokenizer: str = ""  # the idea tokenizer's run directory (required)
     tokenizer_hash: str | None = None  # recorded at training; a planner refuses a tokenizer that differs
+    # recorded at training: the tokenizer's path relative to this run's directory, so that a run moved together
+    # with its tokenizer (or opened from another working directory) still finds it
+    tokenizer_from_run: str | None = None
     data: PlannerData = field(default_factory=PlannerData)
     model: PlannerModelConfig = field(default_factory=PlannerModelConfig)
     train: TrainConfig = field(default_factory=planner_train_defaults)  # eval_ideas: held-out windows

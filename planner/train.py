@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from hiertok.config import load_config
 from hiertok.stage import Stage
 from hiertok.tokenizer import IdeaTokenizer
 from hiertok.training import (
@@ -50,8 +52,11 @@ def train(cfg: PlannerConfig, run_dir: str | Path, resume: bool = False) -> Plan
     current = tokenizer_hash(cfg.tokenizer)
     if cfg.tokenizer_hash not in (None, current):
         raise ValueError(f"tokenizer {cfg.tokenizer} has hash {current}, the config asks for {cfg.tokenizer_hash}")
-    cfg = dataclasses.replace(cfg, tokenizer_hash=current)
     run_dir = Path(run_dir)
+    relative = os.path.relpath(Path(cfg.tokenizer).resolve(), run_dir.resolve())
+    if resume and (run_dir / "config.yaml").is_file():  # runs trained before the field existed resume without it
+        relative = load_config(PlannerConfig, run_dir / "config.yaml").tokenizer_from_run
+    cfg = dataclasses.replace(cfg, tokenizer_hash=current, tokenizer_from_run=relative)
     prepare_run_dir(run_dir, cfg, resume)
     acc = make_accelerator(cfg.train, run_dir)
     tok = IdeaTokenizer.from_pretrained(cfg.tokenizer)
