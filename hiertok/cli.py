@@ -22,6 +22,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from hiertok.config import parse_device
+
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
@@ -60,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="prompt -> planned ideas -> text")
     gen.add_argument("--ckpt", required=True, help="planner run directory (or a flat baseline run: no plan)")
     gen.add_argument("--tokenizer", default=None, help="the planner's tokenizer run, where it is not where recorded")
+    gen.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N, mps")
     gen.add_argument("--prompt", "-p", default=None, help="text to continue (default: read stdin)")
     gen.add_argument("--sentences", "-n", type=int, default=None, help="new ideas at most (default: the config's)")
     gen.add_argument("--beams", "-b", type=int, default=None, help="beam width (default: the config's)")
@@ -93,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev_sub = ev.add_subparsers(dest="stage", required=True, metavar="STAGE")
     et = ev_sub.add_parser("tokenizer", help="reconstruction per prefix, code usage, bits per byte")
     et.add_argument("--ckpt", required=True, help="tokenizer run directory")
+    et.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N, mps")
     et.add_argument(
         "--data",
         default=None,
@@ -105,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     ep = ev_sub.add_parser("planner", help="planner bits per idea, next-idea accuracy, plan adherence, grammar")
     ep.add_argument("--ckpt", required=True, help="planner run directory")
     ep.add_argument("--tokenizer", default=None, help="the planner's tokenizer run, where it is not where recorded")
+    ep.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N, mps")
     ep.add_argument("--data", default=None, help="as for eval tokenizer (default: the planner's held-out data)")
     ep.add_argument("--max-docs", type=int, default=None, help="held-out documents (default: the config's)")
     ep.add_argument("--prompts", type=int, default=200, help="held-out stories to generate from (0: no generation)")
@@ -130,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     ec = ev_sub.add_parser("codelength", help="hierarchical vs flat bits per byte on the same held-out bytes")
     ec.add_argument("--ckpt", required=True, help="planner run directory")
     ec.add_argument("--tokenizer", default=None, help="the planner's tokenizer run, where it is not where recorded")
+    ec.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N, mps")
     ec.add_argument("--baseline", default=None, help="flat baseline run directory")
     ec.add_argument("--data", default=None, help="as for eval tokenizer (default: the planner's held-out data)")
     ec.add_argument("--max-docs", type=int, default=None, help="held-out documents (default: the config's)")
@@ -137,10 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     enc = sub.add_parser("encode", help="documents -> idea codes (JSONL)")
     enc.add_argument("--ckpt", required=True, help="tokenizer run directory")
+    enc.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N, mps")
     enc.add_argument("file", nargs="?", help="input (default: stdin): one document per line, or JSONL with 'text'")
 
     dec = sub.add_parser("decode", help="idea codes (JSONL from encode) -> text")
     dec.add_argument("--ckpt", required=True, help="tokenizer run directory")
+    dec.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N, mps")
     dec.add_argument("file", nargs="?", help="input (default: stdin): JSONL lines with 'codes'")
     dec.add_argument("--levels", "-k", type=int, default=None, help="decode from the first k levels only")
     dec.add_argument(
@@ -229,15 +237,18 @@ def _dispatch(args: argparse.Namespace) -> int:
                 args.baseline,
                 args.decode_passes,
                 args.tokenizer,
+                parse_device(args.device),
             )
         elif args.stage == "codelength":
             from hiertok.codelength import evaluate_codelength_run
 
-            result = evaluate_codelength_run(args.ckpt, args.baseline, args.data, args.max_docs, args.tokenizer)
+            result = evaluate_codelength_run(
+                args.ckpt, args.baseline, args.data, args.max_docs, args.tokenizer, parse_device(args.device)
+            )
         else:
             from hiertok.evaluate import evaluate_run
 
-            result = evaluate_run(args.ckpt, args.data, args.max_docs)
+            result = evaluate_run(args.ckpt, args.data, args.max_docs, parse_device(args.device))
         text = json.dumps(result.to_dict(), indent=2, ensure_ascii=False)
         if args.out:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -246,7 +257,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     from hiertok.tokenizer import IdeaTokenizer
 
-    tok = IdeaTokenizer.from_pretrained(args.ckpt)
+    tok = IdeaTokenizer.from_pretrained(args.ckpt, device=parse_device(args.device))
     if args.command == "encode":
         docs = list(_read_documents(args.file))
         if not any(d.strip() for d in docs):  # empty lines among text stay empty documents (no ideas)
@@ -272,7 +283,7 @@ def _generate(args: argparse.Namespace) -> int:
     prompt = args.prompt if args.prompt is not None else sys.stdin.read()
     if _is_flat_run(args.ckpt):
         return _generate_flat(args, prompt.strip("\n"))
-    pipe = Pipeline.from_pretrained(args.ckpt, tokenizer=args.tokenizer)
+    pipe = Pipeline.from_pretrained(args.ckpt, tokenizer=args.tokenizer, device=parse_device(args.device))
     result = pipe.generate(
         prompt.strip("\n"),
         sentences=args.sentences,
@@ -347,7 +358,7 @@ def _generate_flat(args: argparse.Namespace, prompt: str) -> int:
         num_samples=samples,
     ).validate()  # the planner's checks of the same settings, one line each
     cfg = GenerationConfig(temperature=temperature, top_k=args.top_k, top_p=args.top_p, num_beams=beams)
-    gen = FlatGenerator.from_pretrained(args.ckpt)
+    gen = FlatGenerator.from_pretrained(args.ckpt, device=parse_device(args.device))
     texts = gen.continue_text([prompt] * samples, sentences, cfg=cfg, seed=args.seed)
     if args.json:
         print(json.dumps({"prompt": prompt, "text": texts[0], "continuations": texts}, ensure_ascii=False))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from hiertok.codes import Codes
 from hiertok.data.ideas import IdeaCorpus
@@ -128,7 +129,12 @@ def evaluate_codelength(pipe: Pipeline, flat: FlatLM | None, docs: list[str]) ->
 
 
 def evaluate_codelength_run(
-    ckpt: str, baseline: str | None, data: str | None, max_docs: int | None, tokenizer: str | None = None
+    ckpt: str,
+    baseline: str | None,
+    data: str | None,
+    max_docs: int | None,
+    tokenizer: str | None = None,
+    device: str | torch.device = "cpu",
 ) -> Codelength:
     """What `hiertok eval codelength` runs: held-out documents (default: the planner's held-out part)."""
     from hiertok.data.bpe import BPE
@@ -137,10 +143,11 @@ def evaluate_codelength_run(
     from hiertok.tokenizer import BPE_FILE
     from planner.config import data_config
 
-    pipe = Pipeline.from_pretrained(ckpt, tokenizer=tokenizer)
+    pipe = Pipeline.from_pretrained(ckpt, tokenizer=tokenizer, device=device)
     flat = None
     if baseline is not None:
         flat, bcfg = load_baseline(baseline)
+        flat = flat.to(device)
         if BPE.load(Path(bcfg.tokenizer) / BPE_FILE).to_str() != pipe.tokenizer.bpe.to_str():
             raise ValueError(f"baseline {baseline} was trained on other BPE tokens than planner {ckpt}'s tokenizer")
     split = heldout_split(data_config(pipe.cfg, pipe.tokenizer), source=data, limit=max_docs)

@@ -244,6 +244,7 @@ def evaluate_planner_run(
     baseline: str | None = None,
     decode_passes: int | None = None,
     tokenizer: str | None = None,
+    device: str | torch.device = "cpu",
 ) -> PlannerEval:
     """What `hiertok eval planner` runs: held-out documents of `data` (default: the planner's held-out part).
 
@@ -251,7 +252,7 @@ def evaluate_planner_run(
     `decode_passes` its `search.decode_passes` (0: until nothing changes);
     `baseline`: a flat LM run whose continuations of the same prompts are scored beside the planner's.
     """
-    pipe = Pipeline.from_pretrained(ckpt, tokenizer=tokenizer)
+    pipe = Pipeline.from_pretrained(ckpt, tokenizer=tokenizer, device=device)
     if decode_candidates is not None:
         pipe.cfg.search.decode_candidates = decode_candidates
     if decode_passes is not None:

@@ -272,7 +272,9 @@ def continuous_next_idea(tok: IdeaTokenizer, corpus: IdeaCorpus, codes: torch.Te
         }
 
 
-def evaluate_run(ckpt: str, data: str | None = None, max_docs: int | None = None) -> TokenizerEval:
+def evaluate_run(
+    ckpt: str, data: str | None = None, max_docs: int | None = None, device: str | torch.device = "cpu"
+) -> TokenizerEval:
     """Evaluate a saved tokenizer on held-out data (what `hiertok eval tokenizer` runs).
 
     Args:
@@ -283,7 +285,7 @@ def evaluate_run(ckpt: str, data: str | None = None, max_docs: int | None = None
     from hiertok.data.corpus import heldout_split, train_split
     from hiertok.data.sources import is_synthetic
 
-    tok = IdeaTokenizer.from_pretrained(ckpt)
+    tok = IdeaTokenizer.from_pretrained(ckpt, device=device)
     data_cfg = tok.cfg.data
     split = heldout_split(data_cfg, source=data, limit=max_docs)
     corpus = IdeaCorpus.build(split.docs(), tok.bpe, tok.segmentation, split.events)

@@ -39,15 +39,16 @@ class FlatGenerator:
         self.ends = torch.tensor([bool(SENTENCE_END.search(bpe.decode([i]))) for i in range(bpe.vocab_size)])
 
     @classmethod
-    def from_pretrained(cls, run_dir: str | Path) -> FlatGenerator:
-        """Load a flat baseline run (`hiertok train baseline`) and its tokenizer's BPE and segmentation."""
+    def from_pretrained(cls, run_dir: str | Path, device: str | torch.device = "cpu") -> FlatGenerator:
+        """Load a flat baseline run (`hiertok train baseline`) onto `device`, with its tokenizer's BPE and
+        segmentation."""
         from hiertok.config import load_config
         from hiertok.flat_lm import load_baseline
         from hiertok.tokenizer import BPE_FILE, CONFIG_FILE, TokenizerConfig, segmentation_of
 
         lm, cfg = load_baseline(run_dir)
         tok_cfg = load_config(TokenizerConfig, Path(cfg.tokenizer) / CONFIG_FILE)
-        return cls(lm, BPE.load(Path(cfg.tokenizer) / BPE_FILE), segmentation_of(tok_cfg.data))
+        return cls(lm.to(device), BPE.load(Path(cfg.tokenizer) / BPE_FILE), segmentation_of(tok_cfg.data))
 
     def __call__(self, tokens: Tensor, cond: Condition, cache=None):
         """Next-token logits of `tokens` (B, T) (the last position only with `cache`), and the new cache."""

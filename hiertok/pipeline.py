@@ -84,7 +84,9 @@ class Pipeline:
         self.levels = planner.vocab.levels  # planned levels: the decoder expands ideas from this prefix
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, tokenizer: str | Path | None = None) -> Pipeline:
+    def from_pretrained(
+        cls, directory: str | Path, tokenizer: str | Path | None = None, device: str | torch.device = "cpu"
+    ) -> Pipeline:
         """Load a planner run and its tokenizer (the recorded one, see `find_tokenizer`, unless `tokenizer` is given).
 
         Raises:
@@ -107,15 +109,15 @@ class Pipeline:
             raise TokenizerMismatchError(
                 f"planner {directory} was trained on tokenizer {cfg.tokenizer_hash}, but {tok_dir} is {found}"
             )
-        tok = IdeaTokenizer.from_pretrained(tok_dir)
+        tok = IdeaTokenizer.from_pretrained(tok_dir, device=device)
         planner = build_planner(cfg, tok)
         try:
-            missing, unexpected = load_model(planner, directory / WEIGHTS_FILE, strict=False)
+            missing, unexpected = load_model(planner, directory / WEIGHTS_FILE, strict=False, device=str(device))
         except (SafetensorError, OSError, RuntimeError) as e:
             raise ValueError(f"{directory / WEIGHTS_FILE}: cannot load weights ({str(e).splitlines()[0]})") from None
         if missing or unexpected:
             raise ValueError(f"{directory / WEIGHTS_FILE}: weights do not match the config ({len(missing)} missing)")
-        return cls(tok, planner, dataclasses.replace(cfg, tokenizer=str(tok_dir)))
+        return cls(tok, planner.to(device), dataclasses.replace(cfg, tokenizer=str(tok_dir)))
 
     def plans(
         self, prompt_codes: torch.Tensor, goal_codes: torch.Tensor | None, cfg: SearchConfig, seed: int = 0
@@ -125,7 +127,10 @@ class Pipeline:
         A prompt longer than the planner's training window is planned from its last `data.window` ideas.
         """
         cfg = dataclasses.replace(cfg, max_context=cfg.max_context or self.cfg.data.window)
-        return search(self.planner, prompt_codes, goal_codes, cfg, torch.Generator().manual_seed(seed))
+        device = next(self.planner.parameters()).device
+        goal = None if goal_codes is None else goal_codes.to(device)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        return search(self.planner, prompt_codes.to(device), goal, cfg, generator)
 
     def expand(
         self,
@@ -159,7 +164,7 @@ class Pipeline:
             Per prompt, per plan, the planned ideas' texts.
         """
         n = candidates or self.cfg.search.decode_candidates
-        docs = [torch.cat([prompt_codes[i], p.codes]) for i, per in enumerate(plans) for p in per]
+        docs = [torch.cat([prompt_codes[i].cpu(), p.codes.cpu()]) for i, per in enumerate(plans) for p in per]
         known = None if prompt_ideas is None else [prompt_ideas[i] for i, per in enumerate(plans) for _ in per]
         passes = self.cfg.search.decode_passes if passes is None else passes
         if not docs:

@@ -59,7 +59,7 @@ def train(cfg: PlannerConfig, run_dir: str | Path, resume: bool = False) -> Plan
     cfg = dataclasses.replace(cfg, tokenizer_hash=current, tokenizer_from_run=relative)
     prepare_run_dir(run_dir, cfg, resume)
     acc = make_accelerator(cfg.train, run_dir)
-    tok = IdeaTokenizer.from_pretrained(cfg.tokenizer)
+    tok = IdeaTokenizer.from_pretrained(cfg.tokenizer, device=acc.device)  # encodes the corpus on the training device
     if acc.is_main_process:
         train_codes, eval_codes = load_codes(cfg, tok)  # the main process encodes; the others read the cache
     acc.wait_for_everyone()
