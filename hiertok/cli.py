@@ -22,6 +22,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from hiertok import __version__
 from hiertok.config import parse_device
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hiertok", description="Think in ideas before words: idea tokenizer, planner and decoder."
     )
+    p.add_argument("--version", action="version", version=f"hiertok {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="offline: train a tiny tokenizer on the synthetic corpus, evaluate, show")

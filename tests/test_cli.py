@@ -87,3 +87,12 @@ def test_errors_are_one_line_with_exit_2(toy_run, tmp_path, capsys, argv, fragme
     code, _, err = run(capsys, *argv)
     assert code == 2
     assert fragment.lower() in error_line(err), err
+
+
+def test_version(capsys):
+    import hiertok
+    from hiertok.cli import main as cli_main
+
+    with pytest.raises(SystemExit) as e:
+        cli_main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"hiertok {hiertok.__version__}"
