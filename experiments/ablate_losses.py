@@ -20,9 +20,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from hiertok.ablation import Cell, write_table
-from hiertok.ablation_cli import add_grid_arguments, budget_from_args, run_and_report
-from hiertok.ablation_plots import bpb_bars, metric_bars
+from harness.ablation import Cell, write_table
+from harness.ablation_cli import add_grid_arguments, budget_from_args, run_and_report
+from harness.ablation_plots import bpb_bars, metric_bars
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TINY_STEPS = 600  # tokenizer and planner steps per cell on the tiny configs

@@ -18,7 +18,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from hiertok.ablation import Budget, Cell, run_grid, write_table
+from harness.ablation import Budget, Cell, run_grid, write_table
 from hiertok.config import split_planner_overrides
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -63,6 +63,9 @@ VARIANTS: dict[str, list[str]] = {
     # story known, fast's held-out stories kept their cast only ~58% of the time, and its loss was still falling.
     # Not tiny.yaml: one run in four merged most events into one level-1 code (experiments/README.md)
     "fast_long": [*FAST, "train.max_steps=3200", "train.eval_every=3200"],
+    # fast with half the ideas that see a story trained on another same-gist idea's details (tiny.yaml: a quarter),
+    # since fast's decoder wrote a plan's object and colour over the ones the sentence before had fixed
+    "fast_noise": [*FAST, "model.decoder.detail_noise=0.5"],
 }
 METRICS = [
     "story_valid",

@@ -4,11 +4,12 @@ and the experiment scripts write their tables and plots."""
 import dataclasses
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
-from hiertok.ablation import Budget, Cell, run_cell, run_grid, train_stage, write_table
+from experiments.harness.ablation import Budget, Cell, run_cell, run_grid, train_stage, write_table
 from tests.conftest import PLANNER_TOY, TOY
 
 from .cli_errors import error_line
@@ -18,6 +19,9 @@ EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
 
 def _script(name: str):
+    """An experiment script as a module, importing as it does when run (its directory first on sys.path)."""
+    if str(EXPERIMENTS) not in sys.path:
+        sys.path.insert(0, str(EXPERIMENTS))
     spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

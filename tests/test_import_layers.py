@@ -57,9 +57,6 @@ LAYERS: dict[str, set[str]] = {
         "planner.windows",
     },
     "app": {
-        "hiertok.ablation",
-        "hiertok.ablation_cli",
-        "hiertok.ablation_plots",
         "hiertok.cli",
         "hiertok.codelength",
         "hiertok.demo",

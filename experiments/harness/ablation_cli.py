@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from hiertok.ablation import Budget, Cell, run_grid
+from .ablation import Budget, Cell, run_grid
 
 
 def add_grid_arguments(p: argparse.ArgumentParser, name: str, tiny_steps: int) -> None:
