@@ -104,6 +104,11 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
             f"generation.max_tokens ({cfg.generation.max_tokens}) < data.max_idea_tokens "
             f"({cfg.data.max_idea_tokens}): decoded ideas would be cut short"
         )
+    if cfg.generation.max_tokens > cfg.model.decoder.max_len:
+        raise ValueError(
+            f"generation.max_tokens ({cfg.generation.max_tokens}) > model.decoder.max_len "
+            f"({cfg.model.decoder.max_len}): the decoder is sized for ideas of at most max_len tokens"
+        )
     run_dir = Path(run_dir)
     prepare_run_dir(run_dir, cfg, resume)
     acc = make_accelerator(cfg.train, run_dir)

@@ -82,3 +82,24 @@ def test_shipped_baseline_configs_load_and_match_the_hierarchy_in_parameters():
 def test_planner_overrides_are_split_from_the_tokenizer_ones_in_order():
     tok, plan = split_planner_overrides(["a=1", "planner.levels=4", "b.c=2", "planner.model.dim_head=32"])
     assert tok == ["a=1", "b.c=2"] and plan == ["levels=4", "model.dim_head=32"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["data.max_idea_tokens=80", "generation.max_tokens=64"],
+            r"max_tokens \(64\) < data.max_idea_tokens",
+        ),
+        (["generation.max_tokens=200", "model.decoder.max_len=128"], r"generation.max_tokens \(200\) > model.decoder"),
+    ],
+)
+def test_the_three_length_limits_are_cross_checked(overrides, message, tmp_path):
+    """data.max_idea_tokens <= generation.max_tokens <= model.decoder.max_len, refused before a run starts."""
+    from hiertok.config import load_config
+    from hiertok.tokenizer import TokenizerConfig
+    from hiertok.train_tokenizer import train
+
+    with pytest.raises(ValueError, match=message):
+        train(load_config(TokenizerConfig, None, overrides), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
