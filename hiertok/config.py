@@ -64,7 +64,7 @@ class TrainConfig:
     mixed_precision: str = "no"  # no | bf16 | fp16
     bucket_pool: int = 1  # >1: this many global batches sorted by length together (less padding); 1 = random
     eval_every: int = 500
-    eval_ideas: int = 512  # held-out ideas decoded at each periodic evaluation
+    eval_ideas: int = 512  # held-out items per periodic evaluation: ideas (tokenizer), windows (planner, flat LM)
     save_every: int = 500
     keep_checkpoints: int = 2
     log_every: int = 25
