@@ -75,5 +75,6 @@ def load_codes(cfg: PlannerConfig, tok: IdeaTokenizer) -> tuple[CodeCorpus, Code
 
 
 def build_planner(cfg: PlannerConfig, tok: IdeaTokenizer) -> Planner:
+    """An untrained planner over the planned levels of `tok`'s codes (seeded: the same config gives the same start)."""
     torch.manual_seed(cfg.train.seed)
     return Planner(cfg.model, CodeVocab(tuple(tok.codebook_sizes[: planned_levels(cfg, tok)])))
