@@ -112,7 +112,7 @@ class Pipeline:
         tok = IdeaTokenizer.from_pretrained(tok_dir, device=device)
         planner = build_planner(cfg, tok)
         try:
-            missing, unexpected = load_model(planner, directory / WEIGHTS_FILE, strict=False, device=str(device))
+            missing, unexpected = load_model(planner, directory / WEIGHTS_FILE, strict=False)  # then .to(device)
         except (SafetensorError, OSError, RuntimeError) as e:
             raise ValueError(f"{directory / WEIGHTS_FILE}: cannot load weights ({str(e).splitlines()[0]})") from None
         if missing or unexpected:

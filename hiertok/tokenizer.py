@@ -196,7 +196,7 @@ class IdeaTokenizer:
             raise ValueError(f"{directory / CONFIG_FILE}: {e}") from None
         tok = cls(cfg, BPE.load(directory / BPE_FILE))
         try:
-            missing, unexpected = load_model(tok.model, directory / WEIGHTS_FILE, strict=False, device=str(device))
+            missing, unexpected = load_model(tok.model, directory / WEIGHTS_FILE, strict=False)  # then .to(device)
         except (SafetensorError, OSError, RuntimeError) as e:
             raise ValueError(f"{directory / WEIGHTS_FILE}: cannot load weights ({str(e).splitlines()[0]})") from None
         unexpected = [k for k in unexpected if k not in RETIRED_WEIGHTS]
