@@ -27,16 +27,20 @@ from planner.shards import TokenizerMismatchError, tokenizer_hash
 
 def find_tokenizer(planner_dir: Path, cfg: PlannerConfig) -> Path:
     """The tokenizer run a planner run was trained on: its recorded path as typed (absolute, or relative to the
-    working directory), else the same tokenizer found from the planner run's own directory (a moved run).
+    working directory), else the same tokenizer found from the planner run's own directory (a moved run); of the two,
+    the one whose content hash is the recorded one.
 
     Raises:
         FileNotFoundError: neither exists (one line naming both and the way out).
     """
     typed = Path(cfg.tokenizer)
     candidates = [typed] + ([planner_dir / cfg.tokenizer_from_run] if cfg.tokenizer_from_run else [])
-    for path in candidates:
-        if (path / CONFIG_FILE).is_file():
+    found = [path for path in candidates if (path / CONFIG_FILE).is_file()]
+    for path in found:  # the typed path may name another tokenizer from here: take the one with the recorded hash
+        if cfg.tokenizer_hash is None or tokenizer_hash(path) == cfg.tokenizer_hash:
             return path
+    if found:
+        return found[0]  # the caller reports the hash mismatch
     tried = " nor ".join(str(p) for p in candidates)
     raise FileNotFoundError(
         f"the tokenizer recorded in {planner_dir / CONFIG_FILE} is not at {tried}: "

@@ -36,6 +36,12 @@ def test_a_moved_planner_run_finds_its_tokenizer_and_generates_the_same_text(
     assert main(["generate", "--ckpt", str(plan), *ARGS]) == 0
     assert capsys.readouterr().out == here
     assert Pipeline.from_pretrained(plan).cfg.tokenizer != "runs/elsewhere/tokenizer"  # the one found is used
+    other = tmp_path / "runs" / "elsewhere" / "tokenizer"  # the typed path now names another tokenizer from here
+    shutil.copytree(toy_run, other, ignore=SKIP)
+    with open(other / "tokenizer.json", "a") as f:
+        f.write(" ")
+    assert main(["generate", "--ckpt", str(plan), *ARGS]) == 0  # the one with the recorded hash is taken
+    assert capsys.readouterr().out == here
 
 
 def test_a_lost_tokenizer_is_named_with_the_way_out_and_tokenizer_overrides(toy_run, toy_planner_run, tmp_path, capsys):
