@@ -143,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     ec.add_argument("--max-docs", type=int, default=None, help="held-out documents (default: the config's)")
     ec.add_argument("--out", "-o", help="write the results as JSON here")
 
+    cfg = sub.add_parser("config", help="the configs that ship with hiertok")
+    cfg_sub = cfg.add_subparsers(dest="action", required=True, metavar="ACTION")
+    cfg_sub.add_parser("list", help="the shipped configs' names")
+    show = cfg_sub.add_parser("show", help="print a shipped config (e.g. tokenizer/tiny), to copy and edit")
+    show.add_argument("name", help="STAGE/NAME, e.g. tokenizer/tiny")
+
     enc = sub.add_parser("encode", help="documents -> idea codes (JSONL)")
     enc.add_argument("--ckpt", required=True, help="tokenizer run directory")
     enc.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N, mps")
@@ -200,6 +206,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "generate":
         return _generate(args)
+    if args.command == "config":
+        from hiertok.shipped_configs import config_names, config_path
+
+        sys.stdout.write(
+            "\n".join(config_names()) + "\n" if args.action == "list" else config_path(args.name).read_text()
+        )
+        return 0
     if args.command == "train":
         from hiertok.config import load_config
 

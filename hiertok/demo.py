@@ -18,26 +18,12 @@ from hiertok.data.synthetic import StoryWorld
 from hiertok.eval_planner import evaluate_planner_run
 from hiertok.evaluate import evaluate_run
 from hiertok.pipeline import Pipeline
+from hiertok.shipped_configs import config_path
 from hiertok.tokenizer import WEIGHTS_FILE, IdeaTokenizer, TokenizerConfig
 from hiertok.train_tokenizer import train as train_tokenizer
 from hiertok.training import METRICS_FILE
 from planner.config import PlannerConfig
 from planner.train import train as train_planner
-
-# configs/tokenizer/tiny.yaml as overrides of the defaults (the demo must run from an installed package too).
-TINY_TOKENIZER = (
-    "data.lead_space=true",
-    "model.decoder.context=8",
-    "model.decoder.context_full=0.5",
-    "model.decoder.copy=true",
-    "model.decoder.detail_noise=0.25",
-    "model.decoder.detail_noise_from=2",
-    "model.loss.next_idea_weight=0.1",
-    "model.loss.next_idea_levels=1",
-    "train.max_steps=1600",
-    "train.eval_every=1600",
-)
-
 
 EVAL_STORIES = 100  # `hiertok eval tokenizer --data synthetic` evaluates on 300
 EVAL_PROMPTS = 100
@@ -67,8 +53,7 @@ def run_demo(
         raise ValueError(f"the demo evaluates at least one story and one prompt, got {stories} and {prompts}")
     overrides = overrides or []
     tok_only, plan_over = split_planner_overrides(overrides)
-    tok_over = [*TINY_TOKENIZER, *tok_only]
-    tok_cfg = load_config(TokenizerConfig, None, tok_over)
+    tok_cfg = load_config(TokenizerConfig, config_path("tokenizer/tiny"), tok_only)  # the shipped file
     tok_dir, plan_dir = out / "tokenizer", out / "planner"
     print("[1/5] idea tokenizer on the synthetic story world")
     _train_or_reuse("tiny idea tokenizer", tok_dir, lambda resume: train_tokenizer(tok_cfg, tok_dir, resume=resume))
@@ -100,7 +85,7 @@ def run_demo(
             print(f"      k={k:<7} {decoded[k][i].strip()}")
 
     print("[3/5] planner over the tokenizer's codes (the corpus is encoded once, then cached)")
-    plan_cfg = load_config(PlannerConfig, None, [f"tokenizer={tok_dir}", *plan_over])
+    plan_cfg = load_config(PlannerConfig, config_path("planner/tiny"), [f"tokenizer={tok_dir}", *plan_over])
     _train_or_reuse("tiny planner", plan_dir, lambda resume: train_planner(plan_cfg, plan_dir, resume=resume))
 
     print(f"[4/5] evaluating the planner ({prompts} held-out prompts, beam search)")

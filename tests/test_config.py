@@ -57,15 +57,17 @@ def test_bad_files_are_one_line(tmp_path):
 def test_shipped_configs_load_and_tiny_is_what_the_demo_trains(stage):
     from pathlib import Path
 
-    from hiertok.demo import TINY_TOKENIZER
+    from hiertok.shipped_configs import config_names, config_path
     from planner.config import PlannerConfig
 
     schema = {"tokenizer": TokenizerConfig, "planner": PlannerConfig}[stage]
     root = Path(__file__).resolve().parent.parent / "configs" / stage
     loaded = {p.stem: load_config(schema, p) for p in sorted(root.glob("*.yaml"))}
     assert {"tiny", "small", "base"} <= set(loaded)
-    demo = load_config(schema, None, list(TINY_TOKENIZER) if stage == "tokenizer" else [])
-    assert loaded["tiny"] == demo  # `hiertok demo` trains tiny.yaml: keep them equal
+    assert sorted(f"{stage}/{name}" for name in loaded) == [n for n in config_names() if n.startswith(f"{stage}/")]
+    assert config_path(f"{stage}/tiny").read_text() == (root / "tiny.yaml").read_text()  # what the demo reads
+    if stage == "planner":
+        assert loaded["tiny"] == PlannerConfig()  # the planner's defaults are its tiny setting
 
 
 def test_shipped_baseline_configs_load_and_match_the_hierarchy_in_parameters():
@@ -103,3 +105,18 @@ def test_the_three_length_limits_are_cross_checked(overrides, message, tmp_path)
     with pytest.raises(ValueError, match=message):
         train(load_config(TokenizerConfig, None, overrides), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_config_show_prints_a_shipped_config_and_names_the_choices(capsys):
+    from pathlib import Path
+
+    from hiertok.cli import main
+
+    assert main(["config", "show", "tokenizer/tiny"]) == 0
+    assert (
+        capsys.readouterr().out == (Path(__file__).resolve().parent.parent / "configs/tokenizer/tiny.yaml").read_text()
+    )
+    assert main(["config", "list"]) == 0
+    assert "planner/tiny" in capsys.readouterr().out.split()
+    assert main(["config", "show", "tokenizer/nope"]) == 2
+    assert "choose one of" in capsys.readouterr().err

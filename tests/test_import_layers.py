@@ -22,6 +22,7 @@ LAYERS: dict[str, set[str]] = {
         "hiertok.layers",
         "hiertok.loop",
         "hiertok.sampling",
+        "hiertok.shipped_configs",
         "hiertok.stage",
         "hiertok.training",
         "hiertok.data",
