@@ -2,7 +2,7 @@
 
 1. train a tiny idea tokenizer (configs/tokenizer/tiny.yaml) and evaluate it on held-out stories;
 2. show new stories coming back from their codes at a few prefix depths;
-3. encode the corpus into codes and train the tiny planner on them (the default planner config);
+3. encode the corpus into codes and train the tiny planner on them (configs/planner/tiny.yaml);
 4. evaluate the planner (bits per idea, grammar of generated stories, goals reached);
 5. generate: a prompt continued with beam search, then with a goal sentence.
 
