@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hiertok", description="Think in ideas before words: idea tokenizer, planner and decoder."
     )
     p.add_argument("--version", action="version", version=f"hiertok {__version__}")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error, not only its one line")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="offline: train a tiny tokenizer on the synthetic corpus, evaluate, show")
@@ -178,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = _dispatch(args)
     except USER_ERRORS as e:
+        if args.debug:
+            raise
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"hiertok: error: {msg}", file=sys.stderr)
         return 2

@@ -96,3 +96,13 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as e:
         cli_main(["--version"])
     assert e.value.code == 0 and capsys.readouterr().out.strip() == f"hiertok {hiertok.__version__}"
+
+
+def test_debug_shows_the_traceback_of_a_one_line_error(tmp_path, capsys):
+    from hiertok.cli import main as cli_main
+
+    missing = str(tmp_path / "no-run")
+    assert cli_main(["encode", "--ckpt", missing]) == 2
+    assert capsys.readouterr().err.startswith("hiertok: error: ")
+    with pytest.raises(FileNotFoundError):
+        cli_main(["--debug", "encode", "--ckpt", missing])
