@@ -23,7 +23,8 @@ from hiertok.config import TrainConfig, load_config
 from hiertok.data.bpe import BPE
 from hiertok.data.corpus import DocumentChoice
 from hiertok.layers import rotary_layers
-from hiertok.tokenizer import BPE_FILE, CONFIG_FILE
+from hiertok.tokenizer import BPE_FILE
+from hiertok.training import CONFIG_FILE, WEIGHTS_FILE
 
 
 @dataclass
@@ -130,9 +131,6 @@ class TokenWindows:
         for i, first in enumerate(self.score_from[np.asarray(indices, dtype=np.int64)]):
             scored[i, :first] = False
         return torch.as_tensor(tokens), torch.as_tensor(mask), torch.as_tensor(scored)
-
-
-WEIGHTS_FILE = "model.safetensors"
 
 
 @dataclass

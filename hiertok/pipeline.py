@@ -18,8 +18,9 @@ from safetensors.torch import load_model
 
 from hiertok.codes import Codes
 from hiertok.config import ConfigError, load_config
-from hiertok.tokenizer import CONFIG_FILE, IdeaTokenizer
-from planner.config import WEIGHTS_FILE, PlannerConfig, build_planner
+from hiertok.tokenizer import IdeaTokenizer
+from hiertok.training import CONFIG_FILE, WEIGHTS_FILE
+from planner.config import PlannerConfig, build_planner
 from planner.model import Planner
 from planner.search import Plan, SearchConfig, search
 from planner.shards import TokenizerMismatchError, tokenizer_hash

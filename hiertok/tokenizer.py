@@ -23,9 +23,9 @@ from hiertok.config import ConfigError, DataConfig, TrainConfig, load_config, to
 from hiertok.data.bpe import BPE
 from hiertok.data.ideas import Segmentation, join_ideas, pad_ideas, segment_document
 from hiertok.story_decoding import decode_stories
-from hiertok.training import save_weights
+from hiertok.training import CONFIG_FILE, WEIGHTS_FILE, save_weights
 
-CONFIG_FILE, BPE_FILE, WEIGHTS_FILE = "config.yaml", "tokenizer.json", "model.safetensors"
+BPE_FILE = "tokenizer.json"
 # Weights that runs saved by earlier versions hold and this one no longer has (the neighbour design's "no
 # neighbour here" vector): ignored when such a run is loaded.
 RETIRED_WEIGHTS = {"decoder.missing"}

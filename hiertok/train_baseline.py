@@ -16,10 +16,11 @@ import numpy as np
 import torch
 
 from hiertok.data.corpus import heldout_split, train_split
-from hiertok.flat_lm import WEIGHTS_FILE, BaselineConfig, FlatLM, TokenWindows, count_params, depth_for
+from hiertok.flat_lm import BaselineConfig, FlatLM, TokenWindows, count_params, depth_for
 from hiertok.stage import Stage
 from hiertok.tokenizer import IdeaTokenizer
 from hiertok.training import (
+    WEIGHTS_FILE,
     StepBatches,
     make_accelerator,
     prepare_run_dir,

@@ -26,6 +26,8 @@ from hiertok.atomic import atomic_write, atomic_write_text
 from hiertok.config import TrainConfig, to_yaml
 
 CHECKPOINT_DIR = "checkpoints"
+CONFIG_FILE = "config.yaml"  # every run directory: its resolved config
+WEIGHTS_FILE = "model.safetensors"  # and its trained weights
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -57,7 +59,7 @@ def prepare_run_dir(run_dir: Path, cfg: Any, resume: bool) -> None:
     except OSError as e:
         raise RunDirError(f"cannot write to {run_dir}: {e.strerror or e}") from None
     new = to_yaml(cfg)
-    old_path = run_dir / "config.yaml"
+    old_path = run_dir / CONFIG_FILE
     if resume and old_path.exists() and _without_budget(old_path.read_text()) != _without_budget(new):
         raise RunDirError(f"{old_path} differs from the config given: resume with the same config")
     atomic_write_text(old_path, new)  # every rank writes the same text, each through its own temporary file

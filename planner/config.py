@@ -15,8 +15,6 @@ from planner.search import SearchConfig
 from planner.shards import CodeCorpus, codes_for
 from planner.vocab import CodeVocab
 
-WEIGHTS_FILE = "model.safetensors"
-
 
 @dataclass
 class PlannerData(DocumentChoice):

@@ -19,12 +19,14 @@ from hiertok.config import load_config
 from hiertok.stage import Stage
 from hiertok.tokenizer import IdeaTokenizer
 from hiertok.training import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
     StepBatches,
     make_accelerator,
     prepare_run_dir,
     save_weights,
 )
-from planner.config import WEIGHTS_FILE, PlannerConfig, build_planner, load_codes
+from planner.config import PlannerConfig, build_planner, load_codes
 from planner.evaluate import teacher_forced_bits
 from planner.shards import tokenizer_hash
 from planner.windows import Windows
@@ -53,9 +55,10 @@ def train(cfg: PlannerConfig, run_dir: str | Path, resume: bool = False) -> Plan
     if cfg.tokenizer_hash not in (None, current):
         raise ValueError(f"tokenizer {cfg.tokenizer} has hash {current}, the config asks for {cfg.tokenizer_hash}")
     run_dir = Path(run_dir)
-    relative = os.path.relpath(Path(cfg.tokenizer).resolve(), run_dir.resolve())
-    if resume and (run_dir / "config.yaml").is_file():  # runs trained before the field existed resume without it
-        relative = load_config(PlannerConfig, run_dir / "config.yaml").tokenizer_from_run
+    if resume and (run_dir / CONFIG_FILE).is_file():  # runs trained before the field existed resume without it
+        relative = load_config(PlannerConfig, run_dir / CONFIG_FILE).tokenizer_from_run
+    else:
+        relative = os.path.relpath(Path(cfg.tokenizer).resolve(), run_dir.resolve())
     cfg = dataclasses.replace(cfg, tokenizer_hash=current, tokenizer_from_run=relative)
     prepare_run_dir(run_dir, cfg, resume)
     acc = make_accelerator(cfg.train, run_dir)
