@@ -37,11 +37,11 @@ def find_tokenizer(planner_dir: Path, cfg: PlannerConfig) -> Path:
     typed = Path(cfg.tokenizer)
     candidates = [typed] + ([planner_dir / cfg.tokenizer_from_run] if cfg.tokenizer_from_run else [])
     found = [path for path in candidates if (path / CONFIG_FILE).is_file()]
-    for path in found:  # the typed path may name another tokenizer from here: take the one with the recorded hash
-        if cfg.tokenizer_hash is None or tokenizer_hash(path) == cfg.tokenizer_hash:
-            return path
+    # Both exist and differ: the typed path may name another tokenizer from here; take the one with the recorded hash.
+    if len(found) > 1 and found[0].resolve() != found[1].resolve():
+        found = [path for path in found if tokenizer_hash(path) == cfg.tokenizer_hash] or found
     if found:
-        return found[0]  # the caller reports the hash mismatch
+        return found[0]  # the caller checks its hash (and reports a mismatch)
     tried = " nor ".join(str(p) for p in candidates)
     raise FileNotFoundError(
         f"the tokenizer recorded in {planner_dir / CONFIG_FILE} is not at {tried}: "
