@@ -28,6 +28,14 @@ from hiertok.config import parse_device
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N, mps")
+
+
+def _add_tokenizer(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tokenizer", default=None, help="the planner's tokenizer run, where it is not where recorded")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hiertok", description="Think in ideas before words: idea tokenizer, planner and decoder."
@@ -64,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="prompt -> planned ideas -> text")
     gen.add_argument("--ckpt", required=True, help="planner run directory (or a flat baseline run: no plan)")
-    gen.add_argument("--tokenizer", default=None, help="the planner's tokenizer run, where it is not where recorded")
-    gen.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N, mps")
+    _add_tokenizer(gen)
+    _add_device(gen)
     gen.add_argument("--prompt", "-p", default=None, help="text to continue (default: read stdin)")
     gen.add_argument("--sentences", "-n", type=int, default=None, help="new ideas at most (default: the config's)")
     gen.add_argument("--beams", "-b", type=int, default=None, help="beam width (default: the config's)")
@@ -99,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev_sub = ev.add_subparsers(dest="stage", required=True, metavar="STAGE")
     et = ev_sub.add_parser("tokenizer", help="reconstruction per prefix, code usage, bits per byte")
     et.add_argument("--ckpt", required=True, help="tokenizer run directory")
-    et.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N, mps")
+    _add_device(et)
     et.add_argument(
         "--data",
         default=None,
@@ -111,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     et.add_argument("--out", "-o", help="write the results as JSON here")
     ep = ev_sub.add_parser("planner", help="planner bits per idea, next-idea accuracy, plan adherence, grammar")
     ep.add_argument("--ckpt", required=True, help="planner run directory")
-    ep.add_argument("--tokenizer", default=None, help="the planner's tokenizer run, where it is not where recorded")
-    ep.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N, mps")
+    _add_tokenizer(ep)
+    _add_device(ep)
     ep.add_argument("--data", default=None, help="as for eval tokenizer (default: the planner's held-out data)")
     ep.add_argument("--max-docs", type=int, default=None, help="held-out documents (default: the config's)")
     ep.add_argument("--prompts", type=int, default=200, help="held-out stories to generate from (0: no generation)")
@@ -137,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--out", "-o", help="write the results as JSON here")
     ec = ev_sub.add_parser("codelength", help="hierarchical vs flat bits per byte on the same held-out bytes")
     ec.add_argument("--ckpt", required=True, help="planner run directory")
-    ec.add_argument("--tokenizer", default=None, help="the planner's tokenizer run, where it is not where recorded")
-    ec.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N, mps")
+    _add_tokenizer(ec)
+    _add_device(ec)
     ec.add_argument("--baseline", default=None, help="flat baseline run directory")
     ec.add_argument("--data", default=None, help="as for eval tokenizer (default: the planner's held-out data)")
     ec.add_argument("--max-docs", type=int, default=None, help="held-out documents (default: the config's)")
@@ -152,12 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     enc = sub.add_parser("encode", help="documents -> idea codes (JSONL)")
     enc.add_argument("--ckpt", required=True, help="tokenizer run directory")
-    enc.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N, mps")
+    _add_device(enc)
     enc.add_argument("file", nargs="?", help="input (default: stdin): one document per line, or JSONL with 'text'")
 
     dec = sub.add_parser("decode", help="idea codes (JSONL from encode) -> text")
     dec.add_argument("--ckpt", required=True, help="tokenizer run directory")
-    dec.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N, mps")
+    _add_device(dec)
     dec.add_argument("file", nargs="?", help="input (default: stdin): JSONL lines with 'codes'")
     dec.add_argument("--levels", "-k", type=int, default=None, help="decode from the first k levels only")
     dec.add_argument(
