@@ -52,9 +52,11 @@ def swap_details(
     changed = torch.zeros(b, dtype=torch.bool, device=dev)
     if rate <= 0 or levels < 2 or b < 2:
         return vectors, changed
-    # j, 0-based: uniform in 1..k-1 (rand * (k-1) floors into 0..k-2), or the fixed level
-    start = 1 + (torch.rand(b, device=dev) * (kept - 1).clamp(min=0)).floor().long() if not first else None
-    start = torch.full((b,), first - 1, device=dev) if first else start
+    # j, 0-based: the fixed level, or uniform in 1..k-1 (rand * (k-1) floors into 0..k-2)
+    if first:
+        start = torch.full((b,), first - 1, device=dev)
+    else:
+        start = 1 + (torch.rand(b, device=dev) * (kept - 1).clamp(min=0)).floor().long()
     chosen = eligible & (kept >= 2) & (start < kept) & (torch.rand(b, device=dev) < rate)
     # A random partner with the same gist and at least as many levels, not itself.
     same = (indices[:, None, 0] == indices[None, :, 0]) & (kept[None, :] >= kept[:, None])
@@ -65,10 +67,10 @@ def swap_details(
     partner = (torch.rand(b, b, device=dev) * same).argmax(1)  # uniform among the True entries
     take = torch.arange(levels, device=dev)[None, :] >= start[:, None]
     spliced = torch.where(take, indices[partner], indices)
-    out = vectors.clone()
+    out = vectors.detach().clone()
     with torch.no_grad():
         for k in kept[chosen].unique().tolist():  # one call per depth: decode_indices reads a (rows, k) prefix
             rows = (chosen & (kept == k)).nonzero().squeeze(1)
             out[rows] = quantizer.decode_indices(spliced[rows, :k]).to(vectors.dtype)
     changed[chosen] = True
-    return torch.where(changed[:, None], out.detach(), vectors), changed
+    return torch.where(changed[:, None], out, vectors), changed
