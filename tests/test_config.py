@@ -103,7 +103,8 @@ def test_the_three_length_limits_are_cross_checked(overrides, message, tmp_path)
     from hiertok.train_tokenizer import train
 
     with pytest.raises(ValueError, match=message):
-        train(load_config(TokenizerConfig, None, overrides), tmp_path / "run")
+        small = ["data.synthetic_docs=50", "data.bpe_docs=50", "data.vocab_size=300", "train.max_steps=1"]
+        train(load_config(TokenizerConfig, None, [*overrides, *small]), tmp_path / "run")  # small: fails fast if run
     assert not (tmp_path / "run").exists()
 
 

@@ -4,6 +4,7 @@
 """
 
 import pytest
+import torch
 
 from hiertok.cli import main
 from hiertok.config import parse_device
@@ -36,3 +37,9 @@ def test_a_bad_device_is_one_line(toy_run, name, message, capsys):
     assert message in err and len(err.strip().splitlines()) == 1
     with pytest.raises(ValueError, match=message):
         parse_device(name)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_cuda_without_a_cuda_device_is_one_line():
+    with pytest.raises(ValueError, match="this torch has no CUDA device"):
+        parse_device("cuda")
