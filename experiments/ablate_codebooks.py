@@ -26,6 +26,7 @@ from pathlib import Path
 from harness.ablation import Cell, write_table
 from harness.ablation_cli import add_grid_arguments, budget_from_args, run_and_report
 from harness.ablation_plots import bpb_bars, line_plot, utilization_plot
+
 from hiertok.quantize import FSQ_LEVELS, actual_codebook_size
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

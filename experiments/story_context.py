@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from harness.ablation import Budget, Cell, run_grid, write_table
+
 from hiertok.config import split_planner_overrides
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
