@@ -15,7 +15,8 @@ Definitions (k = number of levels given to the decoder):
 - story_valid_decoded (synthetic): fraction of held-out stories that, decoded from their full-depth codes, are
   grammar-valid and keep their cast (`hiertok.data.story_state`): "first_known" with the first sentence given
   as text (as a prompt is) and each later idea reading the decoded text before it ("first_known_level1": the
-  same from level 1 alone, as a plan of the gist is expanded), "codes" from the codes alone;
+  same from level 1 alone, as a plan of the gist is expanded; "first_known_level{k}" from the k levels a planner
+  plans, for a tokenizer trained with quantizer.plan_levels = k), "codes" from the codes alone;
   story_breaks_decoded: where the "first_known" stories that fail break first (`CastChecker.count_breaks`).
 - continuous_next_idea (tokenizers trained with model.loss.next_mse_weight > 0): the MSE regressor's
   prediction of each held-out idea (one with a previous idea) from the ideas before it, quantized: top1_level1 /
@@ -232,11 +233,16 @@ def story_valid_decoded(
     with_first = tok.decode_ideas(codes, known=first, passes=0)  # each idea reads the decoded text before it
     gist_first = tok.decode_ideas(codes, levels=1, known=first, passes=0)  # what a plan of the gist alone gives
     from_codes = [decoded[offsets[d] : offsets[d + 1]] for d in range(corpus.num_docs)]
-    return {
+    valid = {
         "codes": float(np.mean([check.story_valid(doc) for doc in from_codes])),
         "first_known": float(np.mean([check.story_valid(doc) for doc in with_first])),
         "first_known_level1": float(np.mean([check.story_valid(doc) for doc in gist_first])),
-    }, check.count_breaks(with_first)
+    }
+    planned = tok.model.quantizer.cfg.plan_levels
+    if planned > 1:  # what a plan of the planner's depth gives, as generation decodes it
+        at_plan = tok.decode_ideas(codes, levels=planned, known=first, passes=0)
+        valid[f"first_known_level{planned}"] = float(np.mean([check.story_valid(doc) for doc in at_plan]))
+    return valid, check.count_breaks(with_first)
 
 
 def continuous_next_idea(tok: IdeaTokenizer, corpus: IdeaCorpus, codes: torch.Tensor) -> dict[str, float] | None:

@@ -56,6 +56,11 @@ class QuantizerConfig:
     # as in nested dropout (Rippel et al. 2014), which trains the coarse levels to carry the gist; or mixed,
     # the average of the two, which also keeps training the middle prefixes.
     prefix_dist: str = "geometric"
+    # The depth a planner will plan (planner `levels`): a further `plan_levels_dropout` of training samples keep
+    # exactly that many levels (matryoshka), so that the decoder learns the prefix generation decodes from, with
+    # the story read for what those levels leave open. 0: off.
+    plan_levels: int = 0
+    plan_levels_dropout: float = 0.0
     vq_decay: float = 0.99
     vq_dead_code_threshold: float = 2.0  # VQ codes used fewer times (EMA) are re-seeded from the batch
     commitment_weight: float = 0.25  # VQ commitment loss weight
@@ -119,6 +124,10 @@ def validate(cfg: QuantizerConfig) -> list[int]:
         raise ValueError(f"quantizer.prefix_dist must be one of {PREFIX_DISTS}, got {cfg.prefix_dist!r}")
     if cfg.prefix_dist != "uniform" and cfg.hierarchy == "residual":
         raise ValueError("quantizer.prefix_dist applies to matryoshka only (residual uses the library's dropout)")
+    if cfg.plan_levels and (cfg.hierarchy != "matryoshka" or not 1 <= cfg.plan_levels < cfg.levels):
+        raise ValueError(f"quantizer.plan_levels must be 0 or in 1..{cfg.levels - 1}, with the matryoshka hierarchy")
+    if not 0.0 <= cfg.plan_levels_dropout <= 1.0 - cfg.level_dropout:
+        raise ValueError("quantizer.plan_levels_dropout must be in [0, 1 - level_dropout]")
     return sizes
 
 
@@ -220,14 +229,18 @@ class MultiLevelQuantizer(nn.Module):
                 aux = aux + loss
             quantized, indices = torch.cat(parts, dim=-1), torch.stack(cols, dim=-1)
         kept = torch.full((z.shape[0],), self.levels, device=z.device, dtype=torch.long)
-        if self.training and self.cfg.level_dropout > 0 and self.levels > 1:
+        cfg = self.cfg
+        if self.training and cfg.level_dropout + cfg.plan_levels_dropout > 0 and self.levels > 1:
             # Nested dropout per sample: keep a prefix of 1..L-1 levels (uniform or geometric length).
-            drop = torch.rand(z.shape[0], device=z.device) < self.cfg.level_dropout
-            if self.cfg.prefix_dist == "uniform":  # randint keeps earlier uniform runs reproducible
+            draw = torch.rand(z.shape[0], device=z.device)
+            if cfg.prefix_dist == "uniform":  # randint keeps earlier uniform runs reproducible
                 cut = torch.randint(1, self.levels, (z.shape[0],), device=z.device)
             else:
                 cut = 1 + torch.multinomial(self._prefix_probs(z.device), z.shape[0], replacement=True)
-            kept = torch.where(drop, cut, kept)
+            kept = torch.where(draw < cfg.level_dropout, cut, kept)
+            if cfg.plan_levels:  # then a further share at the planner's depth
+                at_plan = (draw >= cfg.level_dropout) & (draw < cfg.level_dropout + cfg.plan_levels_dropout)
+                kept = kept.masked_fill(at_plan, cfg.plan_levels)
             quantized = self.mask_levels(quantized, kept)
         return QuantizerOutput(quantized, indices.long(), aux, kept)
 

@@ -83,6 +83,19 @@ def test_geometric_prefix_lengths_halve_with_each_level():
     assert torch.allclose(counts[1:] / counts[:-1], torch.full((4,), 0.5), atol=0.08)
 
 
+def test_a_share_of_samples_keeps_exactly_the_planned_levels():
+    torch.manual_seed(0)
+    q = make("fsq", "matryoshka", levels=6, level_dropout=0.3, plan_levels=4, plan_levels_dropout=0.2)
+    q.train()
+    kept = q(torch.randn(20000, q.dim)).kept_levels
+    share = torch.bincount(kept, minlength=7).float() / len(kept)
+    # 30% cut geometrically (P(k) = 2^-k * 32/31: 2/31 of them keep 4), 20% more at 4 levels, 50% keep all 6.
+    assert abs(share[4] - (0.2 + 0.3 * 2 / 31)) < 0.015 and abs(share[6] - 0.5) < 0.015
+    assert abs(share[1] - 0.3 * 16 / 31) < 0.015
+    q.eval()
+    assert (q(torch.randn(64, q.dim)).kept_levels == 6).all()  # no cut outside training
+
+
 def test_gradient_reaches_the_input_for_each_level():
     q = make("fsq", "matryoshka", level_dropout=0.0)
     z = torch.randn(16, q.dim, requires_grad=True)
@@ -113,6 +126,11 @@ def test_out_of_range_codes_are_rejected():
         (dict(level_dropout=1.5), "level_dropout"),
         (dict(prefix_dist="zipf"), "prefix_dist"),
         (dict(hierarchy="residual", codebook_sizes=[1000], prefix_dist="geometric"), "matryoshka"),
+        (dict(plan_levels=4), "plan_levels"),  # 4 of 4 levels: nothing to cut
+        (dict(plan_levels=-1), "plan_levels"),
+        (dict(hierarchy="residual", codebook_sizes=[1000], prefix_dist="uniform", plan_levels=2), "plan_levels"),
+        (dict(level_dropout=0.8, plan_levels=2, plan_levels_dropout=0.3), "plan_levels_dropout"),
+        (dict(plan_levels_dropout=-0.1), "plan_levels_dropout"),
     ],
 )
 def test_invalid_configs(kw, msg):
