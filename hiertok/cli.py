@@ -19,7 +19,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from hiertok import __version__
@@ -185,7 +185,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hiertok.errors import USER_ERRORS  # imported late: `hiertok --help` stays fast
 
     try:
+        from hiertok.cli_io import check_flags, check_output
+
+        check_flags(args)
+        check_output(getattr(args, "out", None) if args.command == "eval" else None)
         code = _dispatch(args)
+    except BrokenPipeError:  # the reader left (`hiertok encode ... | head -1`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 141
     except USER_ERRORS as e:
         if args.debug:
             raise
@@ -277,26 +284,24 @@ def _dispatch(args: argparse.Namespace) -> int:
             result = evaluate_run(args.ckpt, args.data, args.max_docs, parse_device(args.device))
         text = json.dumps(result.to_dict(), indent=2, ensure_ascii=False)
         if args.out:
+            from hiertok.atomic import atomic_write_text
+
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(text + "\n", encoding="utf-8")
+            atomic_write_text(Path(args.out), text + "\n")
         print(text)
         return 0
+    from hiertok.cli_io import encode_stream, input_name, parse_codes_line, read_lines
     from hiertok.tokenizer import IdeaTokenizer
 
     tok = IdeaTokenizer.from_pretrained(args.ckpt, device=parse_device(args.device))
     if args.command == "encode":
-        docs = list(_read_documents(args.file))
-        if not any(d.strip() for d in docs):  # empty lines among text stay empty documents (no ideas)
-            raise ValueError(f"no text to encode in {args.file or 'standard input'}")
-        codes = tok.encode(docs)
-        for doc in codes.to_lists():
-            print(json.dumps({"codes": doc, "codebook_sizes": codes.codebook_sizes}))
+        encode_stream(tok, args.file)
         return 0
     from hiertok.codes import Codes
 
-    records = [_parse_codes_line(line, n) for n, line in enumerate(_read_lines(args.file), 1) if line.strip()]
+    records = [parse_codes_line(line, n) for n, line in enumerate(read_lines(args.file), 1) if line.strip()]
     if not records:
-        raise ValueError(f"no codes to decode in {args.file or 'standard input'}")
+        raise ValueError(f"no codes to decode in {input_name(args.file)}")
     codes = Codes.from_lists(records, tok.codebook_sizes)
     for text in tok.decode(codes, levels=args.levels, passes=args.passes):
         print(json.dumps({"text": text}, ensure_ascii=False) if args.json else text)
@@ -304,14 +309,16 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from hiertok.cli_io import read_text
+    from hiertok.data.segment import normalize_text
     from hiertok.pipeline import Pipeline
 
-    prompt = args.prompt if args.prompt is not None else sys.stdin.read()
+    prompt = normalize_text(args.prompt if args.prompt is not None else read_text(None)).strip("\n")
     if _is_flat_run(args.ckpt):
-        return _generate_flat(args, prompt.strip("\n"))
+        return _generate_flat(args, prompt)
     pipe = Pipeline.from_pretrained(args.ckpt, tokenizer=args.tokenizer, device=parse_device(args.device))
     result = pipe.generate(
-        prompt.strip("\n"),
+        prompt,
         sentences=args.sentences,
         beams=args.beams,
         diverse_groups=args.diverse_groups,
@@ -325,6 +332,7 @@ def _generate(args: argparse.Namespace) -> int:
         decode_candidates=args.decode_candidates,
         decode_passes=args.decode_passes,
         seed=args.seed,
+        n_best=None if args.json else 1,  # decode only what is printed
     )
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
@@ -337,7 +345,7 @@ def _generate(args: argparse.Namespace) -> int:
         )
         for i, (codes, idea, lp) in enumerate(zip(best.codes, best.ideas, best.idea_logprobs), 1):
             print(f"  {i:2d} [{lp:7.2f}] {' '.join(map(str, codes))}  ->{idea}")
-    print(prompt.strip("\n") + result.best.text)
+    print(result.prompt + result.best.text)
     return 0
 
 
@@ -391,49 +399,6 @@ def _generate_flat(args: argparse.Namespace, prompt: str) -> int:
     else:
         print(prompt + texts[0])
     return 0
-
-
-def _read_lines(file: str | None) -> Iterator[str]:
-    if file is None:
-        yield from sys.stdin
-        return
-    path = Path(file)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {file}")
-    with open(path, "rb") as f:
-        for n, raw in enumerate(f, 1):
-            try:
-                yield raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise ValueError(f"{file}: line {n} is not valid UTF-8 (byte {raw[e.start]:#04x})") from None
-
-
-def _read_documents(file: str | None) -> Iterator[str]:
-    """One document per line; a line that is a JSON object with a 'text' field gives that text."""
-    for line in _read_lines(file):
-        line = line.rstrip("\n")
-        if line.startswith("{"):
-            try:
-                obj = json.loads(line)
-                if isinstance(obj, dict) and isinstance(obj.get("text"), str):
-                    yield obj["text"]
-                    continue
-            except json.JSONDecodeError:
-                pass
-        yield line
-
-
-def _parse_codes_line(line: str, n: int) -> list[list[int]]:
-    try:
-        obj = json.loads(line)
-        codes = obj["codes"] if isinstance(obj, dict) else obj
-        if not isinstance(codes, list) or not all(
-            isinstance(i, list) and all(type(c) is int for c in i) for i in codes
-        ):
-            raise TypeError
-        return codes
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise ValueError(f"line {n}: expected JSON with 'codes': a list of ideas, each a list of ints") from None
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from safetensors.torch import load_model
 from torch import Tensor, nn
 from x_transformers import TransformerWrapper
 
@@ -24,7 +23,7 @@ from hiertok.data.bpe import BPE
 from hiertok.data.corpus import DocumentChoice
 from hiertok.layers import rotary_layers
 from hiertok.tokenizer import BPE_FILE
-from hiertok.training import CONFIG_FILE, WEIGHTS_FILE
+from hiertok.training import CONFIG_FILE, WEIGHTS_FILE, load_weights
 
 
 @dataclass
@@ -155,7 +154,5 @@ def load_baseline(run_dir: str | Path) -> tuple[FlatLM, BaselineConfig]:
             raise FileNotFoundError(f"{run_dir / name} not found: not a trained baseline run")
     cfg = load_config(BaselineConfig, run_dir / CONFIG_FILE)
     lm = FlatLM(cfg.model, BPE.load(Path(cfg.tokenizer) / BPE_FILE).vocab_size)
-    missing, unexpected = load_model(lm, run_dir / WEIGHTS_FILE, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{run_dir / WEIGHTS_FILE}: weights do not match the config")
+    load_weights(lm, run_dir / WEIGHTS_FILE)
     return lm, cfg

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import torch
 from einops import rearrange, repeat
-from safetensors import SafetensorError
-from safetensors.torch import load_model
 
+from hiertok.checks import MAX_SEED, check_int, check_text
 from hiertok.codes import Codes
 from hiertok.config import ConfigError, load_config
+from hiertok.data.segment import normalize_text
 from hiertok.tokenizer import IdeaTokenizer
-from hiertok.training import CONFIG_FILE, WEIGHTS_FILE
+from hiertok.training import CONFIG_FILE, WEIGHTS_FILE, load_weights
 from planner.config import PlannerConfig, build_planner
 from planner.model import Planner
 from planner.search import Plan, SearchConfig, search
@@ -116,12 +116,7 @@ class Pipeline:
             )
         tok = IdeaTokenizer.from_pretrained(tok_dir, device=device)
         planner = build_planner(cfg, tok)
-        try:
-            missing, unexpected = load_model(planner, directory / WEIGHTS_FILE, strict=False)  # then .to(device)
-        except (SafetensorError, OSError, RuntimeError) as e:
-            raise ValueError(f"{directory / WEIGHTS_FILE}: cannot load weights ({str(e).splitlines()[0]})") from None
-        if missing or unexpected:
-            raise ValueError(f"{directory / WEIGHTS_FILE}: weights do not match the config ({len(missing)} missing)")
+        load_weights(planner, directory / WEIGHTS_FILE)  # then .to(device)
         return cls(tok, planner.to(device), dataclasses.replace(cfg, tokenizer=str(tok_dir)))
 
     def plans(
@@ -216,6 +211,7 @@ class Pipeline:
         decode_candidates: int | None = None,
         decode_passes: int | None = None,
         seed: int = 0,
+        n_best: int | None = None,
     ) -> Generation:
         """Plan and write a continuation of `prompt`.
 
@@ -233,7 +229,18 @@ class Pipeline:
             decode_candidates: decodings per planned idea, the one that follows the plan kept (see `expand`).
             decode_passes: decoding passes over the plan (see `expand`; 0: until nothing changes).
             seed: sampling seed.
+            n_best: how many of the searched plans (best first) are decoded and returned (None: all of them;
+                decoding costs time in proportion).
         """
+        prompt = normalize_text(check_text("prompt", prompt))
+        if goal is not None:
+            goal = normalize_text(check_text("goal", goal))
+        check_int("seed", seed, 0, MAX_SEED)
+        for name, value in (("sentences", sentences), ("beams", beams), ("diverse_groups", diverse_groups)):
+            if value is not None:
+                check_int(name, value)  # their ranges: SearchConfig.validate
+        if n_best is not None:
+            check_int("n_best", n_best, 1)
         s = dataclasses.replace(self.cfg.search)
         if sentences is not None:
             s.max_ideas = sentences
@@ -243,6 +250,8 @@ class Pipeline:
             s.decode_candidates = decode_candidates
         if decode_passes is not None:
             s.decode_passes = decode_passes
+        # Sampling settings are checked whether or not `sample` uses them: a wrong value is an error either way.
+        SearchConfig(temperature=temperature, top_p=top_p, top_k=top_k, num_samples=num_samples).validate()
         if sample:
             s.num_beams, s.diverse_groups = 1, 1
             s.temperature, s.top_p, s.top_k, s.num_samples = temperature, top_p, top_k, num_samples
@@ -260,6 +269,8 @@ class Pipeline:
                 raise ValueError(f"the goal must be one sentence (idea), it has {int(g.mask.sum())}")
             goal_codes = g.ids[:, 0, : self.levels]
         plans = self.plans(prompt_codes, goal_codes, s, seed)
+        if n_best is not None:
+            plans = [per[:n_best] for per in plans]
         texts = self.expand(
             prompt_codes, plans, s.decode_candidates, seed, [self.tokenizer.split(prompt)], s.decode_passes
         )

@@ -10,20 +10,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_model
 
 from decoder.generate import GenerationConfig
 from decoder.model import SpecialIds
 from hiertok.atomic import atomic_write_text
 from hiertok.autoencoder import IdeaAutoencoder, ModelConfig
+from hiertok.checks import check_text
 from hiertok.codes import Codes
 from hiertok.config import ConfigError, DataConfig, TrainConfig, load_config, to_yaml
 from hiertok.data.bpe import BPE
 from hiertok.data.ideas import Segmentation, join_ideas, pad_ideas, segment_document
 from hiertok.story_decoding import decode_stories
-from hiertok.training import CONFIG_FILE, WEIGHTS_FILE, save_weights
+from hiertok.training import CONFIG_FILE, WEIGHTS_FILE, load_weights, save_weights
 
 BPE_FILE = "tokenizer.json"
 # Weights that runs saved by earlier versions hold and this one no longer has (the neighbour design's "no
@@ -81,10 +81,29 @@ class IdeaTokenizer:
         Returns:
             (N, L) int64 codes.
         """
+        self._check_ideas(ideas)
         with torch.no_grad():
-            return self._map_ideas(
+            codes = self._map_ideas(
                 ideas, self.model.encode, batch_size, torch.zeros((0, self.levels), dtype=torch.long)
             )
+        sizes = torch.tensor(self.codebook_sizes)
+        if len(codes) and not ((codes >= 0) & (codes < sizes)).all():  # NaN activations quantize to garbage
+            raise ValueError("the encoder gave codes out of range (non-finite activations): the run is broken")
+        return codes
+
+    def _check_ideas(self, ideas: Sequence[Sequence[int]]) -> None:
+        """TypeError / ValueError (one line) for ideas that are not non-empty sequences of this vocabulary's ids."""
+        vocab = self.bpe.vocab_size
+        for n, ids in enumerate(ideas):
+            if isinstance(ids, (str, bytes)) or not hasattr(ids, "__len__"):
+                raise TypeError(f"idea {n} must be a list of token ids, got {type(ids).__name__}")
+            if len(ids) == 0:
+                raise ValueError(f"idea {n} has no tokens")
+            arr = np.asarray(ids)
+            if arr.ndim != 1 or arr.dtype.kind not in "iu":
+                raise TypeError(f"idea {n} must be a list of integer token ids")
+            if arr.min() < 0 or arr.max() >= vocab:
+                raise ValueError(f"idea {n} holds token ids outside this vocabulary (0..{vocab - 1})")
 
     def idea_vectors(self, ideas: Sequence[Sequence[int]], batch_size: int = 512) -> torch.Tensor:
         """The encoder's continuous idea vectors (before quantization) of ideas given as token ids.
@@ -117,6 +136,8 @@ class IdeaTokenizer:
             Codes with ids (docs, max ideas, L) and mask (docs, max ideas).
         """
         docs = [texts] if isinstance(texts, str) else list(texts)
+        for n, doc in enumerate(docs):
+            check_text(f"document {n}", doc)
         ideas = [self.split(t) for t in docs]
         flat = self.encode_ideas([i for doc in ideas for i in doc])
         return Codes.from_flat(flat, [len(d) for d in ideas], self.codebook_sizes)
@@ -156,6 +177,11 @@ class IdeaTokenizer:
     def decode_stories(self, codes: Codes, *args, **kw) -> tuple[list[list[list[int]]], int]:
         """`decode_to_ids`, with candidates per idea (`story_decoding.decode_stories`), and the number of
         decoding passes it took."""
+        if not isinstance(codes, Codes):
+            raise TypeError(
+                f"codes must be a hiertok.codes.Codes (Codes.from_lists(docs, tok.codebook_sizes)), got "
+                f"{type(codes).__name__}"
+            )
         return decode_stories(self, codes, *args, **kw)
 
     def decode_ideas(self, codes: Codes, levels: int | None = None, **kw) -> list[list[str]]:
@@ -187,6 +213,12 @@ class IdeaTokenizer:
             FileNotFoundError / ValueError: one line naming the missing or broken file.
         """
         directory = Path(directory)
+        config = directory / CONFIG_FILE
+        if config.is_file() and not (directory / BPE_FILE).is_file() and _records_a_tokenizer(config):
+            raise ValueError(
+                f"{directory} is a planner or flat LM run, not an idea tokenizer run: pass the tokenizer run it was "
+                f"trained on (its {CONFIG_FILE} records it as `tokenizer`)"
+            )
         for name in (CONFIG_FILE, BPE_FILE, WEIGHTS_FILE):
             if not (directory / name).is_file():
                 raise FileNotFoundError(f"{directory / name} not found: not a saved idea tokenizer")
@@ -195,18 +227,17 @@ class IdeaTokenizer:
         except ConfigError as e:
             raise ValueError(f"{directory / CONFIG_FILE}: {e}") from None
         tok = cls(cfg, BPE.load(directory / BPE_FILE))
-        try:
-            missing, unexpected = load_model(tok.model, directory / WEIGHTS_FILE, strict=False)  # then .to(device)
-        except (SafetensorError, OSError, RuntimeError) as e:
-            raise ValueError(f"{directory / WEIGHTS_FILE}: cannot load weights ({str(e).splitlines()[0]})") from None
-        unexpected = [k for k in unexpected if k not in RETIRED_WEIGHTS]
-        if missing or unexpected:
-            raise ValueError(
-                f"{directory / WEIGHTS_FILE} does not match {CONFIG_FILE}: "
-                f"missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]}"
-            )
+        load_weights(tok.model, directory / WEIGHTS_FILE, RETIRED_WEIGHTS)  # then .to(device)
         tok.model.to(device).eval()
         return tok
+
+
+def _records_a_tokenizer(config: Path) -> bool:
+    """Whether a run's config names the tokenizer run it was trained on (planner and flat LM runs do)."""
+    try:
+        return any(line.startswith("tokenizer:") for line in config.read_text(encoding="utf-8").splitlines())
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def build_model(cfg: TokenizerConfig, bpe: BPE) -> IdeaAutoencoder:

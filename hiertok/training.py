@@ -9,7 +9,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import ProjectConfiguration, set_seed
-from safetensors.torch import save_model
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
 from torch import nn
 
 from hiertok.atomic import atomic_write, atomic_write_text
@@ -34,6 +35,32 @@ METRICS_FILE = "metrics.jsonl"
 def save_weights(model: nn.Module, path: Path) -> None:
     """Write a model's weights as safetensors atomically: a temporary file in the same directory, then renamed."""
     atomic_write(path, lambda tmp: save_model(model, tmp))
+
+
+def load_weights(model: nn.Module, path: Path, retired: Collection[str] = ()) -> None:
+    """Load a run's safetensors weights into `model`, refusing what would give wrong answers in silence.
+
+    Args:
+        model: the network its config describes.
+        path: the weights file.
+        retired: names of weights older runs saved that the model no longer has (ignored).
+
+    Raises:
+        ValueError: one line naming `path`: unreadable, not the config's shapes or names, or values that are not
+            finite (NaN / inf weights would encode to garbage codes with exit 0).
+    """
+    try:
+        missing, unexpected = load_model(model, path, strict=False)
+    except (SafetensorError, OSError, RuntimeError) as e:
+        raise ValueError(f"{path}: cannot load weights ({str(e).splitlines()[0]})") from None
+    unexpected = [k for k in unexpected if k not in retired]
+    if missing or unexpected:
+        raise ValueError(
+            f"{path}: weights do not match the config (missing {list(missing)[:3]}, unexpected {unexpected[:3]})"
+        )
+    bad = [name for name, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise ValueError(f"{path}: weights hold NaN or infinite values ({', '.join(bad[:3])}): the run is broken")
 
 
 class RunDirError(ValueError):

@@ -18,6 +18,7 @@ import torch
 from einops import repeat
 from torch import Tensor
 
+from hiertok.checks import MAX_BEAMS, MAX_IDEAS, MAX_SAMPLES, check_float, check_int, check_temperature
 from hiertok.sampling import filter_logits
 from planner.model import Planner
 
@@ -52,18 +53,25 @@ class SearchConfig:
     max_context: int = 0
 
     def validate(self) -> None:
-        if self.max_ideas < 1:
-            raise ValueError(f"max_ideas must be >= 1, got {self.max_ideas}")
-        if self.num_beams < 1 or self.num_samples < 1 or self.decode_candidates < 1:
-            raise ValueError("num_beams, num_samples and decode_candidates must be >= 1")
-        if self.decode_passes < 0:
-            raise ValueError(f"decode_passes must be >= 0 (0: until nothing changes), got {self.decode_passes}")
-        if self.max_context < 0:
-            raise ValueError(f"max_context must be >= 0, got {self.max_context}")
-        if self.diverse_groups < 1 or self.num_beams % self.diverse_groups:
-            raise ValueError(f"num_beams ({self.num_beams}) must be a multiple of diverse_groups")
-        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0:
-            raise ValueError("temperature must be >= 0, top_p in (0, 1], top_k >= 0")
+        """Raise TypeError / ValueError (one line naming the setting) for a setting out of range, whether or not it
+        takes effect (a temperature is checked without sampling too)."""
+        check_int("max_ideas", self.max_ideas, 1, MAX_IDEAS)
+        check_int("num_beams", self.num_beams, 1, MAX_BEAMS)
+        check_int("num_samples", self.num_samples, 1, MAX_SAMPLES)
+        check_int("decode_candidates", self.decode_candidates, 1, MAX_SAMPLES)
+        check_int("diverse_groups", self.diverse_groups, 1)
+        check_float("diversity_penalty", self.diversity_penalty, 0.0)
+        check_float("length_penalty", self.length_penalty)
+        check_int("decode_passes", self.decode_passes, 0)  # 0: until nothing changes
+        check_int("max_context", self.max_context, 0)
+        check_temperature("temperature", self.temperature)
+        check_int("top_k", self.top_k, 0)
+        if not 0 < check_float("top_p", self.top_p, 0.0, 1.0):
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.num_beams % self.diverse_groups:
+            raise ValueError(
+                f"num_beams ({self.num_beams}) must be a multiple of diverse_groups ({self.diverse_groups})"
+            )
         if self.temperature > 0 and self.num_beams > 1:
             raise ValueError("choose beam search (num_beams > 1) or sampling (temperature > 0), not both")
 

@@ -16,6 +16,7 @@ LAYERS: dict[str, set[str]] = {
     "core": {
         "hiertok",
         "hiertok.atomic",
+        "hiertok.checks",
         "hiertok.codes",
         "hiertok.config",
         "hiertok.errors",
@@ -59,6 +60,7 @@ LAYERS: dict[str, set[str]] = {
     },
     "app": {
         "hiertok.cli",
+        "hiertok.cli_io",
         "hiertok.codelength",
         "hiertok.demo",
         "hiertok.eval_planner",

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from hiertok.data.bpe import BPE
-from hiertok.data.segment import chunk_ids, split_sentences
+from hiertok.data.segment import chunk_ids, normalize_text, split_sentences
 
 SEGMENTERS = ("sentence", "chunk")
 
@@ -74,7 +74,8 @@ def segment_document(text: str, bpe: BPE, seg: Segmentation, start: bool = True)
     """Token ids of each idea of one document; concatenated they are exactly `bpe.encode`-able pieces.
 
     Sentences longer than `max_idea_tokens` tokens are split into several ideas (never cut), so
-    `join_ideas(bpe, seg, ideas)` gives the document back (whitespace-only documents give no ideas).
+    `join_ideas(bpe, seg, ideas)` gives the document back as `normalize_text` leaves it (no BOM or NUL, "\n" line
+    ends); whitespace-only documents give no ideas.
 
     Args:
         text: the document.
@@ -86,6 +87,7 @@ def segment_document(text: str, bpe: BPE, seg: Segmentation, start: bool = True)
     Returns:
         A list of token-id lists, one per idea.
     """
+    text = normalize_text(text)
     if seg.lead_space and start and text.strip():
         text = " " + text
     if seg.segmenter == "chunk":

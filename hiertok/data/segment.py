@@ -15,6 +15,17 @@ from functools import lru_cache
 
 import pysbd
 
+# Text normalisation, before anything else reads a document: a byte-order mark (U+FEFF, at the start of a file or
+# anywhere) and NUL characters are dropped, and Windows (CRLF) and old Mac (CR) line ends become "\n". Nothing
+# else changes: other control characters, tabs and any Unicode text are kept as given.
+_NORMALIZE = re.compile("\ufeff|\x00|\r\n?")
+
+
+def normalize_text(text: str) -> str:
+    """`text` without BOMs and NULs, with CRLF and CR line ends as "\n" (README: "Encode and decode")."""
+    return _NORMALIZE.sub(lambda m: "\n" if m.group().startswith("\r") else "", text)
+
+
 # pysbd rewrites these characters internally as placeholders (for periods, "?!", list
 # markers, ...) and maps some of them back to *other* characters, so input that already
 # contains them comes back mangled or even with text missing. We hide them from pysbd

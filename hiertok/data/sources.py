@@ -34,6 +34,7 @@ _BUILDERS = {
 # hub lookup), including data formats we don't read.
 _FILE_SUFFIXES = (*_BUILDERS, ".gz", ".csv", ".tsv", ".arrow", ".bz2", ".xz", ".zst")
 # Same rule as datasets: a relative name with at most one "/" may be a hub repo id.
+HUB_HOST = "huggingface.co"
 _HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 
 
@@ -116,12 +117,34 @@ def _load(
             raise ValueError(f"could not read {source!r} as {builder}: {_short(e)}") from e
     if not _HUB_NAME.fullmatch(source) or source.lower().endswith(_FILE_SUFFIXES):
         raise FileNotFoundError(f"no such file: {source!r}")
+    offline = datasets.config.HF_HUB_OFFLINE or not _hub_reachable()
+    if offline and not datasets.config.HF_HUB_OFFLINE:
+        # No network: the hub stack would retry for half a minute and log a dozen lines; read the cache only.
+        import huggingface_hub.constants
+
+        datasets.config.HF_HUB_OFFLINE = huggingface_hub.constants.HF_HUB_OFFLINE = True
     try:
         return datasets.load_dataset(source, config_name, split=split, streaming=streaming)
     except Exception as e:  # the hub stack raises many types (ConnectionError, HTTP errors, ...)
+        if offline:
+            raise ValueError(
+                f"dataset {source!r} is not a local path, not in the local cache, and the Hugging Face Hub cannot "
+                "be reached (offline): give a local file or directory"
+            ) from e
         raise ValueError(
             f"could not load dataset {source!r} from the hub: {_short(e)} (and it is not a local path)"
         ) from e
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a connection to the Hugging Face Hub opens within `timeout` seconds."""
+    import socket
+
+    try:
+        socket.create_connection((HUB_HOST, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
 
 
 def _short(e: BaseException) -> str:
@@ -146,6 +169,8 @@ def _data_files(path: Path) -> list[Path]:
         if _builder(path) is None:
             raise ValueError(f"unsupported file type: {str(path)!r} (supported: {supported})")
         return [path]
+    if not path.is_dir():  # /dev/null, a FIFO: datasets reads files by name and type
+        raise ValueError(f"{str(path)!r} is not a regular file or a directory: give a data file ({supported})")
     files = sorted(
         f
         for f in path.rglob("*")
