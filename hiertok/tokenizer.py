@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from decoder.generate import GenerationConfig
 from decoder.model import SpecialIds
@@ -121,6 +122,10 @@ class IdeaTokenizer:
         out = [empty]
         for start in range(0, len(order), batch_size):
             tokens, mask = pad_ideas([ideas[i] for i in order[start : start + batch_size]], self.bpe.pad_id)
+            # Widths rounded up to a multiple of 8: a long encode meets a few shapes, not one per batch, which
+            # otherwise fragments the allocator's heap (memory grew with the input; experiments/README.md).
+            extra = -tokens.shape[1] % 8
+            tokens, mask = F.pad(tokens, (0, extra), value=self.bpe.pad_id), F.pad(mask, (0, extra), value=False)
             out.append(fn(tokens.to(self.device), mask.to(self.device)).cpu())
         result = torch.cat(out)
         result[torch.as_tensor(order, dtype=torch.long)] = result.clone()

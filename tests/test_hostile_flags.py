@@ -1,12 +1,16 @@
 """Hostile input, round two (the CLI): flag values out of range whether or not they take effect, absurd sizes,
 input files that are not what they look like, and misleading messages. Same case format as test_hostile.py."""
 
+import json
 import os
+import select
+import subprocess
 import sys
 
 import pytest
 
 from hiertok.cli import main
+from hiertok.cli_io import ENCODE_BATCH_DOCS
 
 from .cli_errors import error_line
 from .test_hostile import run_case
@@ -147,3 +151,19 @@ def test_a_reader_that_leaves_ends_encode_quietly(toy_run, tmp_path, monkeypatch
     monkeypatch.setattr(sys, "stdout", os.fdopen(write, "w"))
     assert main(["encode", "--ckpt", str(toy_run), str(tmp_path / "in.txt")]) == 141
     assert "error" not in capsys.readouterr().err
+
+
+def test_encode_writes_codes_while_the_input_is_still_open(toy_run):
+    """Streaming: a batch's codes come out before the input ends (the process would block forever otherwise)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "hiertok.cli", "encode", "--ckpt", str(toy_run)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        proc.stdin.write(b"Tom ran home. Mia sat down.\n" * (ENCODE_BATCH_DOCS + 1))
+        proc.stdin.flush()  # the input stays open: only a streaming encoder can answer now
+        ready, _, _ = select.select([proc.stdout], [], [], 120)
+        assert ready, "no output while the input was open"
+        assert json.loads(proc.stdout.readline())["codes"]
+    finally:
+        proc.kill()
+        proc.wait()
