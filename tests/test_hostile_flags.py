@@ -1,6 +1,7 @@
 """Hostile input, round two (the CLI): flag values out of range whether or not they take effect, absurd sizes,
 input files that are not what they look like, and misleading messages. Same case format as test_hostile.py."""
 
+import io
 import json
 import os
 import select
@@ -167,3 +168,12 @@ def test_encode_writes_codes_while_the_input_is_still_open(toy_run):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_dash_reads_standard_input(toy_run, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xef\xbb\xbfTom ran home.\r\n")))
+    assert main(["encode", "--ckpt", str(toy_run), "-"]) == 0
+    dash = json.loads(capsys.readouterr().out)["codes"]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"Tom ran home.\n")))
+    assert main(["encode", "--ckpt", str(toy_run)]) == 0
+    assert json.loads(capsys.readouterr().out)["codes"] == dash
