@@ -286,8 +286,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.out:
             from hiertok.atomic import atomic_write_text
 
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(Path(args.out), text + "\n")
+            out = Path(args.out)
+            if out.exists() and not out.is_file():  # /dev/null, /dev/stdout, a FIFO: written as they are
+                out.write_text(text + "\n", encoding="utf-8")
+            else:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(out, text + "\n")
         print(text)
         return 0
     from hiertok.cli_io import encode_stream, input_name, parse_codes_line, read_lines
@@ -333,6 +337,7 @@ def _generate(args: argparse.Namespace) -> int:
         decode_passes=args.decode_passes,
         seed=args.seed,
         n_best=None if args.json else 1,  # decode only what is printed
+        progress=sys.stderr.isatty(),  # a long search shows where it is
     )
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
@@ -381,7 +386,7 @@ def _generate_flat(args: argparse.Namespace, prompt: str) -> int:
             raise ValueError(f"{flag} needs a planner run: {args.ckpt} is a flat LM, which writes without a plan")
     beams = 1 if args.sample or args.beams is None else args.beams
     sentences = 8 if args.sentences is None else args.sentences
-    samples = args.num_samples if args.sample else 1
+    samples = args.num_samples if args.sample and args.json else 1  # without --json only one is printed
     temperature = args.temperature if args.sample else 0.0
     SearchConfig(
         max_ideas=sentences,

@@ -67,6 +67,10 @@ def check_output(out: str | None) -> None:
     path = Path(out)
     if path.is_dir():
         raise ValueError(f"--out {out} is a directory: give a file path")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise ValueError(f"--out {out}: cannot write there (not writable)")
+        return
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -117,7 +121,7 @@ def _decoded(stream: BinaryIO, name: str) -> Iterator[str]:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as e:
             raise ValueError(f"{name}: line {n} is not valid UTF-8 (byte {raw[e.start]:#04x})") from None
-        yield line.removeprefix("\ufeff") if n == 1 else line
+        yield line.removeprefix("\ufeff")  # at the start of a file, or of each file of `cat a b`
 
 
 def read_documents(file: str | None) -> Iterator[str]:
@@ -135,9 +139,27 @@ def read_documents(file: str | None) -> Iterator[str]:
             continue
         obj = _json_object(line)
         if obj is None or not isinstance(obj.get("text"), str):
-            got = "not a JSON object" if obj is None else f'"text" is {type(obj.get("text")).__name__}'
+            got = "not a JSON object" if obj is None else _json_type(obj.get("text", _MISSING))
             raise ValueError(f'{input_name(file)}: line {n}: JSONL input needs an object with a string "text" ({got})')
         yield obj["text"]
+
+
+_MISSING = object()
+
+
+def _json_type(value: object) -> str:
+    """How a JSON value that should have been a string is named in a message."""
+    if value is _MISSING:
+        return 'no "text"'
+    names = {
+        type(None): "null",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        list: "a list",
+        dict: "an object",
+    }
+    return f'"text" is {names.get(type(value), type(value).__name__)}'
 
 
 def _json_object(line: str) -> dict | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from einops import rearrange, repeat
 
-from hiertok.checks import MAX_SEED, check_int, check_text
+from hiertok.checks import MAX_BEAMS, MAX_IDEAS, MAX_SEED, check_int, check_text
 from hiertok.codes import Codes
 from hiertok.config import ConfigError, load_config
 from hiertok.data.segment import normalize_text
@@ -120,17 +120,23 @@ class Pipeline:
         return cls(tok, planner.to(device), dataclasses.replace(cfg, tokenizer=str(tok_dir)))
 
     def plans(
-        self, prompt_codes: torch.Tensor, goal_codes: torch.Tensor | None, cfg: SearchConfig, seed: int = 0
+        self,
+        prompt_codes: torch.Tensor,
+        goal_codes: torch.Tensor | None,
+        cfg: SearchConfig,
+        seed: int = 0,
+        progress: bool = False,
     ) -> list[list[Plan]]:
         """Search plans for prompts of one length: (B, T, L) codes, optional (B, L) goals.
 
         A prompt longer than the planner's training window is planned from its last `data.window` ideas.
+        `progress`: a progress bar over the planned ideas on stderr.
         """
         cfg = dataclasses.replace(cfg, max_context=cfg.max_context or self.cfg.data.window)
         device = next(self.planner.parameters()).device
         goal = None if goal_codes is None else goal_codes.to(device)
         generator = torch.Generator(device=device).manual_seed(seed)
-        return search(self.planner, prompt_codes.to(device), goal, cfg, generator)
+        return search(self.planner, prompt_codes.to(device), goal, cfg, generator, progress)
 
     def expand(
         self,
@@ -212,6 +218,7 @@ class Pipeline:
         decode_passes: int | None = None,
         seed: int = 0,
         n_best: int | None = None,
+        progress: bool = False,
     ) -> Generation:
         """Plan and write a continuation of `prompt`.
 
@@ -231,14 +238,20 @@ class Pipeline:
             seed: sampling seed.
             n_best: how many of the searched plans (best first) are decoded and returned (None: all of them;
                 decoding costs time in proportion).
+            progress: show the plan search's progress on stderr.
         """
         prompt = normalize_text(check_text("prompt", prompt))
         if goal is not None:
             goal = normalize_text(check_text("goal", goal))
         check_int("seed", seed, 0, MAX_SEED)
-        for name, value in (("sentences", sentences), ("beams", beams), ("diverse_groups", diverse_groups)):
-            if value is not None:
-                check_int(name, value)  # their ranges: SearchConfig.validate
+        bounded = (
+            ("sentences", sentences, MAX_IDEAS),
+            ("beams", beams, MAX_BEAMS),
+            ("diverse_groups", diverse_groups, MAX_BEAMS),
+        )
+        for name, value, high in bounded:
+            if value is not None:  # checked whether or not it takes effect (beams when sampling too)
+                check_int(name, value, 1, high)
         if n_best is not None:
             check_int("n_best", n_best, 1)
         s = dataclasses.replace(self.cfg.search)
@@ -268,7 +281,7 @@ class Pipeline:
             if int(g.mask.sum()) != 1:
                 raise ValueError(f"the goal must be one sentence (idea), it has {int(g.mask.sum())}")
             goal_codes = g.ids[:, 0, : self.levels]
-        plans = self.plans(prompt_codes, goal_codes, s, seed)
+        plans = self.plans(prompt_codes, goal_codes, s, seed, progress)
         if n_best is not None:
             plans = [per[:n_best] for per in plans]
         texts = self.expand(

@@ -12,11 +12,13 @@ log-probability / ideas ** length_penalty.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import torch
 from einops import repeat
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from hiertok.checks import MAX_BEAMS, MAX_IDEAS, MAX_SAMPLES, check_float, check_int, check_temperature
 from hiertok.sampling import filter_logits
@@ -131,6 +133,7 @@ def search(
     goal: Tensor | None,
     cfg: SearchConfig,
     generator: torch.Generator | None = None,
+    progress: bool = False,
 ) -> list[list[Plan]]:
     """Plans continuing each prompt: beam search when num_beams > 1, else greedy or sampled plans.
 
@@ -140,6 +143,7 @@ def search(
         goal: (B, L) per-level codes of a goal idea per prompt, or None.
         cfg: search settings.
         generator: random generator for sampling.
+        progress: a progress bar over the planned ideas on stderr (for long searches in a terminal).
 
     Returns:
         Per prompt, its plans best first: the n-best beams, or the num_samples samples.
@@ -147,12 +151,17 @@ def search(
     with torch.no_grad():
         cfg.validate()
         if cfg.num_beams > 1:
-            return beam_search(planner, prompt, goal, cfg)
-        return sample(planner, prompt, goal, cfg, generator)
+            return beam_search(planner, prompt, goal, cfg, progress)
+        return sample(planner, prompt, goal, cfg, generator, progress)
 
 
 def sample(
-    planner: Planner, prompt: Tensor, goal: Tensor | None, cfg: SearchConfig, generator: torch.Generator | None = None
+    planner: Planner,
+    prompt: Tensor,
+    goal: Tensor | None,
+    cfg: SearchConfig,
+    generator: torch.Generator | None = None,
+    progress: bool = False,
 ) -> list[list[Plan]]:
     """num_samples independent plans per prompt: greedy at temperature 0, else filtered sampling."""
     with torch.no_grad():
@@ -161,7 +170,7 @@ def sample(
         n = rows.b * k
         dev = rows.device
         logprob, done = torch.zeros(n, device=dev), torch.zeros(n, dtype=torch.bool, device=dev)
-        for _ in range(cfg.max_ideas):
+        for _ in _ideas(cfg.max_ideas, progress):
             state, ids, idea_lp = rows.h, [], torch.zeros(n, device=dev)
             for level in range(vocab.levels):
                 logp = planner.head.logits(state, level).float().log_softmax(-1)
@@ -191,7 +200,9 @@ def sample(
         ]
 
 
-def beam_search(planner: Planner, prompt: Tensor, goal: Tensor | None, cfg: SearchConfig) -> list[list[Plan]]:
+def beam_search(
+    planner: Planner, prompt: Tensor, goal: Tensor | None, cfg: SearchConfig, progress: bool = False
+) -> list[list[Plan]]:
     """Beam search over plans, level by level; diverse beam search when cfg.diverse_groups > 1.
 
     END competes with the first level's codes: an END among a group's top candidates finishes that beam
@@ -211,7 +222,7 @@ def beam_search(planner: Planner, prompt: Tensor, goal: Tensor | None, cfg: Sear
         finished: list[list[Plan]] = [[] for _ in range(b)]
         closed = [False] * b  # a prompt with num_beams finished plans stops (early stopping)
         offsets = torch.arange(b, device=dev)[:, None] * k
-        for _ in range(cfg.max_ideas):
+        for _ in _ideas(cfg.max_ideas, progress):
             state, ids, idea_lp = rows.h, [], torch.zeros(b * k, device=dev)
             for level in range(vocab.levels):
                 logp = planner.head.logits(state, level).float().log_softmax(-1).view(b, k, -1)
@@ -242,6 +253,11 @@ def beam_search(planner: Planner, prompt: Tensor, goal: Tensor | None, cfg: Sear
                     _plan(rows, i * k + j, float(logprob[i, j]), False, cfg) for j in range(k) if logprob[i, j] > NEG
                 )
         return [sorted(plans, key=lambda p: -p.score)[:k] for plans in finished]
+
+
+def _ideas(count: int, progress: bool):
+    """range(count), shown as a progress bar on stderr when asked (it closes itself when a search stops early)."""
+    return tqdm(range(count), desc="planning", unit="idea", leave=False, disable=not progress, file=sys.stderr)
 
 
 def _beam_step(

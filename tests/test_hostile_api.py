@@ -27,6 +27,7 @@ API_CASES = [
     ("generate-str-sentences", lambda tok, pipe: pipe.generate("Hi.", sentences="3"), TypeError, "sentences"),
     ("generate-none-seed", lambda tok, pipe: pipe.generate("Hi.", seed=None), TypeError, "seed"),
     ("generate-nan-temperature", lambda tok, pipe: pipe.generate("Hi.", temperature=NAN), ValueError, "finite"),
+    ("generate-zero-beams-sampling", lambda tok, pipe: pipe.generate("Hi.", sample=True, beams=0), ValueError, "beams"),
     ("generate-zero-n-best", lambda tok, pipe: pipe.generate("Hi.", n_best=0), ValueError, "n_best"),
     ("generate-bytes-goal", lambda tok, pipe: pipe.generate("Hi.", goal=b"x"), TypeError, "goal"),
     ("decode-a-list", lambda tok, pipe: tok.decode([[1] * 16]), TypeError, "Codes"),
@@ -49,7 +50,7 @@ def test_the_python_api_fails_at_the_call(name, call, error, fragment, toy_tok, 
 
 
 def test_api_sizes_are_bounded(toy_pipe):
-    with pytest.raises(ValueError, match="num_beams must be <="):
+    with pytest.raises(ValueError, match="beams must be <="):
         toy_pipe.generate("Hi.", beams=10_000)
     with pytest.raises(ValueError, match="num_samples must be <="):
         toy_pipe.generate("Hi.", sample=True, num_samples=100_000)
@@ -98,3 +99,32 @@ def test_a_prompt_with_nul_is_not_echoed_with_it(toy_planner_run, capsys):
     assert json.loads(capsys.readouterr().out)["prompt"] == "Tom ran."
     assert main(argv) == 0
     assert capsys.readouterr().out.startswith("Tom ran.")  # the toy decoder's own text may hold any byte
+
+
+def test_codes_out_of_range_from_the_encoder_are_refused(toy_tok, monkeypatch):
+    """What NaN activations give (-2**31 after quantization) never leaves encode_ideas as codes."""
+    monkeypatch.setattr(toy_tok.model, "encode", lambda tokens, mask: torch.full((len(tokens), 4), -(2**31)))
+    with pytest.raises(ValueError, match="out of range"):
+        toy_tok.encode_ideas([[1, 2, 3]])
+
+
+def test_an_unreachable_hub_is_said_once(monkeypatch, capsys, tmp_path):
+    import socket
+
+    import datasets
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)  # as a user without HF_HUB_OFFLINE set
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    for key in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(key, raising=False)
+
+    def no_network(*args, **kwargs):
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    argv = ["train", "tokenizer", "--out", str(tmp_path / "x"), "data.source=nobody/no-such-dataset-hiertok"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "offline" in error_line(err) and len(err.strip().splitlines()) == 1, err
+    assert datasets.config.HF_HUB_OFFLINE is False  # the flag is put back

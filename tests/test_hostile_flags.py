@@ -7,6 +7,7 @@ import os
 import select
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -95,13 +96,13 @@ CASES = [
         "encode-jsonl-number-text",
         {"a.jsonl": '{"text": 42}\n'},
         [*E, "{tmp}/a.jsonl"],
-        ("error", "line 1", "int"),
+        ("error", "line 1", '"text" is a number'),
     ),
     (
         "encode-jsonl-null-text",
         {"a.jsonl": '{"text": "Tom ran."}\n{"text": null}\n'},
         [*E, "{tmp}/a.jsonl"],
-        ("error", "line 2", "nonetype"),
+        ("error", "line 2", '"text" is null'),
     ),
     (
         "encode-jsonl-broken-line",
@@ -177,3 +178,43 @@ def test_dash_reads_standard_input(toy_run, monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"Tom ran home.\n")))
     assert main(["encode", "--ckpt", str(toy_run)]) == 0
     assert json.loads(capsys.readouterr().out)["codes"] == dash
+
+
+def test_out_is_checked_before_the_work(toy_run, tmp_path, monkeypatch, capsys):
+    import hiertok.evaluate
+
+    def never(*args, **kwargs):
+        raise AssertionError("the evaluation ran before --out was checked")
+
+    monkeypatch.setattr(hiertok.evaluate, "evaluate_run", never)
+    assert main(["eval", "tokenizer", "--ckpt", str(toy_run), "--out", str(tmp_path)]) == 2
+    assert "--out" in error_line(capsys.readouterr().err)
+
+
+def test_a_fifo_is_read_as_a_file(toy_run, tmp_path, capsys):
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text("Tom ran home.\n"))
+    writer.start()
+    assert main(["encode", "--ckpt", str(toy_run), str(fifo)]) == 0
+    writer.join()
+    assert json.loads(capsys.readouterr().out)["codes"]
+
+
+def test_generate_decodes_only_the_plan_it_prints(toy_planner_run, monkeypatch, capsys):
+    from hiertok.pipeline import Pipeline
+
+    decoded = []
+    expand = Pipeline.expand
+
+    def spy(self, prompt_codes, plans, *args, **kwargs):
+        decoded.append(sum(len(per) for per in plans))
+        return expand(self, prompt_codes, plans, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "expand", spy)
+    argv = ["generate", "--ckpt", str(toy_planner_run), "--prompt", "Hi.", "-n", "2", "--beams", "3"]
+    assert main(argv) == 0 and decoded == [1]
+    assert (
+        main([*argv, "--json"]) == 0
+        and decoded[-1] == len(json.loads(capsys.readouterr().out.splitlines()[-1])["plans"]) > 1
+    )

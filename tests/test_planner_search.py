@@ -329,3 +329,11 @@ def test_a_plan_has_one_idea_at_least_when_end_is_likeliest(planner, monkeypatch
     ):
         for plans in search(planner, prompt, None, cfg, torch.Generator().manual_seed(0)):
             assert plans and all(len(p.codes) == 1 and p.ended for p in plans)
+
+
+def test_a_search_can_show_its_progress(planner, capsys):
+    cfg = SearchConfig(max_ideas=3, num_beams=2)
+    quiet = search(planner, random_codes(1, 2), None, cfg)
+    shown = search(planner, random_codes(1, 2), None, cfg, progress=True)
+    assert "planning" in capsys.readouterr().err
+    assert [p.codes.tolist() for p in quiet[0]] == [p.codes.tolist() for p in shown[0]]  # the bar changes nothing

@@ -34,7 +34,6 @@ _BUILDERS = {
 # hub lookup), including data formats we don't read.
 _FILE_SUFFIXES = (*_BUILDERS, ".gz", ".csv", ".tsv", ".arrow", ".bz2", ".xz", ".zst")
 # Same rule as datasets: a relative name with at most one "/" may be a hub repo id.
-HUB_HOST = "huggingface.co"
 _HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 
 
@@ -117,32 +116,40 @@ def _load(
             raise ValueError(f"could not read {source!r} as {builder}: {_short(e)}") from e
     if not _HUB_NAME.fullmatch(source) or source.lower().endswith(_FILE_SUFFIXES):
         raise FileNotFoundError(f"no such file: {source!r}")
-    offline = datasets.config.HF_HUB_OFFLINE or not _hub_reachable()
-    if offline and not datasets.config.HF_HUB_OFFLINE:
-        # No network: the hub stack would retry for half a minute and log a dozen lines; read the cache only.
-        import huggingface_hub.constants
+    import huggingface_hub.constants as hub
 
-        datasets.config.HF_HUB_OFFLINE = huggingface_hub.constants.HF_HUB_OFFLINE = True
+    was_offline = datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE
+    offline = datasets.config.HF_HUB_OFFLINE or not _hub_reachable(hub.ENDPOINT)
+    # No network: the hub stack would retry for half a minute and log a dozen lines; read the cache only, this once.
+    datasets.config.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE = offline or was_offline[1]
     try:
         return datasets.load_dataset(source, config_name, split=split, streaming=streaming)
     except Exception as e:  # the hub stack raises many types (ConnectionError, HTTP errors, ...)
         if offline:
             raise ValueError(
-                f"dataset {source!r} is not a local path, not in the local cache, and the Hugging Face Hub cannot "
-                "be reached (offline): give a local file or directory"
+                f"dataset {source!r} is not a local path and the Hugging Face Hub cannot be reached (offline), "
+                f"nor does the local cache have it: {_short(e)}"
             ) from e
         raise ValueError(
             f"could not load dataset {source!r} from the hub: {_short(e)} (and it is not a local path)"
         ) from e
+    finally:
+        datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE = was_offline
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether a connection to the Hugging Face Hub opens within `timeout` seconds."""
+def _hub_reachable(endpoint: str, timeout: float = 3.0) -> bool:
+    """Whether a connection to the hub's endpoint (HF_ENDPOINT, a mirror too) opens within `timeout` seconds. Behind
+    a proxy (HTTPS_PROXY / ALL_PROXY) the hub stack's own connection decides: a direct probe would fail there."""
+    import os
     import socket
+    from urllib.parse import urlparse
 
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    url = urlparse(endpoint)
     try:
-        socket.create_connection((HUB_HOST, 443), timeout=timeout).close()
-    except OSError:
+        socket.create_connection((url.hostname or "", url.port or 443), timeout=timeout).close()
+    except (OSError, ValueError):
         return False
     return True
 
