@@ -3,7 +3,7 @@ code records, and `encode` streamed in bounded batches.
 
 Input rules (README: "Encode and decode"):
 - FILE is a path (a regular file, a FIFO, /dev/stdin), or `-` / nothing for standard input; a directory is refused.
-- Bytes must be UTF-8; a byte-order mark at the start is dropped, a line may end in "\\n" or "\\r\\n".
+- Bytes must be UTF-8; a byte-order mark at the start of a line is dropped, a line may end in "\\n" or "\\r\\n".
 - Documents: if the first non-blank line is a JSON object, the input is JSONL and every non-blank line must be an
   object with a string "text"; otherwise every line is one document. Blank lines are empty documents.
 """
@@ -67,11 +67,11 @@ def check_output(out: str | None) -> None:
     path = Path(out)
     if path.is_dir():
         raise ValueError(f"--out {out} is a directory: give a file path")
-    if path.exists():
+    if path.exists() and not path.is_file():  # a device or a FIFO is written in place
         if not os.access(path, os.W_OK):
             raise ValueError(f"--out {out}: cannot write there (not writable)")
         return
-    parent = path.parent
+    parent = path.parent  # a file is replaced atomically: its directory must be writable
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK):
