@@ -60,6 +60,7 @@ LAYERS: dict[str, set[str]] = {
     },
     "app": {
         "hiertok.cli",
+        "hiertok.cli_generate",
         "hiertok.cli_io",
         "hiertok.codelength",
         "hiertok.demo",
