@@ -62,8 +62,8 @@ BUGS: dict[str, Bug] = {
     "goal_dropped": Bug(
         "Pipeline.generate encodes the goal but searches without it",
         "hiertok/pipeline.py",
-        "plans = self.plans(prompt_codes, goal_codes, s, seed)",
-        "plans = self.plans(prompt_codes, None, s, seed)",
+        "plans = self.plans(prompt_codes, goal_codes, s, seed, progress)",
+        "plans = self.plans(prompt_codes, None, s, seed, progress)",
     ),
     "codelength_leaks": Bug(
         "the codelength's planner sees each document's final idea in the goal slot",
