@@ -103,3 +103,19 @@ def test_a_single_idea_is_scored_and_no_text_is_refused(context_pipe):
     assert len(bits.code_bits) == len(bits.token_bits) == 1 and bits.total > 0
     with pytest.raises(ValueError, match="^no text to score: the documents are empty$"):
         idea_bits(context_pipe, ["", "  "])
+
+
+def test_each_ideas_nats_and_correct_tokens_are_its_own_whatever_the_batch(context_pipe):
+    """idea_nats scores ideas in batches: every idea's nats and teacher-forced correct-token count must be what it
+    gets alone (a count summed over the batch, or a batch's nats spread, would differ)."""
+    from hiertok.evaluate import idea_nats
+
+    tok = context_pipe.tokenizer
+    corpus = IdeaCorpus.build(DOCS, tok.bpe, tok.segmentation)
+    codes = tok.encode(DOCS)
+    nats, correct = idea_nats(tok, corpus, codes)
+    one_nats, one_correct = idea_nats(tok, corpus, codes, batch_size=1)
+    assert torch.equal(correct, one_correct)
+    assert nats.tolist() == pytest.approx(one_nats.tolist(), rel=1e-4, abs=1e-4)
+    lengths = torch.from_numpy(corpus.idea_offsets[1:] - corpus.idea_offsets[:-1]) + 1  # tokens and EOS
+    assert bool((correct <= lengths).all()) and bool((nats > 0).all())
