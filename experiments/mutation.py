@@ -109,7 +109,7 @@ GROUPS: dict[str, Group] = {
             "hiertok.training.xǁCheckpointsǁ*",
             "hiertok.training.xǁMetricsLogǁtruncate_after__*",
         ],
-        ["tests/test_resume.py", "tests/test_determinism.py", "tests/test_hostile.py"],
+        ["tests/test_checkpoints.py", "tests/test_resume.py", "tests/test_determinism.py", "tests/test_hostile.py"],
     ),
 }
 
