@@ -48,6 +48,14 @@ def check_temperature(name: str, value: object) -> float:
     return t
 
 
+def check_mass(name: str, value: object) -> float:
+    """A nucleus (top-p) probability mass: a finite number in (0, 1]."""
+    mass = check_float(name, value, 0.0, 1.0)
+    if mass == 0:
+        raise ValueError(f"{name} must be in (0, 1], got {value}")
+    return mass
+
+
 def check_text(name: str, value: object) -> str:
     """`value` if it is a str; else TypeError (bytes are not text: decode them first)."""
     if not isinstance(value, str):

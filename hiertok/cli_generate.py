@@ -56,10 +56,14 @@ def generate_command(args: argparse.Namespace) -> int:
 
 def _is_flat_run(run_dir: str) -> bool:
     """A flat baseline run (`hiertok train baseline`): its config records the parameter count it matched."""
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file() or (Path(run_dir) / "tokenizer.json").is_file():
-        return False
     from omegaconf import OmegaConf
+
+    from hiertok.tokenizer import BPE_FILE
+    from hiertok.training import CONFIG_FILE
+
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file() or (Path(run_dir) / BPE_FILE).is_file():
+        return False
 
     try:
         cfg = OmegaConf.load(path)

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from hiertok.checks import MAX_BEAMS, MAX_IDEAS, MAX_SAMPLES, MAX_SEED, check_float, check_int, check_temperature
+from hiertok.checks import MAX_BEAMS, MAX_IDEAS, MAX_SAMPLES, MAX_SEED, check_int, check_mass, check_temperature
 from hiertok.data.segment import normalize_text
 
 if TYPE_CHECKING:
@@ -56,8 +56,8 @@ def check_flags(args: argparse.Namespace) -> None:
             check_int("--" + name.replace("_", "-"), value, low, high)
     if getattr(args, "temperature", None) is not None:
         check_temperature("--temperature", args.temperature)
-    if getattr(args, "top_p", None) is not None and not 0 < check_float("--top-p", args.top_p, 0.0, 1.0):
-        raise ValueError(f"--top-p must be in (0, 1], got {args.top_p}")
+    if getattr(args, "top_p", None) is not None:
+        check_mass("--top-p", args.top_p)
 
 
 def check_output(out: str | None) -> None:
@@ -188,9 +188,9 @@ def parse_codes_line(line: str, n: int) -> list[list[int]]:
     return codes
 
 
-def encode_stream(tok: IdeaTokenizer, file: str | None) -> int:
+def encode_stream(tok: IdeaTokenizer, file: str | None) -> None:
     """`hiertok encode`: every document's codes as a JSON line, written as the input is read, in batches of
-    ENCODE_BATCH_DOCS documents. Returns the number of documents.
+    ENCODE_BATCH_DOCS documents.
 
     Raises:
         ValueError: the input has no text at all (nothing is written then).
@@ -198,7 +198,6 @@ def encode_stream(tok: IdeaTokenizer, file: str | None) -> int:
     sizes = tok.codebook_sizes
     pending: list[str] = []
     seen_text = False
-    count = 0
 
     def flush() -> None:
         ideas = [tok.split(doc) for doc in pending]
@@ -212,11 +211,9 @@ def encode_stream(tok: IdeaTokenizer, file: str | None) -> int:
 
     for doc in read_documents(file):
         pending.append(doc)
-        count += 1
         seen_text = seen_text or bool(normalize_text(doc).strip())
         if seen_text and len(pending) >= ENCODE_BATCH_DOCS:  # blank lines before any text wait: see below
             flush()
     if not seen_text:
         raise ValueError(f"no text to encode in {input_name(file)}")
     flush()
-    return count

@@ -20,7 +20,7 @@ from einops import repeat
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from hiertok.checks import MAX_BEAMS, MAX_IDEAS, MAX_SAMPLES, check_float, check_int, check_temperature
+from hiertok.checks import MAX_BEAMS, MAX_IDEAS, MAX_SAMPLES, check_float, check_int, check_mass, check_temperature
 from hiertok.sampling import filter_logits
 from planner.model import Planner
 
@@ -68,8 +68,7 @@ class SearchConfig:
         check_int("max_context", self.max_context, 0)
         check_temperature("temperature", self.temperature)
         check_int("top_k", self.top_k, 0)
-        if not 0 < check_float("top_p", self.top_p, 0.0, 1.0):
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        check_mass("top_p", self.top_p)
         if self.num_beams % self.diverse_groups:
             raise ValueError(
                 f"num_beams ({self.num_beams}) must be a multiple of diverse_groups ({self.diverse_groups})"
