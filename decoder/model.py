@@ -26,6 +26,7 @@ from x_transformers import TransformerWrapper
 from x_transformers.x_transformers import LayerIntermediates
 
 from decoder.copy import CopyHead
+from hiertok.errors import UserError
 from hiertok.layers import rotary_layers
 
 # How a context slot shows an earlier idea.
@@ -57,24 +58,24 @@ class DecoderConfig:
     neighbor_window: int = 0  # removed (it read the next ideas' codes too); kept so that old configs load
 
     def validate(self) -> None:
-        """Raise ValueError with one line if the decoder config cannot work."""
+        """Raise UserError with one line if the decoder config cannot work."""
         if self.neighbor_window:
-            raise ValueError(
+            raise UserError(
                 "model.decoder.neighbor_window was removed: the decoder reads only earlier ideas "
                 "(model.decoder.context=C); retrain with that"
             )
         if self.context < 0:
-            raise ValueError(f"model.decoder.context must be >= 0, got {self.context}")
+            raise UserError(f"model.decoder.context must be >= 0, got {self.context}")
         if self.copy and not (self.context and self.context_text):
-            raise ValueError("model.decoder.copy copies the context's tokens: it needs context > 0 and context_text")
+            raise UserError("model.decoder.copy copies the context's tokens: it needs context > 0 and context_text")
         if not 0.0 <= self.context_dropout <= 1.0:
-            raise ValueError(f"model.decoder.context_dropout must be in [0, 1], got {self.context_dropout}")
+            raise UserError(f"model.decoder.context_dropout must be in [0, 1], got {self.context_dropout}")
         if not 0.0 <= self.context_full <= 1.0:
-            raise ValueError(f"model.decoder.context_full must be in [0, 1], got {self.context_full}")
+            raise UserError(f"model.decoder.context_full must be in [0, 1], got {self.context_full}")
         if not 0.0 <= self.detail_noise <= 1.0:
-            raise ValueError(f"model.decoder.detail_noise must be in [0, 1], got {self.detail_noise}")
+            raise UserError(f"model.decoder.detail_noise must be in [0, 1], got {self.detail_noise}")
         if self.detail_noise_from == 1 or self.detail_noise_from < 0:
-            raise ValueError(f"model.decoder.detail_noise_from must be 0 or a level >= 2, got {self.detail_noise_from}")
+            raise UserError(f"model.decoder.detail_noise_from must be 0 or a level >= 2, got {self.detail_noise_from}")
 
 
 @dataclass

@@ -22,6 +22,7 @@ from decoder.model import ABSENT, CODES, TEXT, Condition, DecoderConfig, IdeaDec
 from hiertok.data.ideas import IdeaBatch
 from hiertok.detail_noise import swap_details
 from hiertok.encoder import EncoderConfig, IdeaEncoder
+from hiertok.errors import UserError
 from hiertok.idea_losses import NextIdeaPredictor, info_nce, infonce_uniformity, total_coding_rate
 from hiertok.quantize import MultiLevelQuantizer, QuantizerConfig
 
@@ -61,21 +62,21 @@ class LossConfig:
 
 
 def validate_losses(cfg: LossConfig, levels: int, hierarchy: str) -> None:
-    """Raise ValueError with one line if the loss config cannot work."""
+    """Raise UserError with one line if the loss config cannot work."""
     for name in ("bow_weight", "next_idea_weight", "reencode_weight", "uniformity_weight", "next_mse_weight"):
         if getattr(cfg, name) < 0:
-            raise ValueError(f"model.loss.{name} must be >= 0, got {getattr(cfg, name)}")
+            raise UserError(f"model.loss.{name} must be >= 0, got {getattr(cfg, name)}")
     if cfg.uniformity not in UNIFORMITY_KINDS:
-        raise ValueError(f"model.loss.uniformity must be one of {UNIFORMITY_KINDS}, got {cfg.uniformity!r}")
+        raise UserError(f"model.loss.uniformity must be one of {UNIFORMITY_KINDS}, got {cfg.uniformity!r}")
     for name in ("next_idea_tau", "reencode_tau", "uniformity_tau", "tcr_eps"):
         if getattr(cfg, name) <= 0:
-            raise ValueError(f"model.loss.{name} must be > 0, got {getattr(cfg, name)}")
+            raise UserError(f"model.loss.{name} must be > 0, got {getattr(cfg, name)}")
     if (cfg.next_idea_weight > 0 or cfg.next_mse_weight > 0) and cfg.context < 1:
-        raise ValueError("model.loss.context must be >= 1 for the next-idea losses")
+        raise UserError("model.loss.context must be >= 1 for the next-idea losses")
     if not 0 <= cfg.next_idea_levels <= levels:
-        raise ValueError(f"model.loss.next_idea_levels must be in 0..{levels}, got {cfg.next_idea_levels}")
+        raise UserError(f"model.loss.next_idea_levels must be in 0..{levels}, got {cfg.next_idea_levels}")
     if cfg.next_idea_weight > 0 and cfg.next_idea_levels and hierarchy != "matryoshka":
-        raise ValueError("model.loss.next_idea_levels needs the matryoshka hierarchy (levels are slices)")
+        raise UserError("model.loss.next_idea_levels needs the matryoshka hierarchy (levels are slices)")
 
 
 @dataclass
@@ -116,7 +117,7 @@ class IdeaAutoencoder(nn.Module):
         loss, dim = cfg.loss, self.quantizer.dim
         validate_losses(loss, self.quantizer.levels, cfg.quantizer.hierarchy)
         if cfg.decoder.detail_noise_from > self.quantizer.levels:
-            raise ValueError(
+            raise UserError(
                 f"model.decoder.detail_noise_from ({cfg.decoder.detail_noise_from}) is past the last level "
                 f"({self.quantizer.levels})"
             )

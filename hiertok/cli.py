@@ -24,6 +24,7 @@ from pathlib import Path
 
 from hiertok import __version__
 from hiertok.config import parse_device
+from hiertok.errors import UserError
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -307,7 +308,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     records = [parse_codes_line(line, n) for n, line in enumerate(read_lines(args.file), 1) if line.strip()]
     if not records:
-        raise ValueError(f"no codes to decode in {input_name(args.file)}")
+        raise UserError(f"no codes to decode in {input_name(args.file)}")
     codes = Codes.from_lists(records, tok.codebook_sizes)
     for text in tok.decode(codes, levels=args.levels, passes=args.passes):
         print(json.dumps({"text": text}, ensure_ascii=False) if args.json else text)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from hiertok.config import parse_device
+from hiertok.errors import UserError
 
 
 def generate_command(args: argparse.Namespace) -> int:
@@ -87,7 +88,7 @@ def _generate_flat(args: argparse.Namespace, prompt: str) -> int:
         ("--no-end", args.no_end),
     ):
         if given:
-            raise ValueError(f"{flag} needs a planner run: {args.ckpt} is a flat LM, which writes without a plan")
+            raise UserError(f"{flag} needs a planner run: {args.ckpt} is a flat LM, which writes without a plan")
     beams = 1 if args.sample or args.beams is None else args.beams
     sentences = 8 if args.sentences is None else args.sentences
     samples = args.num_samples if args.sample and args.json else 1  # without --json only one is printed

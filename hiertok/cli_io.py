@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from hiertok.checks import MAX_BEAMS, MAX_IDEAS, MAX_SAMPLES, MAX_SEED, check_int, check_mass, check_temperature
 from hiertok.data.segment import normalize_text
+from hiertok.errors import UserError
 
 if TYPE_CHECKING:
     from hiertok.tokenizer import IdeaTokenizer
@@ -49,7 +50,7 @@ INT_FLAGS: dict[str, tuple[int, int | None]] = {
 
 
 def check_flags(args: argparse.Namespace) -> None:
-    """ValueError naming the flag for any given numeric flag out of range (`INT_FLAGS`, --temperature, --top-p)."""
+    """UserError naming the flag for any given numeric flag out of range (`INT_FLAGS`, --temperature, --top-p)."""
     for name, (low, high) in INT_FLAGS.items():
         value = getattr(args, name, None)
         if value is not None:
@@ -66,16 +67,16 @@ def check_output(out: str | None) -> None:
         return
     path = Path(out)
     if path.is_dir():
-        raise ValueError(f"--out {out} is a directory: give a file path")
+        raise UserError(f"--out {out} is a directory: give a file path")
     if path.exists() and not path.is_file():  # a device or a FIFO is written in place
         if not os.access(path, os.W_OK):
-            raise ValueError(f"--out {out}: cannot write there (not writable)")
+            raise UserError(f"--out {out}: cannot write there (not writable)")
         return
     parent = path.parent  # a file is replaced atomically: its directory must be writable
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise ValueError(f"--out {out}: cannot write there ({parent} is not a writable directory)")
+        raise UserError(f"--out {out}: cannot write there ({parent} is not a writable directory)")
 
 
 def input_name(file: str | None) -> str:
@@ -83,9 +84,9 @@ def input_name(file: str | None) -> str:
 
 
 def stdin_bytes() -> BinaryIO:
-    """Standard input as bytes; ValueError when it is closed (`<&-`)."""
+    """Standard input as bytes; UserError when it is closed (`<&-`)."""
     if sys.stdin is None or sys.stdin.closed:
-        raise ValueError("standard input is closed: give the input as an argument")
+        raise UserError("standard input is closed: give the input as an argument")
     if hasattr(sys.stdin, "buffer"):
         return sys.stdin.buffer
     return io.BytesIO(sys.stdin.read().encode("utf-8"))  # a text stream put in its place (an embedding program)
@@ -100,7 +101,7 @@ def read_lines(file: str | None) -> Iterator[str]:
     """Lines of a file or of standard input (`-` or None), decoded as UTF-8, as they are read.
 
     Raises:
-        FileNotFoundError / ValueError: no such file, a directory, bytes that are not UTF-8 (naming the line).
+        FileNotFoundError / UserError: no such file, a directory, bytes that are not UTF-8 (naming the line).
     """
     name = input_name(file)
     if file in (None, "-"):
@@ -108,7 +109,7 @@ def read_lines(file: str | None) -> Iterator[str]:
         return
     path = Path(file)
     if path.is_dir():
-        raise ValueError(f"{file} is a directory: give a file")
+        raise UserError(f"{file} is a directory: give a file")
     if not path.exists():
         raise FileNotFoundError(f"no such file: {file}")
     with open(path, "rb") as f:
@@ -120,7 +121,7 @@ def _decoded(stream: BinaryIO, name: str) -> Iterator[str]:
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise ValueError(f"{name}: line {n} is not valid UTF-8 (byte {raw[e.start]:#04x})") from None
+            raise UserError(f"{name}: line {n} is not valid UTF-8 (byte {raw[e.start]:#04x})") from None
         yield line.removeprefix("\ufeff")  # at the start of a file, or of each file of `cat a b`
 
 
@@ -140,7 +141,7 @@ def read_documents(file: str | None) -> Iterator[str]:
         obj = _json_object(line)
         if obj is None or not isinstance(obj.get("text"), str):
             got = "not a JSON object" if obj is None else _json_type(obj.get("text", _MISSING))
-            raise ValueError(f'{input_name(file)}: line {n}: JSONL input needs an object with a string "text" ({got})')
+            raise UserError(f'{input_name(file)}: line {n}: JSONL input needs an object with a string "text" ({got})')
         yield obj["text"]
 
 
@@ -171,7 +172,7 @@ def _json_object(line: str) -> dict | None:
 
 
 def parse_codes_line(line: str, n: int) -> list[list[int]]:
-    """One line of `decode` input: {"codes": [[...], ...]} (or the bare list); ValueError naming the line."""
+    """One line of `decode` input: {"codes": [[...], ...]} (or the bare list); UserError naming the line."""
     try:
         obj = json.loads(line)
         codes = obj["codes"] if isinstance(obj, dict) else obj
@@ -180,11 +181,11 @@ def parse_codes_line(line: str, n: int) -> list[list[int]]:
         ):
             raise TypeError
     except (json.JSONDecodeError, KeyError, TypeError, RecursionError):
-        raise ValueError(f"line {n}: expected JSON with 'codes': a list of ideas, each a list of ints") from None
+        raise UserError(f"line {n}: expected JSON with 'codes': a list of ideas, each a list of ints") from None
     if any(not idea for idea in codes):
-        raise ValueError(f"line {n}: an idea has no codes (each idea is a list of 1 or more levels)")
+        raise UserError(f"line {n}: an idea has no codes (each idea is a list of 1 or more levels)")
     if any(not 0 <= c < 2**31 for idea in codes for c in idea):
-        raise ValueError(f"line {n}: a code is out of range (codes are integers from 0 to a level's size - 1)")
+        raise UserError(f"line {n}: a code is out of range (codes are integers from 0 to a level's size - 1)")
     return codes
 
 
@@ -193,7 +194,7 @@ def encode_stream(tok: IdeaTokenizer, file: str | None) -> None:
     ENCODE_BATCH_DOCS documents.
 
     Raises:
-        ValueError: the input has no text at all (nothing is written then).
+        UserError: the input has no text at all (nothing is written then).
     """
     sizes = tok.codebook_sizes
     pending: list[str] = []
@@ -215,5 +216,5 @@ def encode_stream(tok: IdeaTokenizer, file: str | None) -> None:
         if seen_text and len(pending) >= ENCODE_BATCH_DOCS:  # blank lines before any text wait: see below
             flush()
     if not seen_text:
-        raise ValueError(f"no text to encode in {input_name(file)}")
+        raise UserError(f"no text to encode in {input_name(file)}")
     flush()

@@ -22,6 +22,7 @@ import torch
 
 from hiertok.codes import Codes
 from hiertok.data.ideas import IdeaCorpus
+from hiertok.errors import UserError
 from hiertok.evaluate import corpus_codes, idea_nats
 from hiertok.flat_lm import FlatLM, TokenWindows, count_params
 from hiertok.pipeline import Pipeline
@@ -75,7 +76,7 @@ def idea_bits(pipe: Pipeline, docs: list[str]) -> IdeaBits:
     tok = pipe.tokenizer
     corpus = IdeaCorpus.build(docs, tok.bpe, tok.segmentation)
     if corpus.num_ideas == 0:
-        raise ValueError("no text to score: the documents are empty")
+        raise UserError("no text to score: the documents are empty")
     return corpus_bits(pipe, corpus, corpus_codes(tok, corpus))
 
 
@@ -149,7 +150,7 @@ def evaluate_codelength_run(
         flat, bcfg = load_baseline(baseline)
         flat = flat.to(device)
         if BPE.load(Path(bcfg.tokenizer) / BPE_FILE).to_str() != pipe.tokenizer.bpe.to_str():
-            raise ValueError(f"baseline {baseline} was trained on other BPE tokens than planner {ckpt}'s tokenizer")
+            raise UserError(f"baseline {baseline} was trained on other BPE tokens than planner {ckpt}'s tokenizer")
     split = heldout_split(data_config(pipe.cfg, pipe.tokenizer), source=data, limit=max_docs)
     result = evaluate_codelength(pipe, flat, list(split.docs()))
     result.train_s_hier = _budget(pipe.cfg.tokenizer, ckpt)

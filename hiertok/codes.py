@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from hiertok.errors import UserError
+
 
 @dataclass
 class Codes:
@@ -24,7 +26,7 @@ class Codes:
 
     def __post_init__(self) -> None:
         if self.ids.ndim != 3 or self.mask.shape != self.ids.shape[:2]:
-            raise ValueError(
+            raise UserError(
                 f"codes must be (docs, ideas, levels) with a (docs, ideas) mask, got "
                 f"{tuple(self.ids.shape)} and {tuple(self.mask.shape)}"
             )
@@ -33,7 +35,7 @@ class Codes:
         if self.mask.dtype != torch.bool:
             raise TypeError(f"the codes' mask must be bool, got {self.mask.dtype}")
         if self.ids.shape[-1] > len(self.codebook_sizes):
-            raise ValueError(
+            raise UserError(
                 f"codes have {self.ids.shape[-1]} levels but only {len(self.codebook_sizes)} codebook sizes are known"
             )
 
@@ -48,7 +50,7 @@ class Codes:
     def prefix(self, k: int) -> Codes:
         """The first k levels."""
         if not 1 <= k <= self.levels:
-            raise ValueError(f"prefix must be in 1..{self.levels}, got {k}")
+            raise UserError(f"prefix must be in 1..{self.levels}, got {k}")
         return Codes(self.ids[..., :k], self.mask, self.codebook_sizes)
 
     def flat(self) -> Tensor:
@@ -75,7 +77,7 @@ class Codes:
         """
         counts_t = torch.as_tensor(list(counts), dtype=torch.long)
         if int(counts_t.sum()) != len(flat):
-            raise ValueError(f"{len(flat)} ideas for documents of {int(counts_t.sum())} ideas in all")
+            raise UserError(f"{len(flat)} ideas for documents of {int(counts_t.sum())} ideas in all")
         width = int(counts_t.max()) if len(counts_t) else 0
         mask = torch.arange(width)[None, :] < counts_t[:, None]
         ids = torch.zeros((len(counts_t), width, flat.shape[-1]), dtype=torch.long)
@@ -87,7 +89,7 @@ class Codes:
         """Inverse of `to_lists`; every idea must have the same number of levels."""
         depths = {len(idea) for doc in docs for idea in doc}
         if len(depths) > 1:
-            raise ValueError(f"ideas have different numbers of levels: {sorted(depths)}")
+            raise UserError(f"ideas have different numbers of levels: {sorted(depths)}")
         levels = depths.pop() if depths else len(codebook_sizes)
         rows = [list(map(int, idea)) for doc in docs for idea in doc]
         flat = torch.tensor(rows, dtype=torch.long) if rows else torch.zeros((0, levels), dtype=torch.long)

@@ -14,13 +14,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from hiertok.errors import UserError
+
 if TYPE_CHECKING:
     import torch
 
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A configuration problem, phrased as one line for the user."""
 
 
@@ -120,19 +122,19 @@ def split_planner_overrides(overrides: list[str] | tuple[str, ...]) -> tuple[lis
 
 
 def parse_device(name: str) -> torch.device:
-    """A torch device by name ("cpu", "cuda", "cuda:1", "mps"); ValueError (one line) if unknown or absent here."""
+    """A torch device by name ("cpu", "cuda", "cuda:1", "mps"); UserError (one line) if unknown or absent here."""
     import torch  # here, not at the top: the CLI reads configs before it needs torch
 
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ValueError(f"unknown device {name!r}: try cpu, cuda, cuda:N or mps") from None
+        raise UserError(f"unknown device {name!r}: try cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r}: this torch has no CUDA device")
+        raise UserError(f"device {name!r}: this torch has no CUDA device")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"device {name!r}: only {torch.cuda.device_count()} CUDA devices here")
+        raise UserError(f"device {name!r}: only {torch.cuda.device_count()} CUDA devices here")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {name!r}: MPS is not available here")
+        raise UserError(f"device {name!r}: MPS is not available here")
     return device
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hiertok.config import load_config, split_planner_overrides
 from hiertok.data.synthetic import StoryWorld
+from hiertok.errors import UserError
 from hiertok.eval_planner import evaluate_planner_run
 from hiertok.evaluate import evaluate_run
 from hiertok.pipeline import Pipeline
@@ -50,7 +51,7 @@ def run_demo(
         stories: held-out stories the tokenizer evaluation reconstructs.
     """
     if prompts < 1 or stories < 1:
-        raise ValueError(f"the demo evaluates at least one story and one prompt, got {stories} and {prompts}")
+        raise UserError(f"the demo evaluates at least one story and one prompt, got {stories} and {prompts}")
     overrides = overrides or []
     tok_only, plan_over = split_planner_overrides(overrides)
     tok_cfg = load_config(TokenizerConfig, config_path("tokenizer/tiny"), tok_only)  # the shipped file

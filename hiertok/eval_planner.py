@@ -35,6 +35,7 @@ from decoder.generate import GenerationConfig
 from hiertok.data.corpus import heldout_split
 from hiertok.data.sources import is_synthetic
 from hiertok.data.story_state import CastChecker
+from hiertok.errors import UserError
 from hiertok.flat_generate import FlatGenerator
 from hiertok.pipeline import Pipeline
 from planner.config import data_config, load_codes
@@ -133,7 +134,7 @@ def evaluate_planner(
         flat: a flat LM whose continuations of the same prompts are scored as the contrast.
     """
     if prompts < 0:
-        raise ValueError(f"prompts must be >= 0, got {prompts}")
+        raise UserError(f"prompts must be >= 0, got {prompts}")
     codes, offsets = encode_documents(pipe.tokenizer, docs)
     held = CodeCorpus(codes, offsets, {}).prefix(pipe.levels)
     tf = teacher_forced_bits(pipe.planner, Windows(held, pipe.cfg.data.window), topk=True)
@@ -155,7 +156,7 @@ def evaluate_planner(
         return result
     usable = [d for d in range(held.num_docs) if len(held.doc(d)) >= 2][:prompts]
     if not usable:
-        raise ValueError("no held-out document has two ideas or more to prompt with")
+        raise UserError("no held-out document has two ideas or more to prompt with")
     first = torch.as_tensor(np.stack([held.doc(d)[0] for d in usable])).long()[:, None]
     last = torch.as_tensor(np.stack([held.doc(d)[-1] for d in usable])).long()
     max_ideas = max(len(held.doc(d)) for d in usable) + 4 if synthetic else pipe.cfg.search.max_ideas

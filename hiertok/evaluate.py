@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from hiertok.codes import Codes
 from hiertok.data.ideas import IdeaCollator, IdeaCorpus
+from hiertok.errors import UserError
 from hiertok.tokenizer import IdeaTokenizer
 
 
@@ -159,7 +160,7 @@ def evaluate_tokenizer(
         TokenizerEval.
     """
     if corpus.num_ideas == 0:
-        raise ValueError("no ideas to evaluate: the held-out data is empty")
+        raise UserError("no ideas to evaluate: the held-out data is empty")
     texts = [tok.bpe.decode(corpus.idea(i).tolist()) for i in range(corpus.num_ideas)]
     n_bytes = sum(len(t.encode("utf-8")) for t in texts)
     codes = corpus_codes(tok, corpus)

@@ -24,6 +24,7 @@ from decoder.generate import GenerationConfig, StopAfter, generate
 from decoder.model import Condition, SpecialIds
 from hiertok.data.bpe import BPE
 from hiertok.data.ideas import Segmentation, segment_document
+from hiertok.errors import UserError
 from hiertok.flat_lm import FlatLM
 
 SENTENCE_END = re.compile(r"[.!?]")
@@ -77,7 +78,7 @@ class FlatGenerator:
             Per prompt, its new sentences, each with its leading space (joined they give the continuation).
         """
         if sentences < 1:
-            raise ValueError(f"sentences must be >= 1, got {sentences}")
+            raise UserError(f"sentences must be >= 1, got {sentences}")
         cfg = dataclasses.replace(cfg or GenerationConfig(), max_tokens=sentences * max_sentence_tokens)
         starts = [[self.bpe.bos_id, *self.bpe.encode(p)] for p in prompts]
         by_length = defaultdict(list)  # one batch per prompt length: the start tokens of a batch are one tensor

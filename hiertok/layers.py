@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from x_transformers import Decoder, Encoder
 
+from hiertok.errors import UserError
+
 
 def rotary_layers(
     causal: bool,
@@ -21,7 +23,7 @@ def rotary_layers(
     width of one head (x-transformers' default, 64; heads x dim_head is the attention's inner width).
     """
     if dim_head < 1:
-        raise ValueError(f"dim_head (the width of one attention head) must be >= 1, got {dim_head}")
+        raise UserError(f"dim_head (the width of one attention head) must be >= 1, got {dim_head}")
     layers = Decoder if causal else Encoder
     return layers(
         dim=dim,

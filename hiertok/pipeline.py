@@ -18,6 +18,7 @@ from hiertok.checks import MAX_BEAMS, MAX_IDEAS, MAX_SEED, check_int, check_text
 from hiertok.codes import Codes
 from hiertok.config import ConfigError, load_config
 from hiertok.data.segment import normalize_text
+from hiertok.errors import UserError
 from hiertok.tokenizer import IdeaTokenizer
 from hiertok.training import CONFIG_FILE, WEIGHTS_FILE, load_weights
 from planner.config import PlannerConfig, build_planner
@@ -95,19 +96,19 @@ class Pipeline:
         """Load a planner run and its tokenizer (the recorded one, see `find_tokenizer`, unless `tokenizer` is given).
 
         Raises:
-            FileNotFoundError / ValueError: a missing or broken file, one line.
+            FileNotFoundError / UserError: a missing or broken file, one line.
             TokenizerMismatchError: the tokenizer's content hash differs from the one the planner was trained on.
         """
         directory = Path(directory)
         if (directory / "tokenizer.json").is_file():
-            raise ValueError(f"{directory} is an idea tokenizer run; pass a planner run (hiertok train planner)")
+            raise UserError(f"{directory} is an idea tokenizer run; pass a planner run (hiertok train planner)")
         for name in (CONFIG_FILE, WEIGHTS_FILE):
             if not (directory / name).is_file():
                 raise FileNotFoundError(f"{directory / name} not found: not a trained planner run")
         try:
             cfg = load_config(PlannerConfig, directory / CONFIG_FILE)
         except ConfigError as e:
-            raise ValueError(f"{directory / CONFIG_FILE}: {e}") from None
+            raise UserError(f"{directory / CONFIG_FILE}: {e}") from None
         tok_dir = Path(tokenizer) if tokenizer is not None else find_tokenizer(directory, cfg)
         found = tokenizer_hash(tok_dir)
         if found != cfg.tokenizer_hash:
@@ -279,7 +280,7 @@ class Pipeline:
         if goal is not None:
             g = self.tokenizer.encode([goal])
             if int(g.mask.sum()) != 1:
-                raise ValueError(f"the goal must be one sentence (idea), it has {int(g.mask.sum())}")
+                raise UserError(f"the goal must be one sentence (idea), it has {int(g.mask.sum())}")
             goal_codes = g.ids[:, 0, : self.levels]
         plans = self.plans(prompt_codes, goal_codes, s, seed, progress)
         if n_best is not None:

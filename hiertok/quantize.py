@@ -23,6 +23,8 @@ from einops import rearrange
 from torch import Tensor, nn
 from vector_quantize_pytorch import FSQ, LFQ, ResidualFSQ, ResidualLFQ, ResidualVQ, VectorQuantize
 
+from hiertok.errors import UserError
+
 # FSQ levels per nominal codebook size (FSQ paper, Table 3, plus small sizes); the real size is the product.
 FSQ_LEVELS: dict[int, list[int]] = {
     16: [4, 4],
@@ -97,37 +99,37 @@ def validate(cfg: QuantizerConfig) -> list[int]:
     """Check a quantizer config and return the nominal codebook size of each level.
 
     Raises:
-        ValueError: with a one-line explanation of what is wrong.
+        UserError: with a one-line explanation of what is wrong.
     """
     if cfg.kind not in KINDS:
-        raise ValueError(f"quantizer.kind must be one of {KINDS}, got {cfg.kind!r}")
+        raise UserError(f"quantizer.kind must be one of {KINDS}, got {cfg.kind!r}")
     if cfg.hierarchy not in HIERARCHIES:
-        raise ValueError(f"quantizer.hierarchy must be one of {HIERARCHIES}, got {cfg.hierarchy!r}")
+        raise UserError(f"quantizer.hierarchy must be one of {HIERARCHIES}, got {cfg.hierarchy!r}")
     if cfg.levels < 1:
-        raise ValueError(f"quantizer.levels must be >= 1, got {cfg.levels}")
+        raise UserError(f"quantizer.levels must be >= 1, got {cfg.levels}")
     sizes = list(cfg.codebook_sizes)
     if not sizes or len(sizes) > cfg.levels:
-        raise ValueError(f"quantizer.codebook_sizes has {len(sizes)} entries for {cfg.levels} levels")
+        raise UserError(f"quantizer.codebook_sizes has {len(sizes)} entries for {cfg.levels} levels")
     sizes += sizes[-1:] * (cfg.levels - len(sizes))  # the last size repeats for the remaining levels
     if cfg.hierarchy == "residual" and len(set(sizes)) > 1:
-        raise ValueError("residual hierarchy shares one codebook size across levels; give a single size")
+        raise UserError("residual hierarchy shares one codebook size across levels; give a single size")
     for s in sizes:
         if cfg.kind == "fsq" and s not in FSQ_LEVELS:
-            raise ValueError(f"FSQ codebook size {s} not supported; choose one of {sorted(FSQ_LEVELS)}")
+            raise UserError(f"FSQ codebook size {s} not supported; choose one of {sorted(FSQ_LEVELS)}")
         if cfg.kind == "lfq" and (s < 2 or s & (s - 1)):
-            raise ValueError(f"LFQ codebook size must be a power of 2, got {s}")
+            raise UserError(f"LFQ codebook size must be a power of 2, got {s}")
         if cfg.kind == "vq" and s < 2:
-            raise ValueError(f"VQ codebook size must be >= 2, got {s}")
+            raise UserError(f"VQ codebook size must be >= 2, got {s}")
     if not 0.0 <= cfg.level_dropout <= 1.0:
-        raise ValueError(f"quantizer.level_dropout must be in [0, 1], got {cfg.level_dropout}")
+        raise UserError(f"quantizer.level_dropout must be in [0, 1], got {cfg.level_dropout}")
     if cfg.prefix_dist not in PREFIX_DISTS:
-        raise ValueError(f"quantizer.prefix_dist must be one of {PREFIX_DISTS}, got {cfg.prefix_dist!r}")
+        raise UserError(f"quantizer.prefix_dist must be one of {PREFIX_DISTS}, got {cfg.prefix_dist!r}")
     if cfg.prefix_dist != "uniform" and cfg.hierarchy == "residual":
-        raise ValueError("quantizer.prefix_dist applies to matryoshka only (residual uses the library's dropout)")
+        raise UserError("quantizer.prefix_dist applies to matryoshka only (residual uses the library's dropout)")
     if cfg.plan_levels and (cfg.hierarchy != "matryoshka" or not 1 <= cfg.plan_levels < cfg.levels):
-        raise ValueError(f"quantizer.plan_levels must be 0 or in 1..{cfg.levels - 1}, with the matryoshka hierarchy")
+        raise UserError(f"quantizer.plan_levels must be 0 or in 1..{cfg.levels - 1}, with the matryoshka hierarchy")
     if not 0.0 <= cfg.plan_levels_dropout <= 1.0 - cfg.level_dropout:
-        raise ValueError("quantizer.plan_levels_dropout must be in [0, 1 - level_dropout]")
+        raise UserError("quantizer.plan_levels_dropout must be in [0, 1 - level_dropout]")
     return sizes
 
 
@@ -277,7 +279,7 @@ class MultiLevelQuantizer(nn.Module):
         """
         k = indices.shape[-1]
         if not 1 <= k <= self.levels:
-            raise ValueError(f"expected codes for 1..{self.levels} levels, got {k}")
+            raise UserError(f"expected codes for 1..{self.levels} levels, got {k}")
         self.check_indices(indices)
         indices = indices.long()
         with torch.autocast(indices.device.type, enabled=False):
@@ -298,12 +300,12 @@ class MultiLevelQuantizer(nn.Module):
             return self.mask_levels(torch.cat(parts, dim=-1), kept)
 
     def check_indices(self, indices: Tensor) -> None:
-        """Raise ValueError if any code is outside its level's codebook."""
+        """Raise UserError if any code is outside its level's codebook."""
         for level in range(indices.shape[-1]):
             col, size = indices[..., level], self.codebook_sizes[level]
             if col.numel() and (int(col.min()) < 0 or int(col.max()) >= size):
                 bad = int(col.max()) if int(col.max()) >= size else int(col.min())
-                raise ValueError(f"code {bad} out of range for level {level + 1} (codebook size {size})")
+                raise UserError(f"code {bad} out of range for level {level + 1} (codebook size {size})")
 
     def mask_levels(self, quantized: Tensor, kept: Tensor) -> Tensor:
         """Replace the slices of levels >= kept[b] by the learned absent vector (matryoshka only)."""

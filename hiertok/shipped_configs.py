@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hiertok.errors import UserError
+
 STAGES = ("tokenizer", "planner", "baseline")
 
 
@@ -27,8 +29,8 @@ def config_names() -> list[str]:
 
 
 def config_path(name: str) -> Path:
-    """The file of a shipped config ("tokenizer/tiny"; ValueError naming the choices if there is none)."""
+    """The file of a shipped config ("tokenizer/tiny"; UserError naming the choices if there is none)."""
     path = configs_root() / f"{name.removesuffix('.yaml')}.yaml"
     if name.removesuffix(".yaml") not in config_names():
-        raise ValueError(f"no shipped config {name!r}; choose one of {', '.join(config_names())}")
+        raise UserError(f"no shipped config {name!r}; choose one of {', '.join(config_names())}")
     return path

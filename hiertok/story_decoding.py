@@ -29,6 +29,7 @@ from decoder.drafts import greedy_from_drafts
 from decoder.generate import GenerationConfig, generate
 from hiertok.codes import Codes
 from hiertok.data.ideas import pad_ideas
+from hiertok.errors import UserError
 
 if TYPE_CHECKING:
     from hiertok.tokenizer import IdeaTokenizer
@@ -90,12 +91,12 @@ def decode_stories(
     """
     with torch.no_grad():
         if codes.levels > tok.levels:
-            raise ValueError(f"codes have {codes.levels} levels, this tokenizer has {tok.levels}")
+            raise UserError(f"codes have {codes.levels} levels, this tokenizer has {tok.levels}")
         k = codes.levels if levels is None else levels
         if not 1 <= k <= codes.levels:
-            raise ValueError(f"levels must be in 1..{codes.levels}, got {k}")
+            raise UserError(f"levels must be in 1..{codes.levels}, got {k}")
         if passes < 0:
-            raise ValueError(f"passes must be >= 0, got {passes}")
+            raise UserError(f"passes must be >= 0, got {passes}")
         gen = generation or tok.cfg.generation
         model, device = tok.model.eval(), tok.device
         q = model.quantizer
@@ -219,9 +220,9 @@ def known_mask(codes: Codes, known: Sequence[Sequence[Sequence[int]]] | None) ->
         return torch.zeros(int(codes.mask.sum()), dtype=torch.bool)
     counts = codes.mask.sum(1)
     if len(known) != codes.num_docs or any(len(d) > int(n) for d, n in zip(known, counts)):
-        raise ValueError("known texts must give at most as many ideas per document as the codes have")
+        raise UserError("known texts must give at most as many ideas per document as the codes have")
     if any(len(ids) == 0 for doc in known for ids in doc):
-        raise ValueError("a known idea has no tokens")
+        raise UserError("a known idea has no tokens")
     lengths = torch.tensor([len(d) for d in known], dtype=torch.long)
     grid = torch.arange(codes.mask.shape[1])[None, :] < lengths[:, None]
     return grid[codes.mask]

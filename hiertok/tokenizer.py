@@ -23,6 +23,7 @@ from hiertok.codes import Codes
 from hiertok.config import ConfigError, DataConfig, TrainConfig, load_config, to_yaml
 from hiertok.data.bpe import BPE
 from hiertok.data.ideas import Segmentation, join_ideas, pad_ideas, segment_document
+from hiertok.errors import UserError
 from hiertok.story_decoding import decode_stories
 from hiertok.training import CONFIG_FILE, WEIGHTS_FILE, load_weights, save_weights
 
@@ -89,22 +90,22 @@ class IdeaTokenizer:
             )
         sizes = torch.tensor(self.codebook_sizes)
         if len(codes) and not ((codes >= 0) & (codes < sizes)).all():  # NaN activations quantize to garbage
-            raise ValueError("the encoder gave codes out of range (non-finite activations): the run is broken")
+            raise UserError("the encoder gave codes out of range (non-finite activations): the run is broken")
         return codes
 
     def _check_ideas(self, ideas: Sequence[Sequence[int]]) -> None:
-        """TypeError / ValueError (one line) for ideas that are not non-empty sequences of this vocabulary's ids."""
+        """TypeError / UserError (one line) for ideas that are not non-empty sequences of this vocabulary's ids."""
         vocab = self.bpe.vocab_size
         for n, ids in enumerate(ideas):
             if isinstance(ids, (str, bytes)) or not hasattr(ids, "__len__"):
                 raise TypeError(f"idea {n} must be a list of token ids, got {type(ids).__name__}")
             if len(ids) == 0:
-                raise ValueError(f"idea {n} has no tokens")
+                raise UserError(f"idea {n} has no tokens")
             arr = np.asarray(ids)
             if arr.ndim != 1 or arr.dtype.kind not in "iu":
                 raise TypeError(f"idea {n} must be a list of integer token ids")
             if arr.min() < 0 or arr.max() >= vocab:
-                raise ValueError(f"idea {n} holds token ids outside this vocabulary (0..{vocab - 1})")
+                raise UserError(f"idea {n} holds token ids outside this vocabulary (0..{vocab - 1})")
 
     def idea_vectors(self, ideas: Sequence[Sequence[int]], batch_size: int = 512) -> torch.Tensor:
         """The encoder's continuous idea vectors (before quantization) of ideas given as token ids.
@@ -215,12 +216,12 @@ class IdeaTokenizer:
         """Load a tokenizer saved by `save_pretrained` (or a training run directory).
 
         Raises:
-            FileNotFoundError / ValueError: one line naming the missing or broken file.
+            FileNotFoundError / UserError: one line naming the missing or broken file.
         """
         directory = Path(directory)
         config = directory / CONFIG_FILE
         if config.is_file() and not (directory / BPE_FILE).is_file() and _records_a_tokenizer(config):
-            raise ValueError(
+            raise UserError(
                 f"{directory} is a planner or flat LM run, not an idea tokenizer run: pass the tokenizer run it was "
                 f"trained on (its {CONFIG_FILE} records it as `tokenizer`)"
             )
@@ -230,7 +231,7 @@ class IdeaTokenizer:
         try:
             cfg = load_config(TokenizerConfig, directory / CONFIG_FILE)
         except ConfigError as e:
-            raise ValueError(f"{directory / CONFIG_FILE}: {e}") from None
+            raise UserError(f"{directory / CONFIG_FILE}: {e}") from None
         tok = cls(cfg, BPE.load(directory / BPE_FILE))
         load_weights(tok.model, directory / WEIGHTS_FILE, RETIRED_WEIGHTS)  # then .to(device)
         tok.model.to(device).eval()

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from hiertok.data.corpus import heldout_split, train_split
+from hiertok.errors import UserError
 from hiertok.flat_lm import BaselineConfig, FlatLM, TokenWindows, count_params, depth_for
 from hiertok.stage import Stage
 from hiertok.tokenizer import IdeaTokenizer
@@ -72,11 +73,11 @@ class BaselineTrainResult:
 def train(cfg: BaselineConfig, run_dir: str | Path, resume: bool = False) -> BaselineTrainResult:
     """Train the flat baseline into `run_dir` (train.eval_ideas = held-out windows per periodic evaluation)."""
     if not cfg.tokenizer:
-        raise ValueError("no tokenizer given: add tokenizer=TOKENIZER_RUN_DIR (its BPE and documents are used)")
+        raise UserError("no tokenizer given: add tokenizer=TOKENIZER_RUN_DIR (its BPE and documents are used)")
     tok = IdeaTokenizer.from_pretrained(cfg.tokenizer)
     if cfg.model.depth == 0:
         if not cfg.match:
-            raise ValueError("model.depth=0 needs match=PLANNER_RUN_DIR to match its parameters")
+            raise UserError("model.depth=0 needs match=PLANNER_RUN_DIR to match its parameters")
         target = hierarchy_params(cfg.match)
         depth = depth_for(cfg.model, tok.bpe.vocab_size, target)
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, depth=depth), params_target=target)

@@ -18,6 +18,7 @@ from hiertok.autoencoder import validate_losses
 from hiertok.data.bpe import BPE
 from hiertok.data.corpus import heldout_split, train_split
 from hiertok.data.ideas import IdeaCollator, IdeaCorpus
+from hiertok.errors import UserError
 from hiertok.evaluate import corpus_codes
 from hiertok.quantize import validate
 from hiertok.stage import Stage
@@ -100,12 +101,12 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
     cfg.model.decoder.validate()
     validate_losses(cfg.model.loss, cfg.model.quantizer.levels, cfg.model.quantizer.hierarchy)
     if cfg.generation.max_tokens < cfg.data.max_idea_tokens:
-        raise ValueError(
+        raise UserError(
             f"generation.max_tokens ({cfg.generation.max_tokens}) < data.max_idea_tokens "
             f"({cfg.data.max_idea_tokens}): decoded ideas would be cut short"
         )
     if cfg.generation.max_tokens > cfg.model.decoder.max_len:
-        raise ValueError(
+        raise UserError(
             f"generation.max_tokens ({cfg.generation.max_tokens}) > model.decoder.max_len "
             f"({cfg.model.decoder.max_len}): the decoder is sized for ideas of at most max_len tokens"
         )

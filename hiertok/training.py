@@ -25,6 +25,7 @@ from torch import nn
 
 from hiertok.atomic import atomic_write, atomic_write_text
 from hiertok.config import TrainConfig, to_yaml
+from hiertok.errors import UserError
 
 CHECKPOINT_DIR = "checkpoints"
 CONFIG_FILE = "config.yaml"  # every run directory: its resolved config
@@ -46,24 +47,24 @@ def load_weights(model: nn.Module, path: Path, retired: Collection[str] = ()) ->
         retired: names of weights older runs saved that the model no longer has (ignored).
 
     Raises:
-        ValueError: one line naming `path`: unreadable, not the config's shapes or names, or values that are not
+        UserError: one line naming `path`: unreadable, not the config's shapes or names, or values that are not
             finite (NaN / inf weights would encode to garbage codes with exit 0).
     """
     try:
         missing, unexpected = load_model(model, path, strict=False)
     except (SafetensorError, OSError, RuntimeError) as e:
-        raise ValueError(f"{path}: cannot load weights ({str(e).splitlines()[0]})") from None
+        raise UserError(f"{path}: cannot load weights ({str(e).splitlines()[0]})") from None
     unexpected = [k for k in unexpected if k not in retired]
     if missing or unexpected:
-        raise ValueError(
+        raise UserError(
             f"{path}: weights do not match the config (missing {list(missing)[:3]}, unexpected {unexpected[:3]})"
         )
     bad = [name for name, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if bad:
-        raise ValueError(f"{path}: weights hold NaN or infinite values ({', '.join(bad[:3])}): the run is broken")
+        raise UserError(f"{path}: weights hold NaN or infinite values ({', '.join(bad[:3])}): the run is broken")
 
 
-class RunDirError(ValueError):
+class RunDirError(UserError):
     """The run directory cannot be used as asked (exists without --resume, unwritable, ...)."""
 
 
@@ -180,9 +181,9 @@ class StepBatches:
         pool: int = 1,
     ):
         if num_items < batch_size * world:
-            raise ValueError(f"only {num_items} training ideas for a global batch of {batch_size * world}")
+            raise UserError(f"only {num_items} training ideas for a global batch of {batch_size * world}")
         if lengths is not None and len(lengths) != num_items:
-            raise ValueError(f"{len(lengths)} lengths for {num_items} items")
+            raise ValueError(f"{len(lengths)} lengths for {num_items} items")  # a bug, not bad input
         self.num_items, self.batch_size, self.seed, self.rank, self.world = num_items, batch_size, seed, rank, world
         self.global_batch = batch_size * world
         self.per_epoch = num_items // self.global_batch

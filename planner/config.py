@@ -9,6 +9,7 @@ import torch
 
 from hiertok.config import DataConfig, TrainConfig
 from hiertok.data.corpus import DocumentChoice, heldout_split, train_split
+from hiertok.errors import UserError
 from hiertok.tokenizer import IdeaTokenizer
 from planner.model import Planner, PlannerModelConfig
 from planner.search import SearchConfig
@@ -58,7 +59,7 @@ def planned_levels(cfg: PlannerConfig, tok: IdeaTokenizer) -> int:
     if cfg.levels is None:
         return tok.levels
     if not 1 <= cfg.levels <= tok.levels:
-        raise ValueError(f"levels must be in 1..{tok.levels} (the tokenizer's levels), got {cfg.levels}")
+        raise UserError(f"levels must be in 1..{tok.levels} (the tokenizer's levels), got {cfg.levels}")
     return cfg.levels
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hiertok.errors import UserError
 from planner.model import DepthHead, Planner
 from planner.shards import CodeCorpus
 from planner.windows import Windows
@@ -78,7 +79,7 @@ def teacher_forced_bits(
         device = next(planner.parameters()).device
         count = len(windows) if n_windows is None else min(n_windows, len(windows))
         if count == 0:
-            raise ValueError("no held-out windows to evaluate")
+            raise UserError("no held-out windows to evaluate")
         by_level = torch.zeros(vocab.levels, dtype=torch.float64)
         ideas = 0
         hits = Counter()

@@ -21,6 +21,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from hiertok.checks import MAX_BEAMS, MAX_IDEAS, MAX_SAMPLES, check_float, check_int, check_mass, check_temperature
+from hiertok.errors import UserError
 from hiertok.sampling import filter_logits
 from planner.model import Planner
 
@@ -55,7 +56,7 @@ class SearchConfig:
     max_context: int = 0
 
     def validate(self) -> None:
-        """Raise TypeError / ValueError (one line naming the setting) for a setting out of range, whether or not it
+        """Raise TypeError / UserError (one line naming the setting) for a setting out of range, whether or not it
         takes effect (a temperature is checked without sampling too)."""
         check_int("max_ideas", self.max_ideas, 1, MAX_IDEAS)
         check_int("num_beams", self.num_beams, 1, MAX_BEAMS)
@@ -70,11 +71,11 @@ class SearchConfig:
         check_int("top_k", self.top_k, 0)
         check_mass("top_p", self.top_p)
         if self.num_beams % self.diverse_groups:
-            raise ValueError(
+            raise UserError(
                 f"num_beams ({self.num_beams}) must be a multiple of diverse_groups ({self.diverse_groups})"
             )
         if self.temperature > 0 and self.num_beams > 1:
-            raise ValueError("choose beam search (num_beams > 1) or sampling (temperature > 0), not both")
+            raise UserError("choose beam search (num_beams > 1) or sampling (temperature > 0), not both")
 
 
 @dataclass

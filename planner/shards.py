@@ -25,12 +25,13 @@ import numpy as np
 
 from hiertok.config import DataConfig
 from hiertok.data.corpus import Split
+from hiertok.errors import UserError
 from hiertok.tokenizer import BPE_FILE, CONFIG_FILE, WEIGHTS_FILE, IdeaTokenizer
 
 META_FILE = "meta.json"
 
 
-class TokenizerMismatchError(ValueError):
+class TokenizerMismatchError(UserError):
     """Codes or a planner were made with a different tokenizer than the one given."""
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from hiertok.config import load_config
+from hiertok.errors import UserError
 from hiertok.stage import Stage
 from hiertok.tokenizer import IdeaTokenizer
 from hiertok.training import (
@@ -47,13 +48,13 @@ def train(cfg: PlannerConfig, run_dir: str | Path, resume: bool = False) -> Plan
         PlannerTrainResult with the steps run and the last held-out evaluation.
     """
     if not cfg.tokenizer:
-        raise ValueError("no tokenizer given: add tokenizer=TOKENIZER_RUN_DIR")
+        raise UserError("no tokenizer given: add tokenizer=TOKENIZER_RUN_DIR")
     if not 0.0 <= cfg.goal_dropout <= 1.0:
-        raise ValueError(f"goal_dropout must be in [0, 1], got {cfg.goal_dropout}")
+        raise UserError(f"goal_dropout must be in [0, 1], got {cfg.goal_dropout}")
     cfg.search.validate()
     current = tokenizer_hash(cfg.tokenizer)
     if cfg.tokenizer_hash not in (None, current):
-        raise ValueError(f"tokenizer {cfg.tokenizer} has hash {current}, the config asks for {cfg.tokenizer_hash}")
+        raise UserError(f"tokenizer {cfg.tokenizer} has hash {current}, the config asks for {cfg.tokenizer_hash}")
     run_dir = Path(run_dir)
     if resume and (run_dir / CONFIG_FILE).is_file():  # runs trained before the field existed resume without it
         relative = load_config(PlannerConfig, run_dir / CONFIG_FILE).tokenizer_from_run

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hiertok.errors import UserError
 from planner.shards import CodeCorpus
 from planner.vocab import CodeVocab
 
@@ -45,7 +46,7 @@ class Windows:
 
     def __init__(self, corpus: CodeCorpus, window: int):
         if window < 1:
-            raise ValueError(f"window must be >= 1, got {window}")
+            raise UserError(f"window must be >= 1, got {window}")
         self.corpus = corpus
         rows = []
         for d in range(corpus.num_docs):

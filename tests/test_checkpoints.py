@@ -1,13 +1,13 @@
 """Checkpoints keep the last `keep` complete ones (0: all), and a resumed run's metrics log drops what was written
 after the checkpoint it restarts from (hiertok/training.py)."""
 
-import json
-
 import pytest
 import torch
 from accelerate import Accelerator
 
 from hiertok.training import Checkpoints, MetricsLog
+
+from .runs import metrics
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def test_metrics_after_the_resumed_step_are_dropped(accelerator, tmp_path):
         log.log(step, "train", {"loss": 1.0 / step})
     log.log(20, "eval", {"recon": 0.5})  # same step as a train record: kept with it
     log.truncate_after(20)
-    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+    records = metrics(tmp_path)
     assert [(r["step"], r["split"]) for r in records] == [(10, "train"), (20, "train"), (20, "eval")]
     log.truncate_after(0)
     assert (tmp_path / "metrics.jsonl").read_text(encoding="utf-8") == ""

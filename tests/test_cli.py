@@ -106,3 +106,29 @@ def test_debug_shows_the_traceback_of_a_one_line_error(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("hiertok: error: ")
     with pytest.raises(FileNotFoundError):
         cli_main(["--debug", "encode", "--ckpt", missing])
+
+
+@pytest.mark.parametrize("bug", [ValueError("an index off by one"), KeyError("codes"), RuntimeError("shape mismatch")])
+def test_a_bug_shows_its_traceback_not_a_user_error_line(monkeypatch, capsys, bug):
+    """Only `UserError` (bad input) and OSError become one line: a plain ValueError from inside is a bug."""
+    import hiertok.cli as cli
+
+    def broken(args):
+        raise bug
+
+    monkeypatch.setattr(cli, "_dispatch", broken)
+    with pytest.raises(type(bug)):
+        cli.main(["config", "show", "tokenizer/tiny"])
+    assert "hiertok: error:" not in capsys.readouterr().err
+
+
+def test_a_user_error_from_inside_is_one_line(monkeypatch, capsys):
+    import hiertok.cli as cli
+    from hiertok.errors import UserError
+
+    def refuses(args):
+        raise UserError("--beams must be <= 256, got 999\nsecond line")
+
+    monkeypatch.setattr(cli, "_dispatch", refuses)
+    assert cli.main(["config", "show", "tokenizer/tiny"]) == 2
+    assert error_line(capsys.readouterr().err) == "hiertok: error: --beams must be <= 256, got 999"

@@ -12,6 +12,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from hiertok.atomic import atomic_write_text
+from hiertok.errors import UserError
 
 # 256 byte tokens plus our 3 special tokens.
 _MIN_VOCAB = 256 + 3
@@ -29,11 +30,11 @@ class BPE:
             tokenizer: A tokenizer that has the three special tokens in its vocabulary.
 
         Raises:
-            ValueError: If a special token is missing.
+            UserError: If a special token is missing.
         """
         missing = [t for t in (self.PAD, self.BOS, self.EOS) if tokenizer.token_to_id(t) is None]
         if missing:
-            raise ValueError(f"tokenizer lacks special tokens {missing}")
+            raise UserError(f"tokenizer lacks special tokens {missing}")
         # Special-token strings that occur in *text* must be encoded as ordinary bytes,
         # not as the special ids. This flag is not saved in tokenizer.json, so set it here.
         tokenizer.encode_special_tokens = True
@@ -53,10 +54,10 @@ class BPE:
             The trained tokenizer.
 
         Raises:
-            ValueError: If ``vocab_size < 259`` or ``texts`` has no non-empty text.
+            UserError: If ``vocab_size < 259`` or ``texts`` has no non-empty text.
         """
         if vocab_size < _MIN_VOCAB:
-            raise ValueError(f"vocab_size must be >= {_MIN_VOCAB} (256 bytes + 3 specials), got {vocab_size}")
+            raise UserError(f"vocab_size must be >= {_MIN_VOCAB} (256 bytes + 3 specials), got {vocab_size}")
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tok.decoder = decoders.ByteLevel()
@@ -78,7 +79,7 @@ class BPE:
 
         tok.train_from_iterator(counted(), trainer=trainer)
         if seen[0] == 0:
-            raise ValueError("cannot train BPE: no non-empty training texts")
+            raise UserError("cannot train BPE: no non-empty training texts")
         return cls(tok)
 
     def save(self, path: str | Path) -> None:
@@ -102,16 +103,16 @@ class BPE:
             The tokenizer.
 
         Raises:
-            ValueError: If the file is missing, unreadable or not a valid tokenizer.
+            UserError: If the file is missing, unreadable or not a valid tokenizer.
         """
         try:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
-            raise ValueError(f"cannot read tokenizer file {str(path)!r}: {e}") from e
+            raise UserError(f"cannot read tokenizer file {str(path)!r}: {e}") from e
         try:
             return cls.from_str(text)
         except ValueError as e:
-            raise ValueError(f"invalid tokenizer file {str(path)!r}: {e}") from e
+            raise UserError(f"invalid tokenizer file {str(path)!r}: {e}") from e
 
     def to_str(self) -> str:
         """The tokenizer as a compact JSON string (for hashing or embedding in a checkpoint).
@@ -132,12 +133,12 @@ class BPE:
             The tokenizer.
 
         Raises:
-            ValueError: If ``s`` is not a valid tokenizer.
+            UserError: If ``s`` is not a valid tokenizer.
         """
         try:
             tok = Tokenizer.from_str(s)
         except Exception as e:  # tokenizers raises a bare Exception on bad JSON
-            raise ValueError(f"not a valid tokenizer: {e}") from e
+            raise UserError(f"not a valid tokenizer: {e}") from e
         return cls(tok)
 
     def encode(self, text: str) -> list[int]:
@@ -150,7 +151,7 @@ class BPE:
             The token ids.
 
         Raises:
-            ValueError: If ``text`` contains a lone surrogate (not encodable as UTF-8).
+            UserError: If ``text`` contains a lone surrogate (not encodable as UTF-8).
         """
         try:
             return self._tok.encode(text).ids
@@ -168,7 +169,7 @@ class BPE:
             One id list per text.
 
         Raises:
-            ValueError: If a text contains a lone surrogate.
+            UserError: If a text contains a lone surrogate.
         """
         try:
             return [e.ids for e in self._tok.encode_batch(list(texts))]
@@ -221,17 +222,17 @@ class BPE:
 
 
 def _check_utf8(text: str) -> None:
-    """Raise a clear ValueError if ``text`` can't be UTF-8 (tokenizers only says TypeError).
+    """Raise a clear UserError if ``text`` can't be UTF-8 (tokenizers only says TypeError).
 
     Args:
         text: The text to check.
 
     Raises:
-        ValueError: If ``text`` is a str with a lone surrogate.
+        UserError: If ``text`` is a str with a lone surrogate.
     """
     if not isinstance(text, str):
         return  # not our problem to explain: let the original TypeError through
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
-        raise ValueError(f"text is not valid Unicode: lone surrogate {text[e.start]!r} at index {e.start}") from None
+        raise UserError(f"text is not valid Unicode: lone surrogate {text[e.start]!r} at index {e.start}") from None

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from hiertok.data.bpe import BPE
 from hiertok.data.segment import chunk_ids, normalize_text, split_sentences
+from hiertok.errors import UserError
 
 SEGMENTERS = ("sentence", "chunk")
 
@@ -65,9 +66,9 @@ class Segmentation:
 
     def __post_init__(self) -> None:
         if self.segmenter not in SEGMENTERS:
-            raise ValueError(f"segmenter must be one of {SEGMENTERS}, got {self.segmenter!r}")
+            raise UserError(f"segmenter must be one of {SEGMENTERS}, got {self.segmenter!r}")
         if self.chunk_size < 1 or self.max_idea_tokens < 1:
-            raise ValueError("chunk_size and max_idea_tokens must be >= 1")
+            raise UserError("chunk_size and max_idea_tokens must be >= 1")
 
 
 def segment_document(text: str, bpe: BPE, seg: Segmentation, start: bool = True) -> list[list[int]]:

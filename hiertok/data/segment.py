@@ -15,6 +15,8 @@ from functools import lru_cache
 
 import pysbd
 
+from hiertok.errors import UserError
+
 # Text normalisation, before anything else reads a document: a byte-order mark (U+FEFF, at the start of a file or
 # anywhere) and NUL characters are dropped, and Windows (CRLF) and old Mac (CR) line ends become "\n". Nothing
 # else changes: other control characters, tabs and any Unicode text are kept as given.
@@ -179,10 +181,10 @@ def split_sentences(text: str, max_chars: int = 400) -> list[str]:
         whitespace-only.
 
     Raises:
-        ValueError: If ``max_chars < 1``.
+        UserError: If ``max_chars < 1``.
     """
     if max_chars < 1:
-        raise ValueError(f"max_chars must be >= 1, got {max_chars}")
+        raise UserError(f"max_chars must be >= 1, got {max_chars}")
     if not text or text.isspace():
         return []
 
@@ -226,8 +228,8 @@ def chunk_ids(ids: Sequence[int], size: int) -> list[list[int]]:
         The chunks, in order; ``[]`` for empty ``ids``.
 
     Raises:
-        ValueError: If ``size < 1``.
+        UserError: If ``size < 1``.
     """
     if size < 1:
-        raise ValueError(f"size must be >= 1, got {size}")
+        raise UserError(f"size must be >= 1, got {size}")
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]

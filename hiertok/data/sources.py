@@ -18,6 +18,8 @@ from pathlib import Path
 
 import datasets
 
+from hiertok.errors import UserError
+
 SYNTHETIC = "synthetic"
 
 # Suffix -> datasets builder. Longest suffixes first so ".jsonl.gz" wins over ".gz".
@@ -79,18 +81,18 @@ def iter_documents(
         call, not lazily, so errors surface here.
 
     Raises:
-        ValueError: For ``"synthetic"``, bad ``skip``/``limit``, an unsupported file type,
+        UserError: For ``"synthetic"``, bad ``skip``/``limit``, an unsupported file type,
             a missing text column, or a hub dataset that can't be loaded.
         FileNotFoundError: For a path that does not exist.
     """
     if is_synthetic(source):
-        raise ValueError("source 'synthetic' is generated, not loaded: use the synthetic story generator")
+        raise UserError("source 'synthetic' is generated, not loaded: use the synthetic story generator")
     if skip < 0 or (limit is not None and limit < 0):
-        raise ValueError(f"skip and limit must be >= 0, got skip={skip}, limit={limit}")
+        raise UserError(f"skip and limit must be >= 0, got skip={skip}, limit={limit}")
     ds = _load(source, split=split, config_name=config_name, streaming=streaming)
     columns = ds.column_names  # None for some streamed hub datasets: checked per row then
     if columns is not None and text_column not in columns:
-        raise ValueError(f"{source!r} has no column {text_column!r}; available columns: {columns}")
+        raise UserError(f"{source!r} has no column {text_column!r}; available columns: {columns}")
     stop = None if limit is None else skip + limit
     return itertools.islice(_texts(ds, source, text_column), skip, stop)
 
@@ -105,7 +107,7 @@ def _load(
         builder = _builder(files[0])
         kinds = {_builder(f) for f in files}
         if len(kinds) > 1:
-            raise ValueError(f"directory {source!r} mixes file types {sorted(kinds)}; use one type")
+            raise UserError(f"directory {source!r} mixes file types {sorted(kinds)}; use one type")
         # Paragraph mode: a .txt document is a blank-line separated block, not a line.
         extra = {"sample_by": "paragraph"} if builder == "text" else {}
         try:
@@ -113,7 +115,7 @@ def _load(
                 builder, data_files=[str(f) for f in files], split="train", streaming=streaming, **extra
             )
         except Exception as e:  # e.g. DatasetGenerationError on bad JSON: multi-line, deeply chained
-            raise ValueError(f"could not read {source!r} as {builder}: {_short(e)}") from e
+            raise UserError(f"could not read {source!r} as {builder}: {_short(e)}") from e
     if not _HUB_NAME.fullmatch(source) or source.lower().endswith(_FILE_SUFFIXES):
         raise FileNotFoundError(f"no such file: {source!r}")
     import huggingface_hub.constants as hub
@@ -126,11 +128,11 @@ def _load(
         return datasets.load_dataset(source, config_name, split=split, streaming=streaming)
     except Exception as e:  # the hub stack raises many types (ConnectionError, HTTP errors, ...)
         if offline:
-            raise ValueError(
+            raise UserError(
                 f"dataset {source!r} is not a local path and the Hugging Face Hub cannot be reached (offline), "
                 f"nor does the local cache have it: {_short(e)}"
             ) from e
-        raise ValueError(
+        raise UserError(
             f"could not load dataset {source!r} from the hub: {_short(e)} (and it is not a local path)"
         ) from e
     finally:
@@ -174,10 +176,10 @@ def _data_files(path: Path) -> list[Path]:
     supported = ", ".join(_BUILDERS)
     if path.is_file():
         if _builder(path) is None:
-            raise ValueError(f"unsupported file type: {str(path)!r} (supported: {supported})")
+            raise UserError(f"unsupported file type: {str(path)!r} (supported: {supported})")
         return [path]
     if not path.is_dir():  # /dev/null, a FIFO: datasets reads files by name and type
-        raise ValueError(f"{str(path)!r} is not a regular file or a directory: give a data file ({supported})")
+        raise UserError(f"{str(path)!r} is not a regular file or a directory: give a data file ({supported})")
     files = sorted(
         f
         for f in path.rglob("*")
@@ -201,13 +203,13 @@ def _texts(ds: Iterable[dict], source: str, column: str) -> Iterator[str]:
         except StopIteration:
             return
         except Exception as e:
-            raise ValueError(f"could not read {source!r}: {_short(e)}") from e
+            raise UserError(f"could not read {source!r}: {_short(e)}") from e
         if column not in row:
-            raise ValueError(f"{source!r} has no column {column!r}; available columns: {list(row)}")
+            raise UserError(f"{source!r} has no column {column!r}; available columns: {list(row)}")
         text = row[column]
         if text is None:
             continue
         if not isinstance(text, str):
-            raise ValueError(f"column {column!r} of {source!r} holds {type(text).__name__}, not text")
+            raise UserError(f"column {column!r} of {source!r} holds {type(text).__name__}, not text")
         if text.strip():
             yield text

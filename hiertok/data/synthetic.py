@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
+from hiertok.errors import UserError
+
 MIN_LEN = 4  # sentences per story (inclusive bounds)
 MAX_LEN = 10
 
@@ -397,10 +399,10 @@ class StoryWorld:
             List of ``n`` grammar-valid stories of MIN_LEN..MAX_LEN sentences.
 
         Raises:
-            ValueError: If ``n`` is negative.
+            UserError: If ``n`` is negative.
         """
         if n < 0:
-            raise ValueError(f"number of stories must be >= 0, got {n}")
+            raise UserError(f"number of stories must be >= 0, got {n}")
         rng = random.Random(seed)
         return [self._story(rng) for _ in range(n)]
 
