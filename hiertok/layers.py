@@ -2,9 +2,40 @@
 
 from __future__ import annotations
 
+import einx
+import x_transformers.continuous
+import x_transformers.x_transformers
+from torch import Tensor
 from x_transformers import Decoder, Encoder
 
 from hiertok.errors import UserError
+
+
+class _EinxWithMaskedFill:
+    """einx, with its `where` for the padding pattern x-transformers uses done as one `masked_fill`.
+
+    x-transformers zeroes the outputs at padded positions with `einx.where("b n, b n d, -> b n d", mask, out, 0.)`,
+    and einx 0.4 builds the graph of a call again, through sympy, for every new tensor shape: tens of ms a shape,
+    plus importing sympy on the first. Decoding passes meet a new shape at nearly every forward pass, so this was
+    half of a fresh `hiertok generate`. Every other einx call (and pattern) goes to einx unchanged.
+    """
+
+    PATTERN = "b n, b n d, -> b n d"
+
+    def __getattr__(self, name: str):
+        return getattr(einx, name)
+
+    def where(self, pattern: str, *args, **kwargs) -> Tensor:
+        if pattern == self.PATTERN and len(args) == 3 and not kwargs and isinstance(args[2], int | float):
+            mask, values, fill = args
+            return values.masked_fill(~mask[..., None], fill)
+        return einx.where(pattern, *args, **kwargs)
+
+
+_EINX = _EinxWithMaskedFill()
+for _module in (x_transformers.x_transformers, x_transformers.continuous):
+    if getattr(_module, "einx", None) is einx:  # a later x-transformers without it is left alone
+        _module.einx = _EINX
 
 
 def rotary_layers(

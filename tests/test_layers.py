@@ -1,6 +1,7 @@
 """The shared attention stack: every model's `dim_head` reaches its attention layers."""
 
 import pytest
+import torch
 
 from decoder.model import DecoderConfig, IdeaDecoder, SpecialIds
 from hiertok.encoder import EncoderConfig, IdeaEncoder
@@ -29,3 +30,37 @@ def test_every_attention_layer_has_heads_times_dim_head(name, dim_head):
 def test_a_head_width_below_one_is_refused():
     with pytest.raises(ValueError, match="width of one attention head"):
         BUILDERS["encoder"](0)
+
+
+def test_the_padding_fill_is_einx_where_and_other_calls_reach_einx():
+    """x-transformers' padding `einx.where` runs as one masked_fill (hiertok/layers.py): the same tensor."""
+    import einx
+    import x_transformers.continuous
+    import x_transformers.x_transformers
+
+    import hiertok.layers  # noqa: F401 - installs the fill
+
+    shim = x_transformers.x_transformers.einx
+    assert shim is x_transformers.continuous.einx and shim is not einx
+    torch.manual_seed(0)
+    mask, values = torch.rand(3, 5) > 0.4, torch.randn(3, 5, 4)
+    for fill in (0.0, -1, 2.5):
+        expected = einx.where("b n, b n d, -> b n d", mask, values, fill)
+        assert torch.equal(shim.where("b n, b n d, -> b n d", mask, values, fill), expected)
+    other = shim.where("b n, b n d, b n d -> b n d", mask, values, -values)  # not the padding pattern: einx's
+    assert torch.equal(other, torch.where(mask[..., None], values, -values))
+    assert shim.subtract is einx.subtract
+
+
+def test_a_padded_batch_attends_as_each_row_alone():
+    """With the fill in place, a row's outputs do not depend on the padding of the rows batched with it."""
+    model = BUILDERS["encoder"](16).eval()
+    short, long = torch.randint(4, 40, (1, 3)), torch.randint(4, 40, (1, 7))
+    batch = torch.zeros(2, 7, dtype=torch.long)
+    batch[0, :3], batch[1] = short[0], long[0]
+    mask = batch != 0
+    mask[0, :3] = True
+    with torch.no_grad():
+        alone = model.net(short, mask=torch.ones_like(short, dtype=torch.bool))
+        together = model.net(batch, mask=mask)
+    assert torch.allclose(together[0, :3], alone[0], atol=1e-5)
