@@ -101,14 +101,23 @@ def _generate(
     goals: torch.Tensor | None,
     cfg: SearchConfig,
     chunk: int = 50,
+    goal_ideas: list[list[int]] | None = None,
 ):
-    """Best plan per prompt and its decoded ideas, in chunks of prompts searched together."""
+    """Best plan per prompt and its decoded ideas, in chunks of prompts searched together (with `goals`, their
+    token ids `goal_ideas`: a plan that arrives at its goal ends with the goal sentence, `Pipeline.expand`)."""
     plans, texts = [], []
     for lo in range(0, len(prompts), chunk):
         found = pipe.plans(prompts[lo : lo + chunk], None if goals is None else goals[lo : lo + chunk], cfg)
         best = [[per[0]] for per in found]
         plans += [b[0] for b in best]
-        expanded = pipe.expand(prompts[lo : lo + chunk], best, prompt_ideas=prompt_ideas[lo : lo + chunk])
+        part = slice(lo, lo + chunk)
+        expanded = pipe.expand(
+            prompts[part],
+            best,
+            prompt_ideas=prompt_ideas[part],
+            goal_codes=None if goals is None else goals[part],
+            goal_ideas=None if goal_ideas is None else goal_ideas[part],
+        )
         texts += [per[0] for per in expanded]
     return plans, texts
 
@@ -180,8 +189,9 @@ def evaluate_planner(
         result.story_valid = float(np.mean([check.story_valid([p, *t]) for p, t in zip(prompt_texts, texts)]))
         result.friend_is_hero = float(np.mean([check.friend_is_hero([p, *t]) for p, t in zip(prompt_texts, texts)]))
         result.cast_breaks = check.count_breaks([[p, *t] for p, t in zip(prompt_texts, texts)])
-        goal_plans, goal_texts = _generate(pipe, first, first_ideas, last, cfg)
-        goals = [pipe.tokenizer.bpe.decode(pipe.tokenizer.split(docs[d])[-1]).strip() for d in usable]
+        goal_ids = [pipe.tokenizer.split(docs[d])[-1] for d in usable]
+        goal_plans, goal_texts = _generate(pipe, first, first_ideas, last, cfg, goal_ideas=goal_ids)
+        goals = [pipe.tokenizer.bpe.decode(ids).strip() for ids in goal_ids]
         goal_events = [check.world.classify(g) for g in goals]
         result.goal_reached = float(
             np.mean([bool(t) and check.world.classify(t[-1]) == g for t, g in zip(goal_texts, goal_events)])

@@ -148,6 +148,8 @@ class Pipeline:
         prompt_ideas: list[list[list[int]]] | None = None,
         passes: int | None = None,
         verify: bool = True,
+        goal_codes: torch.Tensor | None = None,
+        goal_ideas: list[list[int]] | None = None,
     ) -> list[list[list[str]]]:
         """Decode every planned idea of every plan in ONE batch.
 
@@ -166,6 +168,12 @@ class Pipeline:
             prompt_ideas: per prompt, the token ids of its ideas (None: the prompts are known by their codes only).
             passes: decoding passes (None: the config's `search.decode_passes`; see `IdeaTokenizer.decode_to_ids`).
             verify: decode later passes from the texts before as drafts (`story_decoding.decode_stories`).
+            goal_codes: (B, L) per prompt, the codes of the goal its plans were searched toward (None: no goal).
+            goal_ideas: per prompt, the goal's token ids. A plan whose last idea has the goal's codes arrived at
+                the goal, whose text is known: that idea is written as the goal sentence, not decoded. (Its decoding
+                would write the goal's event with the story's guesses: "Mia and Mia lived happily ever after." for
+                the goal "Mia and Max lived happily ever after.") No idea reads the last one, so the others keep
+                their texts.
 
         Returns:
             Per prompt, per plan, the planned ideas' texts.
@@ -179,7 +187,14 @@ class Pipeline:
         codes = Codes.from_flat(torch.cat(docs), [len(d) for d in docs], self.tokenizer.codebook_sizes)
         decoded = self._decode(codes, prompt_codes.shape[1], n, seed, known, passes, verify)
         it = iter(decoded)
-        return [[next(it) for _ in per] for per in plans]
+        texts = [[next(it) for _ in per] for per in plans]
+        if goal_codes is not None and goal_ideas is not None:
+            for i, per in enumerate(plans):
+                goal = goal_codes[i].cpu()
+                for plan, ideas in zip(per, texts[i]):
+                    if ideas and torch.equal(plan.codes[-1].cpu(), goal[: plan.codes.shape[1]]):
+                        ideas[-1] = self.tokenizer.bpe.decode(goal_ideas[i])
+        return texts
 
     def _decode(
         self, codes: Codes, t: int, n: int, seed: int, known: list | None, passes: int, verify: bool
@@ -286,7 +301,14 @@ class Pipeline:
         if n_best is not None:
             plans = [per[:n_best] for per in plans]
         texts = self.expand(
-            prompt_codes, plans, s.decode_candidates, seed, [self.tokenizer.split(prompt)], s.decode_passes
+            prompt_codes,
+            plans,
+            s.decode_candidates,
+            seed,
+            [self.tokenizer.split(prompt)],
+            s.decode_passes,
+            goal_codes=goal_codes,
+            goal_ideas=None if goal is None else [self.tokenizer.split(goal)[0]],
         )
         texts = texts[0]
         out = [

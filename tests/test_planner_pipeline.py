@@ -11,6 +11,7 @@ import torch
 from hiertok.cli import main
 from hiertok.codes import Codes
 from hiertok.pipeline import Pipeline
+from planner.search import Plan
 from planner.shards import TokenizerMismatchError, load_corpus, tokenizer_hash
 
 from .runs import metrics
@@ -245,3 +246,28 @@ def test_expand_hands_the_prompt_text_and_its_settings_to_the_decoding(toy_pipe,
         cfg.decode_passes,
         True,
     )
+
+
+def test_a_plan_that_arrives_at_its_goal_ends_with_the_goal_sentence(toy_pipe, monkeypatch):
+    """The goal's text is known: a plan whose last idea has the goal's codes is written with it, word for word;
+    a plan that ends elsewhere, and every earlier idea, is decoded as without a goal."""
+    tok = toy_pipe.tokenizer
+    prompt, goal = "Tom found a key.", "Tired but happy, Mia closed both eyes and fell asleep."
+    prompt_codes = tok.encode([prompt]).ids[:, :1, : toy_pipe.levels]
+    goal_codes = tok.encode([goal]).ids[:, 0, : toy_pipe.levels]
+    other = tok.encode(["Mia and Leo played tag by the lake."]).ids[0, :1, : toy_pipe.levels]
+    assert not torch.equal(other[0], goal_codes[0])
+    arrives = Plan(torch.cat([other, goal_codes]), True, 0.0, 0.0)
+    elsewhere = Plan(torch.cat([goal_codes, other]), True, 0.0, 0.0)  # the goal's codes, but not last
+    plans, known = [[arrives, elsewhere]], [tok.split(prompt)]
+    without = toy_pipe.expand(prompt_codes, plans, candidates=1, prompt_ideas=known)[0]
+    with_goal = toy_pipe.expand(
+        prompt_codes, plans, candidates=1, prompt_ideas=known, goal_codes=goal_codes, goal_ideas=[tok.split(goal)[0]]
+    )[0]
+    assert with_goal[0][-1].strip() == goal and without[0][-1].strip() != goal
+    assert with_goal[0][:-1] == without[0][:-1] and with_goal[1] == without[1]
+    handed = []
+    expand = Pipeline.expand
+    monkeypatch.setattr(Pipeline, "expand", lambda self, *a, **kw: handed.append(kw) or expand(self, *a, **kw))
+    toy_pipe.generate(prompt, sentences=2, beams=2, goal=goal)
+    assert torch.equal(handed[0]["goal_codes"], goal_codes) and handed[0]["goal_ideas"] == [tok.split(goal)[0]]
