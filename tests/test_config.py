@@ -53,6 +53,33 @@ def test_bad_files_are_one_line(tmp_path):
         load_config(TokenizerConfig, unknown)
 
 
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        (b"- a\n- b\n", "not a list"),
+        (b"hello", "hello"),
+        (b"train: 5\n", "train"),
+        (b"\xff\xfe\x00bad", "utf-8"),
+        (b"!!python/object:os.system {}\n", "constructor"),
+        (b"a: &x [*x]\n", "recursive"),
+    ],
+)
+def test_a_file_of_another_shape_is_one_line(tmp_path, content, fragment):
+    """A list, a scalar, a value for a section, bytes that are not UTF-8, a Python tag, a recursive alias."""
+    path = tmp_path / "odd.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as e:
+        load_config(TokenizerConfig, path)
+    assert fragment in str(e.value).lower() and "\n" not in str(e.value)
+
+
+def test_loading_twice_gives_independent_configs():
+    """The defaults are built once per class (`config._defaults`); no load may change them for the next."""
+    first = load_config(TokenizerConfig, None, ["train.lr=0.5", "model.quantizer.codebook_sizes=[8]"])
+    first.model.quantizer.codebook_sizes.append(16)
+    assert load_config(TokenizerConfig, None, []) == TokenizerConfig()
+
+
 @pytest.mark.parametrize("stage", ["tokenizer", "planner"])
 def test_shipped_configs_load_and_tiny_is_what_the_demo_trains(stage):
     from pathlib import Path
