@@ -14,7 +14,8 @@ Generation metrics (from the first idea of each of `prompts` held-out documents,
   cast_breaks: how the other stories fail, counted by the first break ("grammar", "unparsed", or "SLOT@EVENT":
   the first sentence, of that event, that gives a persistent slot another value), most frequent first.
 - goal_reached (synthetic): with the held-out story's final sentence as the goal, the fraction of plans
-  whose last generated sentence has the goal's event; goal_exact: whose last sentence is the goal sentence.
+  whose last generated sentence has the goal's event; goal_exact: whose last sentence is the goal sentence (a
+  plan whose last idea has the goal's codes is written with the goal's text: `Pipeline.expand`).
 - name_carryover (text): over the prompts that introduce a character by name ("named lily", "called max"),
   the fraction of continuations that mention that name again.
 - flat (with a flat baseline run): grammar_valid, story_valid (synthetic) and name_carryover of the flat LM's
@@ -107,10 +108,10 @@ def _generate(
     token ids `goal_ideas`: a plan that arrives at its goal ends with the goal sentence, `Pipeline.expand`)."""
     plans, texts = [], []
     for lo in range(0, len(prompts), chunk):
-        found = pipe.plans(prompts[lo : lo + chunk], None if goals is None else goals[lo : lo + chunk], cfg)
+        part = slice(lo, lo + chunk)
+        found = pipe.plans(prompts[part], None if goals is None else goals[part], cfg)
         best = [[per[0]] for per in found]
         plans += [b[0] for b in best]
-        part = slice(lo, lo + chunk)
         expanded = pipe.expand(
             prompts[part],
             best,
