@@ -27,6 +27,7 @@ from harness.ablation import Cell, write_table
 from harness.ablation_cli import add_grid_arguments, budget_from_args, run_and_report
 from harness.ablation_plots import bpb_bars, line_plot, utilization_plot
 
+from hiertok.errors import UserError
 from hiertok.quantize import FSQ_LEVELS, actual_codebook_size
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -53,7 +54,7 @@ def parse_layout(text: str) -> list[int]:
     for part in text.split("+"):
         count, _, size = part.partition("x")
         if not (count.isdigit() and size.isdigit()) or int(count) < 1:
-            raise ValueError(f"layout {text!r}: expected LEVELSxSIZE[+LEVELSxSIZE...], e.g. 4x256")
+            raise UserError(f"layout {text!r}: expected LEVELSxSIZE[+LEVELSxSIZE...], e.g. 4x256")
         sizes += [int(size)] * int(count)
     return sizes
 
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         cells = grid(args.kinds.split(","), args.hierarchies.split(","), args.layouts.split(","))
-    except ValueError as e:
+    except UserError as e:
         print(f"ablate_codebooks: error: {e}", file=sys.stderr)
         return 2
     # Codes trained for reconstruction alone, so that the quantizer is what varies (experiments/ablate_losses.py

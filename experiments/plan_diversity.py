@@ -16,6 +16,7 @@ from collections import Counter
 
 from hiertok import eval_planner
 from hiertok.data.story_state import CastChecker
+from hiertok.errors import UserError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         result = eval_planner.evaluate_planner_run(
             args.planner, max_docs=args.prompts, prompts=args.prompts, beams=args.beams
         )
-    except (ValueError, OSError) as e:
+    except (UserError, OSError) as e:
         print(f"plan_diversity: error: {e}", file=sys.stderr)
         return 2
     finally:

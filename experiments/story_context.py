@@ -21,6 +21,7 @@ from pathlib import Path
 from harness.ablation import Budget, Cell, run_grid, write_table
 
 from hiertok.config import split_planner_overrides
+from hiertok.errors import UserError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 # name -> tokenizer overrides of configs/tokenizer/tiny.yaml (`planner.KEY=VALUE` ones: of configs/planner/tiny.yaml).
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         rows = run_grid(cells, Path(args.runs), budget)
-    except ValueError as e:
+    except UserError as e:
         print(f"story_context: error: {e}", file=sys.stderr)
         return 2
     out = Path(args.out)

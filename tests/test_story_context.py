@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from decoder.drafts import greedy_from_drafts, lookup
+from decoder.generate import GenerationConfig
 from hiertok import story_decoding
 from hiertok.cli import main
 from hiertok.codelength import idea_bits
@@ -287,3 +288,24 @@ def test_quantizer_outputs_placed_at_rows_keep_the_others_empty():
     full = part.at_rows(torch.tensor([3, 0]), 4)
     assert full.quantized[:, 0].tolist() == [1, 0, 0, 1] and full.indices[1].tolist() == [-1, -1]
     assert full.indices[3].tolist() == [4, 5] and full.kept_levels.tolist() == [1, 0, 0, 2]
+
+
+def test_every_decoding_entry_point_hands_its_settings_on(context_pipe):
+    """`decode`, `decode_ideas` and `decode_to_ids` give what `decode_stories` gives for the same settings: the
+    known text, the passes and the seed reach it, and their defaults are one pass and seed 0."""
+    tok = context_pipe.tokenizer
+    story = StoryWorld().generate(1, seed=9)[0]
+    codes = tok.encode(story.text)
+    prompt = tok.split(story.text)[:1]
+    one, _ = tok.decode_stories(codes, passes=1)
+    settled, _ = tok.decode_stories(codes, known=[prompt], passes=0)
+    assert one != tok.decode_stories(codes, passes=2)[0]  # the untrained decoder reads its story: passes matter
+    assert tok.decode_to_ids(codes) == one and tok.decode_to_ids(codes, known=[prompt], passes=0) == settled
+    assert tok.decode(codes, known=[prompt], passes=0) == [tok.join(settled[0])]
+    assert tok.decode_ideas(codes, known=[prompt], passes=0) == [tok.bpe.decode_batch(settled[0])]
+    sampling = GenerationConfig(temperature=1.0, max_tokens=8)
+    drawn = tok.decode_stories(codes, generation=sampling, seed=0)[0]
+    assert tok.decode_to_ids(codes, generation=sampling) == drawn  # the default seed is 0
+    assert drawn != tok.decode_stories(codes, generation=sampling, seed=1)[0]
+    with pytest.raises(TypeError, match=r"hiertok.codes.Codes .*got list"):
+        tok.decode_to_ids(codes.ids.tolist())

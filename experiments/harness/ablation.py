@@ -18,6 +18,7 @@ from pathlib import Path
 from accelerate import PartialState
 
 from hiertok.atomic import atomic_write_text
+from hiertok.errors import UserError
 from hiertok.tokenizer import WEIGHTS_FILE
 from hiertok.training import CHECKPOINT_DIR, METRICS_FILE, train_seconds
 
@@ -120,11 +121,11 @@ def evaluate_cell(tok_dir: Path, plan_dir: Path, budget: Budget) -> dict[str, fl
 
 
 def _check_settings(cell_dir: Path, settings: dict) -> None:
-    """Record a cell's settings on first use; raise ValueError if a later run asks for other ones."""
+    """Record a cell's settings on first use; raise UserError if a later run asks for other ones."""
     path = cell_dir / SETTINGS_FILE
     if path.exists():
         if json.loads(path.read_text()) != json.loads(json.dumps(settings)):
-            raise ValueError(f"{cell_dir} was run with other settings: choose another --runs directory")
+            raise UserError(f"{cell_dir} was run with other settings: choose another --runs directory")
         return
     if PartialState().is_main_process:
         cell_dir.mkdir(parents=True, exist_ok=True)
@@ -151,7 +152,7 @@ def run_cell(cell: Cell, root: Path, budget: Budget) -> dict:
     for key in ("tokenizer_config", "planner_config"):  # the YAML's text: a moved checkout is the same cell
         path = settings["budget"][key]
         if path and not Path(path).is_file():
-            raise ValueError(f"config file not found: {path}")
+            raise UserError(f"config file not found: {path}")
         settings["budget"][key] = Path(path).read_text() if path else None
     _check_settings(cell_dir, settings)  # a finished or half-done cell must not be reused under other settings
     if cached.exists():
@@ -175,7 +176,7 @@ def run_grid(cells: list[Cell], root: Path, budget: Budget) -> list[dict]:
     """Run every cell in order (one at a time: the cells share the machine). A failing cell is reported and
     left out of the rows; rerunning the grid retries it."""
     if len({c.name for c in cells}) != len(cells):
-        raise ValueError("cell names must be unique")
+        raise UserError("cell names must be unique")
     root.mkdir(parents=True, exist_ok=True)
     rows = []
     for i, cell in enumerate(cells, 1):

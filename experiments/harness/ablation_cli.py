@@ -7,6 +7,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from hiertok.errors import UserError
+
 from .ablation import Budget, Cell, run_grid
 
 
@@ -62,7 +64,7 @@ def run_and_report(
     out.mkdir(parents=True, exist_ok=True)
     try:
         rows = run_grid(cells, Path(args.runs), budget)
-    except ValueError as e:
+    except UserError as e:
         print(f"{name}: error: {e}", file=sys.stderr)
         return 2
     if not rows:
