@@ -16,8 +16,9 @@ class _EinxWithMaskedFill:
 
     x-transformers zeroes the outputs at padded positions with `einx.where("b n, b n d, -> b n d", mask, out, 0.)`,
     and einx 0.4 builds the graph of a call again, through sympy, for every new tensor shape: tens of ms a shape,
-    plus importing sympy on the first. Decoding passes meet a new shape at nearly every forward pass, so this was
-    half of a fresh `hiertok generate`. Every other einx call (and pattern) goes to einx unchanged.
+    plus setting sympy up on the first. Decoding passes meet a new shape at nearly every forward pass, so this was
+    most of a process's first generation (experiments/bench_first_generation.py). Every other einx call (and
+    pattern) goes to einx unchanged.
     """
 
     PATTERN = "b n, b n d, -> b n d"
