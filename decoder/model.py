@@ -56,6 +56,9 @@ class DecoderConfig:
     detail_noise: float = 0.0
     detail_noise_from: int = 0  # the first level swapped (2..L); 0: a uniform level per idea
     neighbor_window: int = 0  # removed (it read the next ideas' codes too); kept so that old configs load
+    # Width of a per-idea state vector added to the prefix (the planner's state before the idea, as a
+    # global-to-local model's local decoder reads the global model's; experiments/planner_state.py). 0: none.
+    state_dim: int = 0
 
     def validate(self) -> None:
         """Raise UserError with one line if the decoder config cannot work."""
@@ -74,6 +77,8 @@ class DecoderConfig:
             raise UserError(f"model.decoder.context_full must be in [0, 1], got {self.context_full}")
         if not 0.0 <= self.detail_noise <= 1.0:
             raise UserError(f"model.decoder.detail_noise must be in [0, 1], got {self.detail_noise}")
+        if self.state_dim < 0:
+            raise UserError(f"model.decoder.state_dim must be >= 0, got {self.state_dim}")
         if self.detail_noise_from == 1 or self.detail_noise_from < 0:
             raise UserError(f"model.decoder.detail_noise_from must be 0 or a level >= 2, got {self.detail_noise_from}")
 
@@ -223,10 +228,18 @@ class IdeaDecoder(nn.Module):
         self.slot = nn.Parameter(torch.zeros(1, cfg.dim))  # marks the prefix position
         self.story = StoryContext(cfg, cond_dim) if cfg.context else None
         self.copy = CopyHead(cfg.dim) if cfg.copy else None
+        self.to_state = None
+        if cfg.state_dim:  # zero at the start: a decoder fine-tuned to read a state starts as it was
+            self.to_state = nn.Linear(cfg.state_dim, cfg.dim)
+            nn.init.zeros_(self.to_state.weight)
+            nn.init.zeros_(self.to_state.bias)
 
-    def prefix(self, codes: Tensor) -> Tensor:
-        """(B, D) code vectors -> (B, 1, W) prefix embeddings."""
-        return self.to_prefix(codes)[:, None] + self.slot.to(codes.dtype)
+    def prefix(self, codes: Tensor, state: Tensor | None = None) -> Tensor:
+        """(B, D) code vectors (and (B, state_dim) states, with `state_dim`) -> (B, 1, W) prefix embeddings."""
+        prefix = self.to_prefix(codes) + self.slot.to(codes.dtype)
+        if self.to_state is not None and state is not None:
+            prefix = prefix + self.to_state(state.to(codes.dtype))
+        return prefix[:, None]
 
     def condition(
         self,
@@ -235,6 +248,7 @@ class IdeaDecoder(nn.Module):
         tokens: Tensor | None = None,
         mask: Tensor | None = None,
         context_codes: Tensor | None = None,
+        state: Tensor | None = None,
     ) -> Condition:
         """What to decode each row from.
 
@@ -243,11 +257,12 @@ class IdeaDecoder(nn.Module):
             kinds: (B, C') ABSENT / TEXT / CODES per earlier idea, nearest first (None: no context).
             tokens: (B, C', T) the earlier ideas' token ids; mask: (B, C', T) their real tokens.
             context_codes: (B, C', D) the earlier ideas' code vectors (read where CODES).
+            state: (B, state_dim) each idea's state (read with `state_dim`; None: none).
 
         Returns:
             The Condition: the prefix and, with a story context, the cross-attended sequence.
         """
-        prefix = self.prefix(codes)
+        prefix = self.prefix(codes, state)
         if self.story is None:
             return Condition(prefix)
         b, c = codes.shape[0], self.cfg.context

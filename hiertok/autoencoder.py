@@ -149,6 +149,7 @@ class IdeaAutoencoder(nn.Module):
         text_known: Tensor | None = None,
         kept: Tensor | None = None,
         target_codes: Tensor | None = None,
+        state: Tensor | None = None,
     ) -> Condition:
         """What the decoder writes some rows from: their codes and the earlier ideas of their stories.
 
@@ -167,6 +168,7 @@ class IdeaAutoencoder(nn.Module):
             kept: (N,) levels each row kept (`QuantizerOutput.kept_levels`) in training; None when all rows
                 are known to the same levels (decoding codes).
             target_codes: (B, D) the targets' code vectors when they differ from `codes[targets]` (detail noise).
+            state: (B, state_dim) the targets' states (`DecoderConfig.state_dim`), or None.
 
         Returns:
             The decoder's Condition.
@@ -174,7 +176,7 @@ class IdeaAutoencoder(nn.Module):
         c = self.decoder.cfg.context
         own = codes[targets] if target_codes is None else target_codes
         if c == 0 or context.shape[1] == 0:
-            return self.decoder.condition(own)
+            return self.decoder.condition(own, state=state)
         rows = context[:, :c]
         present = rows >= 0
         shown = present & (text_known[:, :c] if text_known is not None else torch.zeros_like(present))
@@ -194,7 +196,7 @@ class IdeaAutoencoder(nn.Module):
                     rearrange(ctx_codes, "b c d -> (b c) d"), repeat(kept[targets], "b -> (b c)", c=cc)
                 )
                 ctx_codes = rearrange(flat, "(b c) d -> b c d", c=cc)
-        return self.decoder.condition(own, kinds, ctx_tokens, ctx_mask, ctx_codes)
+        return self.decoder.condition(own, kinds, ctx_tokens, ctx_mask, ctx_codes, state)
 
     def sample_context(self, context: Tensor) -> tuple[Tensor, Tensor]:
         """The story context a training target sees, drawn as generation and coding meet it.

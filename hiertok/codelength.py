@@ -92,7 +92,7 @@ def corpus_bits(pipe: Pipeline, corpus: IdeaCorpus, codes: Codes) -> IdeaBits:
     codes = codes.prefix(pipe.levels)  # the planned levels; the decoder expands from them
     held = CodeCorpus(codes.flat().numpy(), corpus.doc_offsets, {})
     code_nats, end_nats = idea_code_nats(pipe.planner, Windows(held, pipe.cfg.data.window))
-    token_nats, _ = idea_nats(pipe.tokenizer, corpus, codes)
+    token_nats, _ = idea_nats(pipe.tokenizer, corpus, codes, states=pipe.idea_states(codes))
     ln2 = math.log(2)
     return IdeaBits(code_nats / ln2, token_nats.numpy() / ln2, end_nats / ln2, corpus.doc_offsets)
 

@@ -76,7 +76,12 @@ def corpus_codes(tok: IdeaTokenizer, corpus: IdeaCorpus) -> Codes:
 
 
 def idea_nats(
-    tok: IdeaTokenizer, corpus: IdeaCorpus, codes: Codes, text_context: bool = True, batch_size: int = 256
+    tok: IdeaTokenizer,
+    corpus: IdeaCorpus,
+    codes: Codes,
+    text_context: bool = True,
+    batch_size: int = 256,
+    states: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Decoder nats of each idea's tokens (EOS included) given its codes (any prefix) and its story so far.
 
@@ -90,6 +95,7 @@ def idea_nats(
         codes: their codes (the first k levels are read).
         text_context: show the earlier ideas by their text (False: by their codes only).
         batch_size: ideas per forward pass.
+        states: (N, state_dim) each idea's state, for a decoder that reads one (`DecoderConfig.state_dim`).
 
     Returns:
         nats (N,) and teacher-forced correct next tokens (N,) per idea.
@@ -105,8 +111,9 @@ def idea_nats(
             ideas = order[start : start + batch_size]
             batch = collate(ideas).to(tok.device)  # the ideas, and the earlier ideas they read
             known = torch.full_like(batch.context, text_context, dtype=torch.bool)
+            state = None if states is None else states[batch.ideas[batch.targets]].to(tok.device)
             cond = model.decoder_condition(
-                batch.targets, batch.context, vectors[batch.ideas], batch.tokens, batch.mask, known
+                batch.targets, batch.context, vectors[batch.ideas], batch.tokens, batch.mask, known, state=state
             )
             tokens, mask = batch.rows(batch.targets)
             inp, target, tmask = model.decoder.teacher_forcing(tokens, mask)

@@ -139,6 +139,32 @@ class Pipeline:
         generator = torch.Generator(device=device).manual_seed(seed)
         return search(self.planner, prompt_codes.to(device), goal, cfg, generator, progress)
 
+    def idea_states(self, codes: Codes, batch_size: int = 256) -> torch.Tensor | None:
+        """The planner's state before each idea (no goal shown), for a decoder that reads one (`model.decoder.
+        state_dim`, as a global-to-local model's local decoder reads the global model's state; None otherwise).
+
+        A function of the earlier ideas' planned codes only, which a receiver of the code already has: the
+        lossless code stays lossless.
+
+        Args:
+            codes: (docs, ideas, L) codes with at least the planned levels.
+            batch_size: documents per forward pass.
+
+        Returns:
+            (N, D) states in `Codes.flat` order, or None.
+        """
+        if not self.tokenizer.model.decoder.cfg.state_dim:
+            return None
+        vocab, device = self.planner.vocab, self.tokenizer.device
+        out = []
+        with torch.no_grad():
+            for start in range(0, codes.num_docs, batch_size):
+                mask = codes.mask[start : start + batch_size].to(device)
+                ids = vocab.to_ids(codes.ids[start : start + batch_size, :, : self.levels].clamp(min=0).to(device))
+                states = self.planner.states(ids.masked_fill(~mask[..., None], 0), None, None, None)
+                out.append(states[:, :-1][mask])  # causal: padding after a document's ideas changes none of them
+        return torch.cat(out)
+
     def expand(
         self,
         prompt_codes: torch.Tensor,
@@ -213,7 +239,14 @@ class Pipeline:
             return rearrange(agree, "(c r) -> c r", c=len(found))
 
         docs, _ = tok.decode_stories(
-            codes, known=known, passes=passes, seed=seed, candidates=n, accept=follows_plan, verify=verify
+            codes,
+            known=known,
+            passes=passes,
+            seed=seed,
+            candidates=n,
+            accept=follows_plan,
+            verify=verify,
+            states=self.idea_states(codes),
         )
         return [tok.bpe.decode_batch(doc[t:]) for doc in docs]
 

@@ -32,6 +32,8 @@ from hiertok.data.ideas import pad_ideas
 from hiertok.errors import UserError
 
 if TYPE_CHECKING:
+    from decoder.model import Condition
+    from hiertok.autoencoder import IdeaAutoencoder
     from hiertok.tokenizer import IdeaTokenizer
 
 # Which decoded candidates are acceptable: (rows (R,), candidates [n][R] token ids) -> (n, R) bool. It must
@@ -47,6 +49,20 @@ class StoryTexts:
     context: torch.Tensor  # (N, C) rows of the earlier ideas, -1 where none
     texts: list[list[int] | None]
     acceptable: torch.Tensor  # (N,) the kept text was approved (by `accept`, or no check asked)
+    states: torch.Tensor | None = None  # (N, state_dim) each idea's state, for a decoder that reads one
+
+    def condition(
+        self,
+        model: IdeaAutoencoder,
+        rows: torch.Tensor,
+        tokens: torch.Tensor,
+        mask: torch.Tensor,
+        has_text: torch.Tensor,
+    ) -> Condition:
+        """The decoder's Condition for `rows` (R,), reading the story's current texts (`batch()`)."""
+        ctx = self.context[rows]
+        state = None if self.states is None else self.states[rows]
+        return model.decoder_condition(rows, ctx, self.vectors, tokens, mask, has_text[ctx.clamp(min=0)], state=state)
 
     def batch(self, pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(N, T) tokens and mask of every text so far, and (N,) which ideas have one."""
@@ -67,6 +83,7 @@ def decode_stories(
     candidates: int = 1,
     accept: Accept | None = None,
     verify: bool = True,
+    states: torch.Tensor | None = None,
 ) -> tuple[list[list[list[int]]], int]:
     """Token ids of every idea, decoded from its first `levels` codes (see the module docstring).
 
@@ -85,6 +102,7 @@ def decode_stories(
         accept: which candidates are acceptable (None, or candidates 1: the greedy one, unasked).
         verify: decode a later greedy pass from the texts before as drafts (False: decode every idea whose story
             changed token by token; the same texts, slower: for benchmarks and tests).
+        states: (N, state_dim) each idea's state in `Codes.flat` order, for a decoder that reads one (None: none).
 
     Returns:
         Per document, per idea, token ids; and the number of decoding passes run.
@@ -101,9 +119,12 @@ def decode_stories(
         model, device = tok.model.eval(), tok.device
         q = model.quantizer
         flat = codes.ids[..., :k][codes.mask].to(device)
+        if states is not None and len(states) != len(flat):
+            raise UserError(f"states has {len(states)} rows for {len(flat)} ideas")
         vectors = q.decode_indices(flat) if len(flat) else torch.zeros((0, q.dim), device=device)
         context = grid_previous(codes.mask, model.decoder.cfg.context).to(device)
-        story = StoryTexts(vectors, context, [None] * len(flat), torch.ones(len(flat), dtype=torch.bool, device=device))
+        ok = torch.ones(len(flat), dtype=torch.bool, device=device)
+        story = StoryTexts(vectors, context, [None] * len(flat), ok, None if states is None else states.to(device))
         given = known_mask(codes, known)  # (N,) ideas whose text is known
         known_ideas = iter(list(ids) for doc in (known or []) for ids in doc)
         for i in given.nonzero().squeeze(1).tolist():
@@ -160,8 +181,7 @@ def redecode_greedy(
     out: list[list[int]] = []
     for start in range(0, len(rows), batch_size):
         part = rows[start : start + batch_size]
-        ctx = story.context[part]
-        cond = model.decoder_condition(part, ctx, story.vectors, tokens, mask, has_text[ctx.clamp(min=0)])
+        cond = story.condition(model, part, tokens, mask, has_text)
         drafts = [story.texts[i] or [] for i in part.tolist()]
         texts, _ = greedy_from_drafts(model.decoder, cond, drafts, gen.max_tokens, tok.bpe.pad_id)
         out.extend(texts)
@@ -191,8 +211,7 @@ def _decode_pass(
         out: list[list[int]] = []
         for start in range(0, len(part_rows), batch_size):
             part = part_rows[start : start + batch_size]
-            ctx = story.context[part]
-            cond = model.decoder_condition(part, ctx, story.vectors, tokens, mask, has_text[ctx.clamp(min=0)])
+            cond = story.condition(model, part, tokens, mask, has_text)
             out.extend(generate(model.decoder, cond, settings, generator=generator).tokens)
         return out
 

@@ -144,6 +144,28 @@ def context_pipe(toy_run, request):
     return Pipeline(tok, build_planner(pcfg, tok), pcfg)
 
 
+@pytest.fixture(scope="module")
+def state_pipe(toy_run):
+    """As `context_pipe` (copy), with a decoder that also reads the planner's state before each idea
+    (`model.decoder.state_dim`), its state weights drawn so that the state matters."""
+    import torch
+
+    from hiertok.config import load_config
+    from hiertok.data.bpe import BPE
+    from hiertok.pipeline import Pipeline
+    from hiertok.tokenizer import IdeaTokenizer, TokenizerConfig
+    from planner.config import PlannerConfig, build_planner
+
+    torch.manual_seed(0)
+    over = [*TOY, "model.decoder.context=2", "model.decoder.copy=true", "model.decoder.state_dim=32"]
+    tok = IdeaTokenizer(load_config(TokenizerConfig, None, over), BPE.load(toy_run / "tokenizer.json"))
+    with torch.no_grad():
+        tok.model.decoder.to_state.weight.normal_(std=1.0)
+    tok.model.eval()
+    pcfg = load_config(PlannerConfig, None, ["model.dim=32", "model.depth=1", "model.heads=2"])
+    return Pipeline(tok, build_planner(pcfg, tok), pcfg)
+
+
 @pytest.fixture
 def toy_tok(toy_run):
     """The toy tokenizer, loaded afresh for each test (a test may change its settings)."""

@@ -45,10 +45,17 @@ def receiver_bits(pipe, doc: str) -> tuple[list[float], list[float], float]:
     for i, idea in enumerate(ideas):
         tokens[i, : len(idea)] = torch.tensor(idea)
     known = torch.ones_like(context, dtype=torch.bool)  # the receiver has every earlier idea's text
+    reads_state = bool(model.decoder.cfg.state_dim)  # a decoder that reads the planner's state before its idea
     token_bits = []
     for t, idea in enumerate(ideas):
         cond = model.decoder_condition(
-            torch.tensor([t]), context[t : t + 1], vectors, tokens, tokens != tok.bpe.pad_id, known[t : t + 1]
+            torch.tensor([t]),
+            context[t : t + 1],
+            vectors,
+            tokens,
+            tokens != tok.bpe.pad_id,
+            known[t : t + 1],
+            state=states[t : t + 1] if reads_state else None,
         )
         seq, cache, nats = torch.tensor([[model.decoder.special.bos]]), None, 0.0
         for y in [*idea, model.decoder.special.eos]:
@@ -63,12 +70,21 @@ DOCS = [" ".join(s.sentences[:4]) for s in StoryWorld().generate(2, seed=21)]
 
 
 def test_the_reported_bits_are_what_a_receiver_decodes_with(context_pipe):
-    bits = idea_bits(context_pipe, DOCS)
-    ideas = [len(context_pipe.tokenizer.split(d)) for d in DOCS]
+    reported_bits_are_the_receivers(context_pipe)
+
+
+def test_a_decoder_that_reads_the_planners_state_is_coded_losslessly(state_pipe):
+    reported_bits_are_the_receivers(state_pipe)
+    a_later_idea_changes_no_earlier_bits(state_pipe)
+
+
+def reported_bits_are_the_receivers(any_pipe) -> None:
+    bits = idea_bits(any_pipe, DOCS)
+    ideas = [len(any_pipe.tokenizer.split(d)) for d in DOCS]
     assert len(bits.code_bits) == len(bits.token_bits) == sum(ideas) == bits.doc_offsets[-1]
     code, token, end = [], [], 0.0
     for doc in DOCS:
-        c, t, e = receiver_bits(context_pipe, doc)
+        c, t, e = receiver_bits(any_pipe, doc)
         code, token, end = code + c, token + t, end + e
     assert bits.code_bits == pytest.approx(code, rel=1e-4, abs=1e-3)
     assert bits.token_bits == pytest.approx(token, rel=1e-4, abs=1e-3)
@@ -77,6 +93,10 @@ def test_the_reported_bits_are_what_a_receiver_decodes_with(context_pipe):
 
 
 def test_a_later_idea_changes_no_earlier_bits(context_pipe):
+    a_later_idea_changes_no_earlier_bits(context_pipe)
+
+
+def a_later_idea_changes_no_earlier_bits(context_pipe) -> None:
     tok = context_pipe.tokenizer
     corpus = IdeaCorpus.build(DOCS[:1], tok.bpe, tok.segmentation)
     codes = tok.encode(DOCS[:1])

@@ -199,3 +199,20 @@ def test_dim_head_sets_the_attention_width_and_the_cache_still_holds():
     assert widths == {2 * 8}
     prefix = d.condition(torch.randn(3, 8))
     assert generate(d, prefix, GenerationConfig(max_tokens=6)).tokens == uncached_greedy(d, prefix, 6)
+
+
+def test_a_state_starts_as_nothing_and_then_moves_the_prefix():
+    """`state_dim`: a decoder fine-tuned to read a state starts as the one it was (its state weights are zero);
+    once trained, each row's prefix is its code's plus its own state's projection."""
+    torch.manual_seed(2)
+    d = IdeaDecoder(DecoderConfig(dim=32, depth=1, heads=2, state_dim=6), vocab_size=40, cond_dim=8, special=SPECIAL)
+    codes, states = torch.randn(3, 8), torch.randn(3, 6)
+    assert torch.equal(d.condition(codes, state=states).prefix, d.condition(codes).prefix)
+    with torch.no_grad():
+        d.to_state.weight.normal_()
+    moved = d.condition(codes, state=states).prefix
+    expected = d.condition(codes).prefix + d.to_state(states)[:, None]
+    assert torch.allclose(moved, expected)
+    swapped = d.condition(codes, state=states.flip(0)).prefix  # another row's state: another prefix
+    assert not torch.allclose(swapped, moved)
+    assert torch.allclose(swapped[1], moved[1])  # the middle row kept its own

@@ -16,6 +16,7 @@ from hiertok.codes import Codes
 from hiertok.data.story_state import CastChecker
 from hiertok.data.synthetic import StoryWorld
 from hiertok.tokenizer import IdeaTokenizer
+from planner.search import Plan
 
 from .cli_errors import error_line
 from .conftest import TOY
@@ -309,3 +310,67 @@ def test_every_decoding_entry_point_hands_its_settings_on(context_pipe):
     assert drawn != tok.decode_stories(codes, generation=sampling, seed=1)[0]
     with pytest.raises(TypeError, match=r"hiertok.codes.Codes .*got list"):
         tok.decode_to_ids(codes.ids.tolist())
+
+
+def test_a_decoder_that_reads_a_state_gets_each_ideas_own(context_pipe):
+    """`decode_stories(states=)` and `idea_nats(states=)` hand each idea the state of its own row: with states that
+    differ only at one idea, only that idea's nats change (and the decodings of the others stay)."""
+    from hiertok.data.ideas import IdeaCorpus
+    from hiertok.errors import UserError
+    from hiertok.evaluate import corpus_codes, idea_nats
+    from hiertok.story_decoding import decode_stories
+
+    tok = context_pipe.tokenizer
+    cfg = dataclasses.replace(tok.cfg)
+    cfg.model = dataclasses.replace(cfg.model, decoder=dataclasses.replace(cfg.model.decoder, state_dim=4))
+    torch.manual_seed(3)
+    reader = IdeaTokenizer(cfg, tok.bpe)
+    reader.model.load_state_dict(tok.model.state_dict(), strict=False)
+    with torch.no_grad():
+        reader.model.decoder.to_state.weight.normal_(std=3.0)
+    reader.model.eval()
+    docs = ["Tom ran home. He saw a red ball. It was big.", "Ann sat down. She smiled."]
+    corpus = IdeaCorpus.build(docs, reader.bpe, reader.segmentation)
+    codes = corpus_codes(reader, corpus)
+    states = torch.randn(corpus.num_ideas, 4)
+    other = states.clone()
+    other[1] += 5.0
+    base, _ = idea_nats(reader, corpus, codes, states=states)
+    moved, _ = idea_nats(reader, corpus, codes, states=other)
+    assert not torch.allclose(base[1], moved[1])
+    keep = torch.arange(corpus.num_ideas) != 1
+    assert torch.allclose(base[keep], moved[keep])
+    first, _ = decode_stories(reader, codes, states=states)
+    second, _ = decode_stories(reader, codes, states=other)
+    assert first[0][0] == second[0][0] and first[1] == second[1]  # one pass: each idea reads only its own state
+    with pytest.raises(UserError, match="states has 3 rows"):
+        decode_stories(reader, codes, states=states[:3])
+
+
+def test_expansion_hands_a_state_reading_decoder_the_planners_state(state_pipe, context_pipe):
+    """`Pipeline.idea_states`: the planner's state before each idea, None for a decoder that reads none; a planned
+    idea's state depends on the ideas before it only, and `expand` decodes with it (other states, other text)."""
+    assert context_pipe.idea_states(context_pipe.tokenizer.encode(["Tom ran. He sat."])) is None
+    tok = state_pipe.tokenizer
+    codes = tok.encode(["Tom ran home. He saw a red ball. It was big.", "Ann sat down. She smiled."])
+    states = state_pipe.idea_states(codes)
+    assert states.shape == (int(codes.mask.sum()), state_pipe.planner.cfg.dim)
+    ids = codes.ids.clone()
+    ids[0, 2] = (ids[0, 2] + 1) % torch.tensor(codes.codebook_sizes)  # the first story's last idea changed
+    moved = state_pipe.idea_states(Codes(ids, codes.mask, codes.codebook_sizes))
+    assert torch.allclose(moved, states)  # no idea's state reads its own codes or later ones
+    ids[0, 0] = (ids[0, 0] + 1) % torch.tensor(codes.codebook_sizes)
+    moved = state_pipe.idea_states(Codes(ids, codes.mask, codes.codebook_sizes))
+    assert not torch.allclose(moved[1:3], states[1:3]) and torch.allclose(moved[3:], states[3:])
+    plans = [[Plan(codes.ids[0, 1:], True, 0.0, 0.0)]]
+    prompt = codes.ids[:1, :1]
+    written = state_pipe.expand(prompt, plans, candidates=1, passes=1)
+    calls = []
+    real = state_pipe.idea_states
+    state_pipe.idea_states = lambda c: calls.append(c) or real(c) * 0  # every idea shown a zero state
+    try:
+        zeroed = state_pipe.expand(prompt, plans, candidates=1, passes=1)
+    finally:
+        del state_pipe.idea_states
+    assert len(calls) == 1 and calls[0].num_docs == 1
+    assert written != zeroed
