@@ -113,11 +113,24 @@ GROUPS: dict[str, Group] = {
     ),
 }
 
-# Surviving mutants that cannot change behaviour: mutant name -> why (left out of the score). Those whose reason
-# starts with "CPU only" differ on a GPU alone; the report scores them both ways.
+# Surviving mutants that cannot change behaviour: mutant name -> why, and the mutant's diff (left out of the
+# score). Those whose reason starts with "CPU only" differ on a GPU alone; the report scores them both ways.
+# mutmut numbers a function's mutants in order, so an edit to the function renumbers them: a listed mutant is
+# recognised by its function and its diff, not by its number alone (a listed number whose diff changed is not
+# taken for equivalent; the mutant with the listed diff is).
 EQUIVALENT_FILE = ROOT / "experiments" / "mutation_equivalent.json"
-EQUIVALENT: dict[str, str] = json.loads(EQUIVALENT_FILE.read_text()) if EQUIVALENT_FILE.exists() else {}
+EQUIVALENT: dict[str, dict[str, str]] = json.loads(EQUIVALENT_FILE.read_text()) if EQUIVALENT_FILE.exists() else {}
 CPU_ONLY = "CPU only"
+
+
+def equivalence(work: Path, mutant: str) -> str | None:
+    """Why a surviving mutant cannot change behaviour, if it is listed (by its function and diff), else None."""
+    function = mutant.partition("__mutmut_")[0]
+    listed = [e for name, e in EQUIVALENT.items() if name.partition("__mutmut_")[0] == function]
+    if not listed:
+        return None
+    shown = diff(work, mutant)
+    return next((e["why"] for e in listed if e["diff"] == shown), None)
 
 
 def prepare(work: Path, group: Group) -> None:
@@ -175,12 +188,13 @@ def results(work: Path, group: Group) -> dict[str, int]:
     return out
 
 
-def status_of(mutant: str, code: int | None) -> str:
+def status_of(work: Path, mutant: str, code: int | None) -> str:
     """killed, timeout, survived, no tests, equivalent (listed), or not run (an interrupted run)."""
     from mutmut.stats import status_by_exit_code  # mutmut's own reading of a worker's exit code
 
-    if mutant in EQUIVALENT and code == 0:  # a listed mutant that a test now kills counts as killed
-        return "cpu only" if EQUIVALENT[mutant].startswith(CPU_ONLY) else "equivalent"
+    why = equivalence(work, mutant) if code == 0 else None  # a listed mutant that a test now kills counts as killed
+    if why is not None:
+        return "cpu only" if why.startswith(CPU_ONLY) else "equivalent"
     status = status_by_exit_code[code]
     # a crash or a type-check failure is a failed check: the mutant is killed
     return {"not checked": "not run", "segfault": "killed", "caught by type check": "killed"}.get(status, status)
@@ -203,7 +217,7 @@ def report(work_root: Path, groups: list[str], out: Path) -> float:
     for name in groups:
         work = work_root / name
         for mutant, code in sorted(results(work, GROUPS[name]).items()):
-            status = status_of(mutant, code)
+            status = status_of(work, mutant, code)
             per_function[function_of(mutant)][status] += 1
             if status in ("survived", "no tests", "equivalent", "cpu only"):
                 survivors.append(
@@ -212,7 +226,7 @@ def report(work_root: Path, groups: list[str], out: Path) -> float:
                         "mutant": mutant,
                         "status": status,
                         "diff": diff(work, mutant),
-                        "why": EQUIVALENT.get(mutant),
+                        "why": equivalence(work, mutant),
                     }
                 )
     total = sum(per_function.values(), Counter())
@@ -279,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         prepare(work, GROUPS[name])
         names = None
         if args.only:
-            names = [m for m, c in results(work, GROUPS[name]).items() if status_of(m, c) in args.only]
+            names = [m for m, c in results(work, GROUPS[name]).items() if status_of(work, m, c) in args.only]
             if not names:
                 continue
         code = run(work, GROUPS[name], args.children, names)

@@ -50,8 +50,8 @@ BUGS: dict[str, Bug] = {
     "decoder_ignores_codes": Bug(
         "the token decoder's prefix embedding no longer depends on the idea's codes",
         "decoder/model.py",
-        "prefix = self.prefix(codes)",
-        "prefix = self.prefix(torch.zeros_like(codes))",
+        "prefix = self.prefix(codes, state)",
+        "prefix = self.prefix(torch.zeros_like(codes), state)",
     ),
     "beams_wrong_score": Bug(
         "beams are pruned on the last level's log-probability, not the running one",
