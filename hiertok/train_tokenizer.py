@@ -99,6 +99,10 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
     """
     validate(cfg.model.quantizer)
     cfg.model.decoder.validate()
+    if cfg.model.decoder.state_dim:  # no planner exists yet to give the state: its weights would never train
+        raise UserError(
+            "model.decoder.state_dim is learnt after the planner (experiments/planner_state.py), not by the tokenizer"
+        )
     validate_losses(cfg.model.loss, cfg.model.quantizer.levels, cfg.model.quantizer.hierarchy)
     if cfg.generation.max_tokens < cfg.data.max_idea_tokens:
         raise UserError(

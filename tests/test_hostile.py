@@ -135,6 +135,18 @@ CASES = [
         ("error", "width of one attention head", ">= 1"),
     ),
     (
+        "train-tokenizer-with-a-state",
+        {},
+        ["train", "tokenizer", "--out", "{tmp}/x", "model.decoder.state_dim=8", "data.synthetic_docs=200"],
+        ("error", "state_dim", "learnt after the planner"),
+    ),
+    (
+        "train-negative-state",
+        {},
+        ["train", "tokenizer", "--out", "{tmp}/x", "model.decoder.state_dim=-1", "data.synthetic_docs=200"],
+        ("error", "state_dim", ">= 0"),
+    ),
+    (
         "train-wrong-type",
         {},
         ["train", "tokenizer", "--out", "{tmp}/x", "train.max_steps=ten"],
