@@ -7,9 +7,11 @@ decoder that reads it keeps the code lossless.
 
 The tokenizer is trained before the planner, so the decoder learns to read the state afterwards: a trained
 tokenizer's decoder is fine-tuned on the planner's depth (its planned levels, its story context sampled as in
-training, encoder and quantizer frozen), twice from the same weights and batches: `state` adds the planner's
+training, encoder and quantizer frozen), side by side from the same weights and batches: `state` adds the planner's
 state to the decoder's prefix embedding (`model.decoder.state_dim`, zero at the start), `control` does not.
-Both are scored on held-out stories beside the tokenizer as trained (`trained`):
+`blind` and `state_blind` are the same with no earlier text ever shown: the state as the only channel, as a
+Block Transformer's local decoder has it. All are scored on held-out stories beside the tokenizer as trained
+(`trained`):
 
 - bits per byte of the whole lossless code (planner bits for the planned levels + decoder bits for the
   tokens, every earlier idea's text read), and the decoder's bits with no earlier text (a planned idea in a
@@ -20,7 +22,7 @@ Both are scored on held-out stories beside the tokenizer as trained (`trained`):
   held-out first sentences (beam 4), expanded by the arm's decoder (`Pipeline.idea_states` over prompt + plan).
 
     python experiments/planner_state.py --planner runs/story_context/fast-s0/planner --seeds 0 1 2 \\
-        --out experiments/results/planner_state
+        --arms control,state --out experiments/results/planner_state
 """
 
 from __future__ import annotations
@@ -52,7 +54,10 @@ from hiertok.tokenizer import IdeaTokenizer
 from hiertok.training import StepBatches, make_optimizer
 from planner.shards import CodeCorpus
 
-ARMS = ("trained", "control", "state")
+# trained: the tokenizer as trained; control / state: fine-tuned reading the story's text, without / with the
+# planner's state; blind / state_blind: fine-tuned with no earlier text at all, without / with the state (the
+# Block Transformer setting: the local decoder reads its own block's codes and the global model's state only).
+ARMS = ("trained", "control", "state", "blind", "state_blind")
 
 
 @dataclass
@@ -81,10 +86,16 @@ def with_state(tok: IdeaTokenizer, state_dim: int) -> IdeaTokenizer:
 
 
 def finetune(
-    tok: IdeaTokenizer, corpus: IdeaCorpus, codes: Codes, levels: int, states: torch.Tensor | None, cfg: TrainConfig
+    tok: IdeaTokenizer,
+    corpus: IdeaCorpus,
+    codes: Codes,
+    levels: int,
+    states: torch.Tensor | None,
+    cfg: TrainConfig,
+    blind: bool = False,
 ) -> float:
     """Train the decoder (encoder and quantizer frozen) to write each idea from its first `levels` codes, its story
-    context sampled as in training, and (with `states`) its state. Returns the seconds it took."""
+    context sampled as in training (`blind`: none), and (with `states`) its state. Returns the seconds it took."""
     model = tok.model.train()
     for part in (model.encoder, model.quantizer):
         part.requires_grad_(False)
@@ -97,6 +108,8 @@ def finetune(
     for step in range(cfg.max_steps):
         batch = collate(plan.indices(step))
         context, known = model.sample_context(batch.context)
+        if blind:
+            context = torch.full_like(context, -1)
         state = None if states is None else states[batch.ideas[batch.targets]]
         cond = model.decoder_condition(
             batch.targets, context, vectors[batch.ideas], batch.tokens, batch.mask, known, state=state
@@ -158,12 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--planner", required=True, help="a trained planner run (its tokenizer is fine-tuned)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="fine-tuning seeds (batches, context draws)")
+    ap.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {', '.join(ARMS)}")
     ap.add_argument("--steps", type=int, default=800, help="fine-tuning steps of each arm")
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--eval-docs", type=int, default=200, help="held-out stories scored")
     ap.add_argument("--prompts", type=int, default=100, help="held-out first sentences generated from")
     ap.add_argument("--out", type=Path, default=Path("experiments/results/planner_state"))
     args = ap.parse_args(argv)
+    if any(a not in ARMS for a in args.arms.split(",")):
+        print(f"planner_state: error: arms are {', '.join(ARMS)}", file=sys.stderr)
+        return 2
     try:
         pipe = Pipeline.from_pretrained(args.planner)
     except USER_ERRORS as err:
@@ -178,13 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     train_plans = CodeCorpus(train_codes.flat().numpy(), train.doc_offsets, {}).prefix(levels)
     rows = [score("trained", -1, 0.0, pipe, held, train_plans, args.prompts)]
     print(json.dumps(asdict(rows[-1])), flush=True)
-    for seed, arm in itertools.product(args.seeds, ARMS[1:]):
+    for seed, arm in itertools.product(args.seeds, [a for a in args.arms.split(",") if a != "trained"]):
         tok = IdeaTokenizer.from_pretrained(tok_dir)
-        if arm == "state":
+        if arm.startswith("state"):
             tok = with_state(tok, pipe.planner.cfg.dim)
         arm_pipe = Pipeline(tok, pipe.planner, pipe.cfg)
         cfg = TrainConfig(seed=seed, lr=args.lr, max_steps=args.steps, warmup_steps=args.steps // 10)
-        seconds = finetune(tok, train, train_codes, levels, arm_pipe.idea_states(train_codes), cfg)
+        blind = arm.endswith("blind")
+        seconds = finetune(tok, train, train_codes, levels, arm_pipe.idea_states(train_codes), cfg, blind)
         rows.append(score(arm, seed, seconds, arm_pipe, held, train_plans, args.prompts))
         print(json.dumps(asdict(rows[-1])), flush=True)
     write(rows, args)
@@ -204,11 +222,14 @@ def write(rows: list[ArmResult], args: argparse.Namespace) -> None:
     ]
     for arm in ARMS:
         mine = [r for r in rows if r.arm == arm]
+        if not mine:
+            continue
         cells = []
         for k in keys:
             v = [getattr(r, k) for r in mine]
-            sd = f" ± {statistics.stdev(v):.3f}" if len(v) > 1 else ""
-            cells.append(f"{statistics.mean(v):.3f}{sd}")
+            places = 4 if k.startswith("bpb") else 3  # fine-tuning seeds move the bits in the fourth place
+            sd = f" ± {statistics.stdev(v):.{places}f}" if len(v) > 1 else ""
+            cells.append(f"{statistics.mean(v):.{places}f}{sd}")
         lines.append(f"| {arm} | {len(mine)} | " + " | ".join(cells) + " |")
     (args.out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

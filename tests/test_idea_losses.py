@@ -143,8 +143,8 @@ def _context_model(context_dropout: float = 0.0, context_codes: bool = True) -> 
 def test_story_context_shows_earlier_ideas_by_tokens_or_cut_codes(context_codes):
     model = _context_model(context_codes=context_codes)
     seen = {}
-    model.decoder.condition = lambda own, kinds, tokens, mask, codes: seen.update(  # record what it would read
-        own=own, kinds=kinds, tokens=tokens, mask=mask, codes=codes
+    model.decoder.condition = lambda own, kinds, tokens, mask, codes, state=None: seen.update(  # what it would read
+        own=own, kinds=kinds, tokens=tokens, mask=mask, codes=codes, state=state
     )
     q, dims = model.quantizer, model.quantizer.level_dims
     codes = torch.randn(5, q.dim)

@@ -104,9 +104,9 @@ def test_known_ideas_are_returned_as_given_and_read_by_text(context_pipe, monkey
     seen = []
     original = tok.model.decoder_condition
 
-    def record(targets, context, codes_, tokens, mask, text_known=None, kept=None):
+    def record(targets, context, codes_, tokens, mask, text_known=None, kept=None, **kw):
         seen.append((targets.clone(), (text_known & (context >= 0)).clone()))
-        return original(targets, context, codes_, tokens, mask, text_known, kept)
+        return original(targets, context, codes_, tokens, mask, text_known, kept, **kw)
 
     monkeypatch.setattr(tok.model, "decoder_condition", record)
     decoded, drafted = [], []  # the rows decoded token by token, and from drafts, per call
