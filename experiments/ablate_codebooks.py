@@ -9,7 +9,7 @@ on 30% of samples (matryoshka) or batches (residual); the loss is reconstruction
 
     python experiments/ablate_codebooks.py                 # synthetic world, <= 30 min: runs/ablate_codebooks/<cell>,
                                                            # tables and plots in experiments/results/ablate_codebooks
-    python experiments/ablate_codebooks.py --data ../shared/data/tinystories/stories.jsonl \\
+    python experiments/ablate_codebooks.py --data $TINYSTORIES \\
         --runs runs/ablate_codebooks_ts --out experiments/results/ablate_codebooks_ts    # TinyStories, small configs
     accelerate launch --multi_gpu --num_processes N experiments/ablate_codebooks.py --base-configs base ...
 

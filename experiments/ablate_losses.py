@@ -8,7 +8,7 @@ next-idea regressor predicts held-out ideas, beside the discrete planner's next-
 Writes results.csv, results.md and PNG plots to --out.
 
     python experiments/ablate_losses.py   # synthetic: runs/ablate_losses/<cell>, experiments/results/ablate_losses
-    python experiments/ablate_losses.py --data ../shared/data/tinystories/stories.jsonl \\
+    python experiments/ablate_losses.py --data $TINYSTORIES \\
         --runs runs/ablate_losses_ts --out experiments/results/ablate_losses_ts
     python experiments/ablate_losses.py --cells recon,next_idea_l1 --set model.loss.next_idea_tau=0.2 \\
         --runs runs/x --out x

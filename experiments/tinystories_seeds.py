@@ -9,8 +9,8 @@ skipped, interrupted ones resume), then runs `hiertok eval codelength` on the he
 Writes results.csv (one row per seed), results.md (mean ± sd) and examples.md (the first five prompts, both
 systems' continuations side by side) to --out.
 
-    python experiments/tinystories_seeds.py --seeds 0 1 2 --runs runs/ts --out experiments/results/tinystories_seeds
-    python experiments/tinystories_seeds.py --data /path/to/stories.jsonl     # another copy of the corpus
+    python experiments/tinystories_seeds.py --data $TINYSTORIES --seeds 0 1 2 --flat-steps 400 --runs runs/ts \
+        --out experiments/results/tinystories_seeds     # $TINYSTORIES: a local JSONL copy (default: the hub's)
 """
 
 from __future__ import annotations
