@@ -144,7 +144,8 @@ class Pipeline:
         state_dim`, as a global-to-local model's local decoder reads the global model's state; None otherwise).
 
         A function of the earlier ideas' planned codes only, which a receiver of the code already has: the
-        lossless code stays lossless.
+        lossless code stays lossless. A document is read whole, not in the planner's training windows (rotary
+        positions extend past them).
 
         Args:
             codes: (docs, ideas, L) codes with at least the planned levels.
@@ -163,7 +164,7 @@ class Pipeline:
                 ids = vocab.to_ids(codes.ids[start : start + batch_size, :, : self.levels].clamp(min=0).to(device))
                 states = self.planner.states(ids.masked_fill(~mask[..., None], 0), None, None, None)
                 out.append(states[:, :-1][mask])  # causal: padding after a document's ideas changes none of them
-        return torch.cat(out)
+        return torch.cat(out) if out else torch.zeros(0, self.planner.cfg.dim, device=device)
 
     def expand(
         self,
