@@ -54,17 +54,18 @@ def run_seed(seed: int, root: Path, data: list[str], flat_steps: list[str], prom
         ("codelength.json", ["eval", "codelength", "--ckpt", str(d / "plan"), "--baseline", str(d / "flat")]),
         ("eval_planner.json", ["eval", "planner", "--ckpt", str(d / "plan"), "--prompts", str(prompts)]),
     ):
-        if not (d / name).exists():
+        if not (d / name).exists() and (prompts or name == "codelength.json"):
             extra = ["--baseline", str(d / "flat")] if name == "eval_planner.json" else []
             if cli([*args, *extra, "--out", str(d / name)]) != 0:
                 raise RuntimeError(f"{' '.join(args)} failed")
     code = json.loads((d / "codelength.json").read_text())
-    plan = json.loads((d / "eval_planner.json").read_text())
     row = {"seed": seed, **{k: code[k] for k in CODELENGTH}, "ratio": code["bpb_hier"] / code["bpb_flat"]}
-    row["name_carryover"] = plan["name_carryover"]
-    row["flat_name_carryover"] = plan["flat"]["name_carryover"]
-    row["plan_adherence_level1"] = plan["plan_adherence_level1"]
-    row["examples"] = list(zip(plan["examples"], plan["flat"]["examples"]))
+    if (d / "eval_planner.json").exists():  # --prompts 0 runs no generations, and reads those already run
+        plan = json.loads((d / "eval_planner.json").read_text())
+        row["name_carryover"] = plan["name_carryover"]
+        row["flat_name_carryover"] = plan["flat"]["name_carryover"]
+        row["plan_adherence_level1"] = plan["plan_adherence_level1"]
+        row["examples"] = list(zip(plan["examples"], plan["flat"]["examples"]))
     return row
 
 
@@ -75,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="experiments/results/tinystories_seeds")
     p.add_argument("--data", default=None, help="the corpus (default: the config's data.source)")
     p.add_argument("--flat-steps", type=int, default=None, help="the flat LM's steps (default: the config's)")
-    p.add_argument("--prompts", type=int, default=300, help="held-out first sentences generated from")
+    p.add_argument(
+        "--prompts", type=int, default=300, help="first sentences generated from (0: none, earlier ones read)"
+    )
     args = p.parse_args(argv)
     data = [f"data.source={args.data}"] if args.data else []
     steps = [] if args.flat_steps is None else [f"train.max_steps={args.flat_steps}"]
@@ -88,15 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     summary = {"seeds": len(rows)}
     for m in METRICS:
-        values = [r[m] for r in rows]
+        values = [r[m] for r in rows if m in r]
         sd = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""
-        summary[m] = f"{statistics.mean(values):.3f}{sd}"
+        count = f" ({len(values)} seeds)" if len(values) < len(rows) else ""
+        summary[m] = f"{statistics.mean(values):.3f}{sd}{count}" if values else "-"
     title = "TinyStories: hierarchy (small-gist + level-1 planner) against the flat LM (mean ± sd over seeds)"
     write_table([summary], ["seeds", *METRICS], out / "summary.csv", out / "results.md", title)
     cells = [{k: v for k, v in r.items() if k != "examples"} for r in rows]
     write_table(cells, ["seed", *METRICS], out / "results.csv", out / "cells.md", "TinyStories, per seed")
-    lines = ["# The first five prompts of the held-out stories (seed 0): hierarchy | flat LM", ""]
-    for hier, flat in rows[0]["examples"]:
+    shown = next((r for r in rows if "examples" in r), {"seed": None, "examples": []})
+    lines = [f"# The first five prompts of the held-out stories (seed {shown['seed']}): hierarchy | flat LM", ""]
+    for hier, flat in shown["examples"]:
         lines += [f"**Prompt:** {hier['prompt'].strip()}", "", f"- hierarchy: {' '.join(hier['text'].split())}"]
         lines += [f"- flat LM: {' '.join(flat['text'].split())}", ""]
     (out / "examples.md").write_text("\n".join(lines))
