@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pipe = Pipeline.from_pretrained(args.planner)
     except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"planner_state: error: {err}", file=sys.stderr)
         return 2
     tok_dir, base, levels = pipe.cfg.tokenizer, pipe.tokenizer, pipe.levels
     train = IdeaCorpus.build(train_split(base.cfg.data).docs(), base.bpe, base.segmentation)
