@@ -20,6 +20,7 @@ apart are also scored as survived, beside).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -204,6 +205,7 @@ def function_of(mutant: str) -> str:
     return mutant.partition("__mutmut_")[0].replace("ǁ", ".").replace(".x_", ".").replace(".x.", ".")
 
 
+@functools.cache  # a survivor's diff is asked for its status, its listed reason and the report: one mutmut call
 def diff(work: Path, mutant: str) -> str:
     got = subprocess.run(["mutmut", "show", mutant], cwd=work, capture_output=True, text=True)
     return "\n".join(

@@ -130,13 +130,14 @@ def score(
 ) -> ArmResult:
     """The arm's codelength, story keeping from true codes and generations (module docstring)."""
     tok, planned = pipe.tokenizer, held.codes.prefix(pipe.levels)
+    states = pipe.idea_states(planned)  # None for a decoder that reads none
     bits = corpus_bits(pipe, held.corpus, held.codes)
-    blind, _ = idea_nats(tok, held.corpus, planned, text_context=False, states=pipe.idea_states(planned))
+    blind, _ = idea_nats(tok, held.corpus, planned, text_context=False, states=states)
     first = [[held.corpus.idea(int(lo)).tolist()] for lo in held.corpus.doc_offsets[:-1]]
     check = CastChecker()
     valid = {}
     for passes in (1, 0):
-        ids, _ = tok.decode_stories(planned, known=first, passes=passes, states=pipe.idea_states(planned))
+        ids, _ = tok.decode_stories(planned, known=first, passes=passes, states=states)
         valid[passes] = float(np.mean([check.story_valid(tok.bpe.decode_batch(doc)) for doc in ids]))
     gen = evaluate_planner(pipe, held.docs, train_codes, synthetic=True, prompts=prompts, beams=4)
     return ArmResult(

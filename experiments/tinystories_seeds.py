@@ -51,13 +51,12 @@ def run_seed(seed: int, root: Path, data: list[str], flat_steps: list[str], prom
     flat = [f"tokenizer={d / 'tok'}", f"match={d / 'plan'}", f"train.seed={seed}", "train.progress=false", *flat_steps]
     train_stage("baseline", str(CONFIGS / "baseline" / "small.yaml"), d / "flat", flat)
     for name, args in (
-        ("codelength.json", ["eval", "codelength", "--ckpt", str(d / "plan"), "--baseline", str(d / "flat")]),
-        ("eval_planner.json", ["eval", "planner", "--ckpt", str(d / "plan"), "--prompts", str(prompts)]),
+        ("codelength.json", ["eval", "codelength"]),
+        ("eval_planner.json", ["eval", "planner", "--prompts", str(prompts)]),
     ):
         if not (d / name).exists() and (prompts or name == "codelength.json"):
-            extra = ["--baseline", str(d / "flat")] if name == "eval_planner.json" else []
-            if cli([*args, *extra, "--out", str(d / name)]) != 0:
-                raise RuntimeError(f"{' '.join(args)} failed")
+            if cli([*args, "--ckpt", str(d / "plan"), "--baseline", str(d / "flat"), "--out", str(d / name)]) != 0:
+                raise RuntimeError(f"{' '.join(args)} of s{seed} failed")
     code = json.loads((d / "codelength.json").read_text())
     row = {"seed": seed, **{k: code[k] for k in CODELENGTH}, "ratio": code["bpb_hier"] / code["bpb_flat"]}
     if (d / "eval_planner.json").exists():  # --prompts 0 runs no generations, and reads those already run
