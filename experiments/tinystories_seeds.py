@@ -37,12 +37,16 @@ METRICS = [
     "name_carryover",
     "flat_name_carryover",
     "plan_adherence_level1",
+    "decode_candidates",
 ]
 CODELENGTH = ["bpb_hier", "bpb_flat", "bpb_hier_codes", "bpb_hier_tokens", "train_s_hier", "train_s_flat"]
 
 
-def run_seed(seed: int, root: Path, data: list[str], flat_steps: list[str], prompts: int) -> dict:
-    """Train (or reuse) one seed's three stages and evaluate them; returns its row."""
+def run_seed(
+    seed: int, root: Path, data: list[str], flat_steps: list[str], prompts: int, candidates: int | None = None
+) -> dict:
+    """Train (or reuse) one seed's three stages and evaluate them (`candidates`: decodings per planned idea,
+    None: the planner run's); returns its row."""
     d = root / f"s{seed}"
     seeded = [f"train.seed={seed}", "train.progress=false", *data]
     train_stage("tokenizer", str(CONFIGS / "tokenizer" / "small-gist.yaml"), d / "tok", seeded)
@@ -50,10 +54,13 @@ def run_seed(seed: int, root: Path, data: list[str], flat_steps: list[str], prom
     train_stage("planner", str(CONFIGS / "planner" / "small-gist.yaml"), d / "plan", planner)
     flat = [f"tokenizer={d / 'tok'}", f"match={d / 'plan'}", f"train.seed={seed}", "train.progress=false", *flat_steps]
     train_stage("baseline", str(CONFIGS / "baseline" / "small.yaml"), d / "flat", flat)
-    for name, args in (
-        ("codelength.json", ["eval", "codelength"]),
-        ("eval_planner.json", ["eval", "planner", "--prompts", str(prompts)]),
-    ):
+    planner_eval = ["eval", "planner", "--prompts", str(prompts)]
+    if candidates is not None:
+        planner_eval += ["--decode-candidates", str(candidates)]
+        stale = d / "eval_planner.json"  # generations of another candidate count are generated again
+        if prompts and stale.exists() and json.loads(stale.read_text())["decode_candidates"] != candidates:
+            stale.unlink()
+    for name, args in (("codelength.json", ["eval", "codelength"]), ("eval_planner.json", planner_eval)):
         if not (d / name).exists() and (prompts or name == "codelength.json"):
             if cli([*args, "--ckpt", str(d / "plan"), "--baseline", str(d / "flat"), "--out", str(d / name)]) != 0:
                 raise RuntimeError(f"{' '.join(args)} of s{seed} failed")
@@ -64,6 +71,7 @@ def run_seed(seed: int, root: Path, data: list[str], flat_steps: list[str], prom
         row["name_carryover"] = plan["name_carryover"]
         row["flat_name_carryover"] = plan["flat"]["name_carryover"]
         row["plan_adherence_level1"] = plan["plan_adherence_level1"]
+        row["decode_candidates"] = plan["decode_candidates"]
         row["examples"] = list(zip(plan["examples"], plan["flat"]["examples"]))
     return row
 
@@ -78,11 +86,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--prompts", type=int, default=300, help="first sentences generated from (0: none, earlier ones read)"
     )
+    p.add_argument(
+        "--decode-candidates",
+        type=int,
+        default=None,
+        help="decodings per planned idea (default: the planner run's); an evaluation of another count is redone",
+    )
     args = p.parse_args(argv)
     data = [f"data.source={args.data}"] if args.data else []
     steps = [] if args.flat_steps is None else [f"train.max_steps={args.flat_steps}"]
     try:
-        rows = [run_seed(s, Path(args.runs), data, steps, args.prompts) for s in args.seeds]
+        rows = [run_seed(s, Path(args.runs), data, steps, args.prompts, args.decode_candidates) for s in args.seeds]
     except RuntimeError as e:
         print(f"tinystories_seeds: error: {e}", file=sys.stderr)
         return 2
