@@ -5,7 +5,8 @@ Each seed trains the small-gist tokenizer, its level-1 planner and a flat LM of 
 (`configs/baseline/small.yaml`: 350 steps, about the hierarchy's training time on 2 CPU cores; set
 `train.max_steps` for another machine with --flat-steps) into RUNS/s<seed>/{tok,plan,flat} (finished stages are
 skipped, interrupted ones resume), then runs `hiertok eval codelength` on the held-out stories and
-`hiertok eval planner` on their first sentences (--prompts of them, the flat LM's continuations beside).
+`hiertok eval planner` on their first sentences (--prompts of them, the flat LM's continuations beside;
+--decode-candidates: decodings per planned idea, default the planner run's).
 Writes results.csv (one row per seed), results.md (mean ± sd) and examples.md (the first five prompts, both
 systems' continuations side by side) to --out.
 
