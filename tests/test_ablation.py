@@ -101,3 +101,38 @@ def test_codebook_layouts():
 def test_loss_script_rejects_unknown_cells(capsys):
     assert _script("ablate_losses").main(["--runs", "unused", "--out", "unused", "--cells", "recon,nope"]) == 2
     assert "unknown cell 'nope'" in error_line(capsys.readouterr().err, "ablate_losses")
+
+
+def test_tinystories_seeds_redoes_an_evaluation_of_another_candidate_count(tmp_path, monkeypatch):
+    """`tinystories_seeds.py --decode-candidates N` hands N to `eval planner`, redoes an evaluation that ran with
+    another count and reuses one that ran with N (the stages and the CLI are stood in for: the reuse is under test)."""
+    seeds = _script("tinystories_seeds")
+    calls: list[list[str]] = []
+
+    def fake_cli(argv: list[str]) -> int:
+        calls.append(argv)
+        out = Path(argv[argv.index("--out") + 1])
+        given = argv[argv.index("--decode-candidates") + 1] if "--decode-candidates" in argv else "4"
+        if argv[1] == "codelength":
+            out.write_text(json.dumps({k: 1.0 for k in seeds.CODELENGTH}))
+        else:
+            flat = {"name_carryover": 0.1, "examples": []}
+            record = {"name_carryover": 0.7, "plan_adherence_level1": 0.9, "decode_candidates": int(given)}
+            out.write_text(json.dumps({**record, "flat": flat, "examples": []}))
+        return 0
+
+    monkeypatch.setattr(seeds, "train_stage", lambda *a, **k: None)
+    monkeypatch.setattr(seeds, "cli", fake_cli)
+    (tmp_path / "s0").mkdir()
+    row = seeds.run_seed(0, tmp_path, [], [], prompts=5)  # the run's own count: none asked for
+    assert [c[1] for c in calls] == ["codelength", "planner"] and "--decode-candidates" not in calls[1]
+    assert row["decode_candidates"] == 4
+    calls.clear()
+    assert seeds.run_seed(0, tmp_path, [], [], prompts=5, candidates=4)["decode_candidates"] == 4
+    assert calls == []  # the same count: both evaluations reused
+    row = seeds.run_seed(0, tmp_path, [], [], prompts=5, candidates=16)
+    assert [c[1] for c in calls] == ["planner"] and calls[0][calls[0].index("--decode-candidates") + 1] == "16"
+    assert row["decode_candidates"] == 16
+    calls.clear()
+    seeds.run_seed(0, tmp_path, [], [], prompts=0, candidates=4)  # no generations asked: the last ones are read
+    assert calls == []
