@@ -1,6 +1,8 @@
 """`hiertok eval planner`: code bits, next-idea accuracy beside code baselines, and what generation does.
 
 Generation metrics (from the first idea of each of `prompts` held-out documents, beam search):
+- planned_ideas: the mean number of ideas a continuation has (the best plan's, without the prompt): the story
+  metrics below are easier over shorter continuations, and wider beams find shorter plans.
 - plan_adherence_level1 / _full: the planned ideas are decoded, each decoded idea is re-encoded, and
   its codes are compared with the plan's at level 1 / at every planned level (all levels, or the
   planner's `levels` prefix).
@@ -18,8 +20,9 @@ Generation metrics (from the first idea of each of `prompts` held-out documents,
   plan whose last idea has the goal's codes is written with the goal's text: `Pipeline.expand`).
 - name_carryover (text): over the prompts that introduce a character by name ("named lily", "called max"),
   the fraction of continuations that mention that name again.
-- flat (with a flat baseline run): grammar_valid, story_valid (synthetic) and name_carryover of the flat LM's
-  beam-search continuations of the same prompts (as many sentences at most), which have no plan: the contrast.
+- flat (with a flat baseline run): ideas (its planned_ideas), grammar_valid, story_valid (synthetic) and
+  name_carryover of the flat LM's beam-search continuations of the same prompts (as many sentences at most),
+  which have no plan: the contrast.
 With `prompts=0` nothing is generated and these metrics are None (e.g. in an ablation grid).
 """
 
@@ -61,6 +64,7 @@ class PlannerEval:
     beams: int
     decode_candidates: int
     decode_passes: int  # 0: until nothing changes
+    planned_ideas: float | None = None
     plan_adherence_level1: float | None = None
     plan_adherence_full: float | None = None
     grammar_valid: float | None = None
@@ -176,6 +180,7 @@ def evaluate_planner(
     adh1, adh_full = _adherence(pipe, plans, texts)
     prompt_texts = [pipe.tokenizer.join(ideas) for ideas in first_ideas]
     result.prompts, result.plan_adherence_level1, result.plan_adherence_full = len(usable), adh1, adh_full
+    result.planned_ideas = float(np.mean([len(t) for t in texts]))
     for i in range(min(5, len(usable))):
         result.examples.append(
             {
@@ -212,6 +217,7 @@ def evaluate_planner(
     if flat is not None:
         written = flat.continue_ideas(prompt_texts, max_ideas, GenerationConfig(num_beams=beams))
         result.flat = {"examples": [{"prompt": p, "text": "".join(t)} for p, t in list(zip(prompt_texts, written))[:5]]}
+        result.flat["ideas"] = float(np.mean([len(t) for t in written]))
         if not synthetic:
             result.flat["name_carryover"] = name_carryover(names, ["".join(t) for t in written])
         if synthetic:

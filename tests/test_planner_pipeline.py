@@ -76,7 +76,7 @@ def test_generate_cli_sampling_goal_and_stdin(toy_planner_run, capsys, monkeypat
     assert main(["generate", "--ckpt", str(toy_planner_run / "missing"), "--prompt", "x."]) == 2
 
 
-def test_eval_planner_cli_writes_every_key(toy_planner_run, tmp_path, capsys):
+def test_eval_planner_cli_writes_every_key(toy_planner_run, toy_flat_run, tmp_path, capsys):
     out = tmp_path / "plan.json"
     assert (
         main(
@@ -95,6 +95,8 @@ def test_eval_planner_cli_writes_every_key(toy_planner_run, tmp_path, capsys):
                 "2",
                 "--decode-passes",
                 "2",
+                "--baseline",
+                str(toy_flat_run),
                 "--out",
                 str(out),
             ]
@@ -117,6 +119,10 @@ def test_eval_planner_cli_writes_every_key(toy_planner_run, tmp_path, capsys):
     ):
         assert key in result, key
     assert result["prompts"] == 4 and 0 <= result["grammar_valid"] <= 1 and 0 <= result["goal_reached"] <= 1
+    assert 1 <= result["planned_ideas"] <= 14  # plans of 1 idea at least, 4 past the longest story (10 sentences)
+    flat = result["flat"]  # the flat LM's continuations of the same prompts, scored alike
+    assert len(flat["examples"]) == 4 and 0 <= flat["grammar_valid"] <= 1 and 0 <= flat["story_valid"] <= 1
+    assert 0 <= flat["ideas"] <= 14
     assert len(result["bits_per_idea_by_level"]) == 4
     assert result["bits_per_idea"] == pytest.approx(sum(result["bits_per_idea_by_level"].values()))
 
