@@ -2,7 +2,7 @@
 
 Generation metrics (from the first idea of each of `prompts` held-out documents, beam search):
 - planned_ideas: the mean number of ideas a continuation has (the best plan's, without the prompt): the story
-  metrics below are easier over shorter continuations, and wider beams find shorter plans.
+  metrics below are easier over shorter continuations, so a search setting that shortens plans flatters them.
 - plan_adherence_level1 / _full: the planned ideas are decoded, each decoded idea is re-encoded, and
   its codes are compared with the plan's at level 1 / at every planned level (all levels, or the
   planner's `levels` prefix).
