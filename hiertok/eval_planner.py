@@ -180,7 +180,6 @@ def evaluate_planner(
     adh1, adh_full = _adherence(pipe, plans, texts)
     prompt_texts = [pipe.tokenizer.join(ideas) for ideas in first_ideas]
     result.prompts, result.plan_adherence_level1, result.plan_adherence_full = len(usable), adh1, adh_full
-    result.planned_ideas = float(np.mean([len(t) for t in texts]))
     for i in range(min(5, len(usable))):
         result.examples.append(
             {
@@ -189,12 +188,13 @@ def evaluate_planner(
                 "text": "".join(texts[i]),
             }
         )
-    if synthetic:
-        check = CastChecker()
-        result.grammar_valid = float(np.mean([check.grammar_valid([p, *t]) for p, t in zip(prompt_texts, texts)]))
-        result.story_valid = float(np.mean([check.story_valid([p, *t]) for p, t in zip(prompt_texts, texts)]))
-        result.friend_is_hero = float(np.mean([check.friend_is_hero([p, *t]) for p, t in zip(prompt_texts, texts)]))
-        result.cast_breaks = check.count_breaks([[p, *t] for p, t in zip(prompt_texts, texts)])
+    check = CastChecker() if synthetic else None
+    names = [named_character(p) for p in prompt_texts]
+    scores = _continuation_scores(prompt_texts, texts, check, names)
+    result.planned_ideas = scores.pop("ideas")
+    for key, value in scores.items():
+        setattr(result, key, value)
+    if check is not None:
         goal_ids = [pipe.tokenizer.split(docs[d])[-1] for d in usable]
         goal_plans, goal_texts = _generate(pipe, first, first_ideas, last, cfg, goal_ideas=goal_ids)
         goals = [pipe.tokenizer.bpe.decode(ids).strip() for ids in goal_ids]
@@ -210,28 +210,30 @@ def evaluate_planner(
         result.grammar_valid_unigram = float(
             np.mean([check.grammar_valid([p, *t]) for p, t in zip(prompt_texts, random_texts)])
         )
-    names = [named_character(p) for p in prompt_texts]
     if not synthetic:
         result.named_prompts = sum(n is not None for n in names)
-        result.name_carryover = name_carryover(names, ["".join(t) for t in texts])
     if flat is not None:
         written = flat.continue_ideas(prompt_texts, max_ideas, GenerationConfig(num_beams=beams))
         result.flat = {"examples": [{"prompt": p, "text": "".join(t)} for p, t in list(zip(prompt_texts, written))[:5]]}
-        result.flat["ideas"] = float(np.mean([len(t) for t in written]))
-        if not synthetic:
-            result.flat["name_carryover"] = name_carryover(names, ["".join(t) for t in written])
-        if synthetic:
-            result.flat["grammar_valid"] = float(
-                np.mean([check.grammar_valid([p, *t]) for p, t in zip(prompt_texts, written)])
-            )
-            result.flat["friend_is_hero"] = float(
-                np.mean([check.friend_is_hero([p, *t]) for p, t in zip(prompt_texts, written)])
-            )
-            result.flat["story_valid"] = float(
-                np.mean([check.story_valid([p, *t]) for p, t in zip(prompt_texts, written)])
-            )
-            result.flat["cast_breaks"] = check.count_breaks([[p, *t] for p, t in zip(prompt_texts, written)])
+        result.flat.update(_continuation_scores(prompt_texts, written, check, names))
     return result
+
+
+def _continuation_scores(
+    prompts: list[str], continuations: list[list[str]], check: CastChecker | None, names: list[str | None]
+) -> dict:
+    """What the module docstring's story metrics say of continuations (per prompt, its generated sentences), the
+    planned ones or the flat LM's alike: `ideas` (their mean count), then with `check` (the synthetic world)
+    grammar_valid, story_valid, friend_is_hero and cast_breaks, else name_carryover of the prompts' `names`."""
+    stories = [[p, *t] for p, t in zip(prompts, continuations)]
+    scores: dict = {"ideas": float(np.mean([len(t) for t in continuations]))}
+    if check is None:
+        scores["name_carryover"] = name_carryover(names, ["".join(t) for t in continuations])
+        return scores
+    for key in ("grammar_valid", "story_valid", "friend_is_hero"):
+        scores[key] = float(np.mean([getattr(check, key)(story) for story in stories]))
+    scores["cast_breaks"] = check.count_breaks(stories)
+    return scores
 
 
 NAMED = re.compile(r"\b(?:named|called)\s+([A-Za-z]+)", re.IGNORECASE)
