@@ -15,10 +15,12 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-
-import datasets
+from typing import TYPE_CHECKING
 
 from hiertok.errors import UserError
+
+if TYPE_CHECKING:
+    import datasets
 
 SYNTHETIC = "synthetic"
 
@@ -101,6 +103,8 @@ def _load(
     source: str, *, split: str, config_name: str | None, streaming: bool
 ) -> datasets.Dataset | datasets.IterableDataset:
     """Open ``source`` with ``datasets.load_dataset``."""
+    import datasets  # imported when a corpus is read: it costs a second, which the synthetic world need not pay
+
     path = Path(source).expanduser()
     if path.exists():
         files = _data_files(path)
@@ -158,6 +162,8 @@ def _hub_reachable(endpoint: str, timeout: float = 3.0) -> bool:
 
 def _short(e: BaseException) -> str:
     """A one-line description of an exception, for error messages."""
+    import datasets
+
     # DatasetGenerationError just says "An error occurred"; its cause says which.
     while isinstance(e, datasets.exceptions.DatasetGenerationError) and e.__cause__ is not None:
         e = e.__cause__
