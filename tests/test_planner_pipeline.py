@@ -261,8 +261,9 @@ def test_a_plan_that_arrives_at_its_goal_ends_with_the_goal_sentence(toy_pipe, m
     prompt, goal = "Tom found a key.", "Tired but happy, Mia closed both eyes and fell asleep."
     prompt_codes = tok.encode([prompt]).ids[:, :1, : toy_pipe.levels]
     goal_codes = tok.encode([goal]).ids[:, 0, : toy_pipe.levels]
-    other = tok.encode(["Mia and Leo played tag by the lake."]).ids[0, :1, : toy_pipe.levels]
-    assert not torch.equal(other[0], goal_codes[0])
+    other = tok.encode(["Mia and Leo played tag by the lake. Leo found a red kite."]).ids[0, :2, : toy_pipe.levels]
+    assert not (other == goal_codes).all(1).any()
+    # Three ideas, so that the last one is not also the second (a plan of two would not tell them apart).
     arrives = Plan(torch.cat([other, goal_codes]), True, 0.0, 0.0)
     elsewhere = Plan(torch.cat([goal_codes, other]), True, 0.0, 0.0)  # the goal's codes, but not last
     plans, known = [[arrives, elsewhere]], [tok.split(prompt)]
@@ -270,8 +271,12 @@ def test_a_plan_that_arrives_at_its_goal_ends_with_the_goal_sentence(toy_pipe, m
     with_goal = toy_pipe.expand(
         prompt_codes, plans, candidates=1, prompt_ideas=known, goal_codes=goal_codes, goal_ideas=[tok.split(goal)[0]]
     )[0]
-    assert with_goal[0][-1].strip() == goal and without[0][-1].strip() != goal
+    assert len(with_goal[0]) == 3 and with_goal[0][-1].strip() == goal and without[0][-1].strip() != goal
     assert with_goal[0][:-1] == without[0][:-1] and with_goal[1] == without[1]
+    # The goal's codes without its text (or its text without its codes) write nothing in its place.
+    assert toy_pipe.expand(prompt_codes, plans, candidates=1, prompt_ideas=known, goal_codes=goal_codes)[0] == without
+    only_text = toy_pipe.expand(prompt_codes, plans, candidates=1, prompt_ideas=known, goal_ideas=[tok.split(goal)[0]])
+    assert only_text[0] == without
     handed = []
     expand = Pipeline.expand
     monkeypatch.setattr(Pipeline, "expand", lambda self, *a, **kw: handed.append(kw) or expand(self, *a, **kw))

@@ -15,9 +15,11 @@ from hiertok.codelength import idea_bits
 from hiertok.codes import Codes
 from hiertok.data.story_state import CastChecker
 from hiertok.data.synthetic import StoryWorld
+from hiertok.errors import UserError
 from hiertok.tokenizer import IdeaTokenizer
 from planner.search import Plan
 
+from .cached_runs import cached_run
 from .cli_errors import error_line
 from .conftest import TOY
 
@@ -134,7 +136,8 @@ def test_known_ideas_are_returned_as_given_and_read_by_text(context_pipe, monkey
     # Only the first pass decodes token by token; each later one decodes from drafts (the last, perhaps, only to
     # find that nothing changes), and only the ideas whose story changed.
     assert decoded == [len(story.sentences) - 1]
-    assert passes - 1 <= len(drafted) <= passes and max(drafted) <= len(story.sentences) - 1
+    # The idea after the prompt reads only the prompt, which never changes: no later pass checks it again.
+    assert passes - 1 <= len(drafted) <= passes and max(drafted) <= len(story.sentences) - 2
     with pytest.raises(ValueError, match="known"):
         tok.decode_to_ids(codes, known=[prompt * (len(story.sentences) + 1)])
 
@@ -258,10 +261,12 @@ def test_name_carryover_finds_the_introduced_name_again():
 def toy_context_run(tmp_path_factory):
     """A toy tokenizer whose decoder reads the 2 earlier ideas and may copy them (with a story's first idea
     tokenized with a leading space), trained through the CLI."""
-    run = tmp_path_factory.mktemp("ctx") / "tok"
-    over = ["model.decoder.context=2", "model.decoder.copy=true", "data.lead_space=true"]
-    assert main(["train", "tokenizer", "--out", str(run), *TOY, *over]) == 0
-    return run
+    args = [*TOY, "model.decoder.context=2", "model.decoder.copy=true", "data.lead_space=true"]
+
+    def train(out):
+        assert main(["train", "tokenizer", "--out", str(out), *args]) == 0
+
+    return cached_run("toy_context", args, train, tmp_path_factory.mktemp("ctx") / "tok")
 
 
 def test_a_context_tokenizer_round_trips_through_the_cli_with_any_number_of_passes(toy_context_run, tmp_path, capsys):
@@ -310,6 +315,77 @@ def test_every_decoding_entry_point_hands_its_settings_on(context_pipe):
     assert drawn != tok.decode_stories(codes, generation=sampling, seed=1)[0]
     with pytest.raises(TypeError, match=r"hiertok.codes.Codes .*got list"):
         tok.decode_to_ids(codes.ids.tolist())
+
+
+def test_decode_stories_reads_the_levels_it_is_given_and_its_own_defaults(context_pipe):
+    """`decode_stories` decodes from the first `levels` codes only; by itself it samples with seed 0 and decodes one
+    candidate (an `accept` is not asked); a document of no ideas decodes to none; levels or passes out of range
+    are one-line errors that say why."""
+    tok = context_pipe.tokenizer
+    codes = tok.encode(StoryWorld().generate(1, seed=9)[0].text)
+    short = GenerationConfig(max_tokens=8)  # an untrained decoder writes every idea to the budget
+    full, _ = tok.decode_stories(codes, generation=short)
+    coarse, _ = tok.decode_stories(codes, levels=1, generation=short)
+    assert coarse == tok.decode_stories(codes.prefix(1), generation=short)[0] and coarse != full
+    sampling = GenerationConfig(temperature=1.0, max_tokens=8)
+    assert (
+        tok.decode_stories(codes, generation=sampling)[0] == tok.decode_stories(codes, generation=sampling, seed=0)[0]
+    )
+    asked = []
+
+    def reject(rows, found):
+        asked.append(len(rows))
+        return torch.zeros(len(found), len(rows), dtype=torch.bool)
+
+    assert tok.decode_stories(codes, generation=short, accept=reject)[0] == full and asked == []
+    for bad in (0, codes.levels + 1):
+        with pytest.raises(UserError, match=rf"levels must be in 1\.\.{codes.levels}, got {bad}"):
+            tok.decode_stories(codes, levels=bad)
+    # It runs the passes asked for (the untrained decoder reads its story: every pass changes something).
+    assert [tok.decode_stories(codes, generation=short, passes=n)[1] for n in (1, 2)] == [1, 2]
+    # Only greedy decoding starts a later pass from drafts: sampling and beam search decode every pass anew.
+    for gen in (sampling, GenerationConfig(num_beams=2, max_tokens=8)):
+        drafted = tok.decode_stories(codes, generation=gen, passes=0)[0]
+        assert drafted == tok.decode_stories(codes, generation=gen, passes=0, verify=False)[0]
+    with pytest.raises(UserError, match="passes must be >= 0, got -1"):
+        tok.decode_stories(codes, passes=-1)
+    empty = Codes(codes.ids[:, :0], codes.mask[:, :0], codes.codebook_sizes)  # a document of no ideas
+    assert tok.decode_stories(empty) == ([[]], 0)
+    assert tok.decode_stories(Codes(codes.ids[:0, :0], codes.mask[:0, :0], codes.codebook_sizes)) == ([], 0)
+    deeper = Codes(torch.cat([codes.ids, codes.ids[..., :1]], -1), codes.mask, [*tok.codebook_sizes, 8])
+    with pytest.raises(UserError, match=rf"codes have {tok.levels + 1} levels, this tokenizer has {tok.levels}"):
+        tok.decode_stories(deeper)
+
+
+def test_an_unapproved_idea_is_sampled_at_0_7_one_round_at_a_time(context_pipe, monkeypatch):
+    """With n candidates, the ideas whose greedy text `accept` does not approve are sampled (temperature 0.7, one
+    beam, whatever the generation settings), n - 1 rounds at most; the rounds stop once every idea has an approved
+    candidate."""
+    tok = context_pipe.tokenizer
+    codes = tok.encode(StoryWorld().generate(1, seed=9)[0].text)
+    n = int(codes.mask.sum())
+    settings, asked, original = [], [], story_decoding.generate
+
+    def record(decoder, cond, cfg, **kw):
+        settings.append((cfg.num_beams, cfg.temperature))
+        return original(decoder, cond, cfg, **kw)
+
+    monkeypatch.setattr(story_decoding, "generate", record)
+
+    def samples_only(rows, found):  # the first call is shown the greedy texts: none is approved; every sample is
+        asked.append(len(rows))
+        return torch.full((len(found), len(rows)), len(asked) > 1)
+
+    tok.decode_stories(codes, generation=GenerationConfig(num_beams=2, max_tokens=8), candidates=3, accept=samples_only)
+    assert asked == [n, n] and settings == [(2, 0.0), (1, 0.7)]  # greedy (here: beams), then one round of samples
+
+    def none(rows, found):
+        asked.append(len(rows))
+        return torch.zeros(len(found), len(rows), dtype=torch.bool)
+
+    asked.clear()
+    tok.decode_stories(codes, candidates=2, accept=none)
+    assert asked == [n, n]  # two candidates: greedy, then one sample, each shown to `accept`
 
 
 def test_a_decoder_that_reads_a_state_gets_each_ideas_own(context_pipe):
