@@ -34,6 +34,7 @@ LAYERS: dict[str, set[str]] = {
         "hiertok.data.sources",
         "hiertok.data.story_state",
         "hiertok.data.synthetic",
+        "hiertok.data.video",
     },
     "decoder": {"decoder", "decoder.copy", "decoder.drafts", "decoder.generate", "decoder.model"},
     "tokenizer": {

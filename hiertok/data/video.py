@@ -1,0 +1,129 @@
+"""Seeded "video world": tiny videos of bouncing squares, the second modality's built-in corpus.
+
+A video is a uint8 array (T, H, W) of colour indices 0..3 (0: background), row-major: x is the column, y the row.
+Frame 0 is the initial state. The rules are exact, so videos made elsewhere from the same rules (other random
+numbers) are valid input:
+
+- each video has `objects` squares (1-3), each of its own colour drawn without repeats from {1, 2, 3}, of size
+  s in {2, 3}, top-left corner (x, y) uniform over [0, W - s] x [0, H - s], velocity (vx, vy) uniform over
+  {-1, 0, 1}^2 without (0, 0); objects pass through each other;
+- a step moves every object on every axis: p' = p + v; p' < 0 gives p' = -p', v = -v; p' > L - s gives
+  p' = 2 (L - s) - p', v = -v (L: the width for x, the height for y);
+- before each step, with probability `turn_prob`, an object's velocity is drawn again from the 8 options;
+- a frame paints the objects in increasing colour (3 covers 2 covers 1), so it is a function of their states.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hiertok.errors import UserError
+
+COLOURS = 4  # colour indices 0..3, 0 the background
+SIZES = (2, 3)
+# The 8 velocities: every (vx, vy) in {-1, 0, 1}^2 but (0, 0).
+VELOCITIES = np.array([(vx, vy) for vx in (-1, 0, 1) for vy in (-1, 0, 1) if (vx, vy) != (0, 0)], dtype=np.int64)
+
+
+@dataclass
+class VideoWorldConfig:
+    """Knobs of the video world (the defaults are the figures' setting)."""
+
+    height: int = 16
+    width: int = 16
+    frames: int = 20  # T, frame 0 included
+    objects: int = 2
+    turn_prob: float = 0.0  # per object and step, the chance its velocity is drawn again
+
+    def validate(self) -> None:
+        """Raise UserError with one line if the world cannot be drawn."""
+        if not 1 <= self.objects <= COLOURS - 1:
+            raise UserError(f"a video has 1 to {COLOURS - 1} objects (one colour each), got {self.objects}")
+        if min(self.height, self.width) < max(SIZES) + 1:
+            raise UserError(f"frames must be at least {max(SIZES) + 1} pixels a side, got {self.height}x{self.width}")
+        if self.frames < 1:
+            raise UserError(f"a video has at least one frame, got {self.frames}")
+        if not 0.0 <= self.turn_prob <= 1.0:
+            raise UserError(f"turn_prob must be in [0, 1], got {self.turn_prob}")
+
+
+@dataclass
+class Objects:
+    """The squares of one video at one time: arrays of length `objects`."""
+
+    colour: np.ndarray  # (K,) distinct colours in 1..3
+    size: np.ndarray  # (K,) side s
+    pos: np.ndarray  # (K, 2) top-left corner (x, y)
+    vel: np.ndarray  # (K, 2) velocity (vx, vy)
+
+
+def step(obj: Objects, height: int, width: int) -> Objects:
+    """Every object moved one step, bouncing off the walls (module docstring)."""
+    limit = np.stack([width - obj.size, height - obj.size], axis=1)  # (K, 2): the largest corner on each axis
+    pos, vel = obj.pos + obj.vel, obj.vel.copy()
+    low, high = pos < 0, pos > limit
+    pos = np.where(low, -pos, np.where(high, 2 * limit - pos, pos))
+    vel = np.where(low | high, -vel, vel)
+    return Objects(obj.colour, obj.size, pos, vel)
+
+
+def render(obj: Objects, height: int, width: int) -> np.ndarray:
+    """(H, W) uint8 frame: the objects painted in increasing colour on a background of 0."""
+    frame = np.zeros((height, width), dtype=np.uint8)
+    for k in np.argsort(obj.colour, kind="stable"):
+        (x, y), s = obj.pos[k], obj.size[k]
+        frame[y : y + s, x : x + s] = obj.colour[k]
+    return frame
+
+
+class VideoWorld:
+    """Draws videos by the module's rules."""
+
+    def __init__(self, cfg: VideoWorldConfig | None = None):
+        self.cfg = cfg or VideoWorldConfig()
+        self.cfg.validate()
+
+    def initial(self, rng: np.random.Generator) -> Objects:
+        """The objects of a new video at frame 0."""
+        k, c = self.cfg.objects, self.cfg
+        colour = rng.choice(np.arange(1, COLOURS), size=k, replace=False)
+        size = rng.choice(SIZES, size=k)
+        x = rng.integers(0, c.width - size + 1)  # inclusive bounds [0, W - s]
+        y = rng.integers(0, c.height - size + 1)
+        vel = VELOCITIES[rng.integers(0, len(VELOCITIES), size=k)]
+        return Objects(colour, size, np.stack([x, y], axis=1), vel)
+
+    def video(self, rng: np.random.Generator) -> tuple[np.ndarray, list[Objects]]:
+        """One video (T, H, W) uint8 and the objects' states at each frame."""
+        c = self.cfg
+        obj = self.initial(rng)
+        states = [obj]
+        for _ in range(c.frames - 1):
+            turn = rng.random(c.objects) < c.turn_prob
+            if turn.any():
+                drawn = VELOCITIES[rng.integers(0, len(VELOCITIES), size=c.objects)]
+                obj = Objects(obj.colour, obj.size, obj.pos, np.where(turn[:, None], drawn, obj.vel))
+            obj = step(obj, c.height, c.width)
+            states.append(obj)
+        return np.stack([render(s, c.height, c.width) for s in states]), states
+
+    def generate(self, n: int, seed: int = 0) -> np.ndarray:
+        """(n, T, H, W) uint8: `n` videos, the same for the same seed.
+
+        Args:
+            n: videos.
+            seed: random seed.
+
+        Returns:
+            The videos.
+        """
+        if n < 0:
+            raise UserError(f"the number of videos must be >= 0, got {n}")
+        rng = np.random.default_rng(seed)
+        c = self.cfg
+        out = np.zeros((n, c.frames, c.height, c.width), dtype=np.uint8)
+        for i in range(n):
+            out[i] = self.video(rng)[0]
+        return out

@@ -1,0 +1,80 @@
+"""The video world follows its rules exactly: shapes, colours, sizes, moves, bounces, painting order, turns."""
+
+import numpy as np
+import pytest
+
+from hiertok.data.video import VELOCITIES, Objects, VideoWorld, VideoWorldConfig, render, step
+from hiertok.errors import UserError
+
+
+def test_videos_are_seeded_uint8_arrays_of_the_configured_shape():
+    world = VideoWorld()
+    videos = world.generate(5, seed=3)
+    assert videos.shape == (5, 20, 16, 16) and videos.dtype == np.uint8
+    assert np.array_equal(videos, world.generate(5, seed=3)) and not np.array_equal(videos, world.generate(5, seed=4))
+    assert videos.max() <= 3
+    small = VideoWorld(VideoWorldConfig(height=8, width=12, frames=4, objects=3)).generate(2)
+    assert small.shape == (2, 4, 8, 12)
+
+
+def test_objects_are_drawn_by_the_rules_and_every_step_is_a_legal_move():
+    cfg = VideoWorldConfig(objects=3)
+    world = VideoWorld(cfg)
+    rng = np.random.default_rng(0)
+    legal = {tuple(v) for v in VELOCITIES}
+    for _ in range(50):
+        frames, states = world.video(rng)
+        first = states[0]
+        assert sorted(first.colour.tolist()) == [1, 2, 3] and set(first.size.tolist()) <= {2, 3}
+        for before, after in zip(states, states[1:]):
+            moved = after.pos - before.pos
+            assert (np.abs(moved) <= 1).all() and (np.abs(moved).sum(1) > 0).all()  # every object moves
+            assert all(tuple(v) in legal for v in after.vel)
+            assert (after.pos >= 0).all() and (after.pos[:, 0] <= cfg.width - after.size).all()
+            assert (after.pos[:, 1] <= cfg.height - after.size).all()
+        for state, frame in zip(states, frames):
+            assert np.array_equal(frame, render(state, cfg.height, cfg.width))
+
+
+def test_a_step_bounces_off_each_wall_by_reflection():
+    obj = Objects(
+        colour=np.array([1, 2, 3]),
+        size=np.array([2, 3, 2]),
+        pos=np.array([[0, 5], [13, 0], [7, 14]]),
+        vel=np.array([[-1, 1], [1, -1], [0, 1]]),
+    )
+    after = step(obj, 16, 16)
+    # x: 0 - 1 = -1 -> 1, flips; 13 + 1 = 14 > 16 - 3 -> 2 * 13 - 14 = 12, flips; y: 0 - 1 -> 1; 14 + 1 > 14 -> 13.
+    assert after.pos.tolist() == [[1, 6], [12, 1], [7, 13]]
+    assert after.vel.tolist() == [[1, 1], [-1, 1], [0, -1]]
+
+
+def test_higher_colours_are_painted_over_lower_ones():
+    obj = Objects(np.array([3, 1, 2]), np.array([2, 2, 2]), np.array([[1, 1], [0, 0], [1, 0]]), np.ones((3, 2), int))
+    frame = render(obj, 4, 4)
+    assert frame[:3, :3].tolist() == [[1, 2, 2], [1, 3, 3], [0, 3, 3]]
+
+
+def test_turns_redraw_velocities_only_when_asked():
+    straight = VideoWorld(VideoWorldConfig(frames=12))
+    _, states = straight.video(np.random.default_rng(1))
+    # Without turns a velocity changes only by a bounce: each component keeps its size.
+    assert all((np.abs(s.vel) == np.abs(states[0].vel)).all() for s in states)
+    turning = VideoWorld(VideoWorldConfig(frames=12, turn_prob=1.0))
+    _, states = turning.video(np.random.default_rng(1))
+    assert any((np.abs(s.vel) != np.abs(states[0].vel)).any() for s in states)
+
+
+@pytest.mark.parametrize(
+    "knobs, fragment",
+    [
+        ({"objects": 0}, "1 to 3 objects"),
+        ({"objects": 4}, "1 to 3 objects"),
+        ({"height": 3}, "at least 4 pixels"),
+        ({"frames": 0}, "at least one frame"),
+        ({"turn_prob": 1.5}, "turn_prob"),
+    ],
+)
+def test_impossible_worlds_are_one_line_errors(knobs, fragment):
+    with pytest.raises(UserError, match=fragment):
+        VideoWorld(VideoWorldConfig(**knobs))
