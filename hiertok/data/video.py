@@ -60,7 +60,15 @@ class Objects:
 
 
 def step(obj: Objects, height: int, width: int) -> Objects:
-    """Every object moved one step, bouncing off the walls (module docstring)."""
+    """Every object moved one step, bouncing off the walls (module docstring).
+
+    Args:
+        obj: the objects before the step.
+        height, width: the frame's size H and W.
+
+    Returns:
+        The objects after it (positions and velocities new, colours and sizes the same).
+    """
     limit = np.stack([width - obj.size, height - obj.size], axis=1)  # (K, 2): the largest corner on each axis
     pos, vel = obj.pos + obj.vel, obj.vel.copy()
     low, high = pos < 0, pos > limit
@@ -70,7 +78,15 @@ def step(obj: Objects, height: int, width: int) -> Objects:
 
 
 def render(obj: Objects, height: int, width: int) -> np.ndarray:
-    """(H, W) uint8 frame: the objects painted in increasing colour on a background of 0."""
+    """The frame the objects make.
+
+    Args:
+        obj: the objects.
+        height, width: the frame's size H and W.
+
+    Returns:
+        (H, W) uint8: the objects painted in increasing colour on a background of 0.
+    """
     frame = np.zeros((height, width), dtype=np.uint8)
     for k in np.argsort(obj.colour, kind="stable"):
         (x, y), s = obj.pos[k], obj.size[k]
@@ -96,7 +112,14 @@ class VideoWorld:
         return Objects(colour, size, np.stack([x, y], axis=1), vel)
 
     def video(self, rng: np.random.Generator) -> tuple[np.ndarray, list[Objects]]:
-        """One video (T, H, W) uint8 and the objects' states at each frame."""
+        """One video.
+
+        Args:
+            rng: the random generator (videos drawn one after another from it differ).
+
+        Returns:
+            (T, H, W) uint8 frames, and the objects' states at each of them.
+        """
         c = self.cfg
         obj = self.initial(rng)
         states = [obj]
