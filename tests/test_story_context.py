@@ -317,6 +317,16 @@ def test_every_decoding_entry_point_hands_its_settings_on(context_pipe):
         tok.decode_to_ids(codes.ids.tolist())
 
 
+def rejecting(asked: list):
+    """An `accept` that approves no candidate and records how many rows it was asked about in `asked`."""
+
+    def accept(rows, found):
+        asked.append(len(rows))
+        return torch.zeros(len(found), len(rows), dtype=torch.bool)
+
+    return accept
+
+
 def test_decode_stories_reads_the_levels_it_is_given_and_its_own_defaults(context_pipe):
     """`decode_stories` decodes from the first `levels` codes only; by itself it samples with seed 0 and decodes one
     candidate (an `accept` is not asked); a document of no ideas decodes to none; levels or passes out of range
@@ -332,12 +342,7 @@ def test_decode_stories_reads_the_levels_it_is_given_and_its_own_defaults(contex
         tok.decode_stories(codes, generation=sampling)[0] == tok.decode_stories(codes, generation=sampling, seed=0)[0]
     )
     asked = []
-
-    def reject(rows, found):
-        asked.append(len(rows))
-        return torch.zeros(len(found), len(rows), dtype=torch.bool)
-
-    assert tok.decode_stories(codes, generation=short, accept=reject)[0] == full and asked == []
+    assert tok.decode_stories(codes, generation=short, accept=rejecting(asked))[0] == full and asked == []
     for bad in (0, codes.levels + 1):
         with pytest.raises(UserError, match=rf"levels must be in 1\.\.{codes.levels}, got {bad}"):
             tok.decode_stories(codes, levels=bad)
@@ -379,12 +384,8 @@ def test_an_unapproved_idea_is_sampled_at_0_7_one_round_at_a_time(context_pipe, 
     tok.decode_stories(codes, generation=GenerationConfig(num_beams=2, max_tokens=8), candidates=3, accept=samples_only)
     assert asked == [n, n] and settings == [(2, 0.0), (1, 0.7)]  # greedy (here: beams), then one round of samples
 
-    def none(rows, found):
-        asked.append(len(rows))
-        return torch.zeros(len(found), len(rows), dtype=torch.bool)
-
     asked.clear()
-    tok.decode_stories(codes, candidates=2, accept=none)
+    tok.decode_stories(codes, candidates=2, accept=rejecting(asked))
     assert asked == [n, n]  # two candidates: greedy, then one sample, each shown to `accept`
 
 
