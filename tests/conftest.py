@@ -71,6 +71,7 @@ PLANNER_TOY = [
     "train.progress=false",
     "search.max_ideas=3",
     "search.num_beams=2",
+    "search.decode_candidates=1",  # greedy only: the tests of candidates ask for them (the toy rarely accepts one)
 ]
 
 
@@ -124,6 +125,12 @@ def recon_run(tmp_path_factory):
     return cached_run("recon", args, lambda out: _train(main, "tokenizer", out, args), root / "tok", paths=[data])
 
 
+# An untrained decoder writes every idea to its token budget and changes its texts for many passes: the tests of the
+# decoding machinery that use one give it a short budget (12 tokens, about half a toy sentence) to run in a third
+# of the time; what they check (passes, drafts, settings, known ideas) does not depend on the texts' length.
+UNTRAINED_BUDGET = ["generation.max_tokens=12"]
+
+
 @pytest.fixture(scope="module", params=[False, True], ids=["attend", "copy"])
 def context_pipe(toy_run, request):
     """An untrained tokenizer whose decoder reads 2 earlier ideas (and, with copy, may copy their tokens), and an
@@ -137,7 +144,8 @@ def context_pipe(toy_run, request):
     from planner.config import PlannerConfig, build_planner
 
     torch.manual_seed(0)
-    cfg = load_config(TokenizerConfig, None, [*TOY, "model.decoder.context=2", f"model.decoder.copy={request.param}"])
+    over = [*TOY, *UNTRAINED_BUDGET, "model.decoder.context=2", f"model.decoder.copy={request.param}"]
+    cfg = load_config(TokenizerConfig, None, over)
     tok = IdeaTokenizer(cfg, BPE.load(toy_run / "tokenizer.json"))
     tok.model.eval()
     pcfg = load_config(PlannerConfig, None, ["model.dim=32", "model.depth=1", "model.heads=2"])
@@ -157,7 +165,7 @@ def state_pipe(toy_run):
     from planner.config import PlannerConfig, build_planner
 
     torch.manual_seed(0)
-    over = [*TOY, "model.decoder.context=2", "model.decoder.copy=true", "model.decoder.state_dim=32"]
+    over = [*TOY, *UNTRAINED_BUDGET, "model.decoder.context=2", "model.decoder.copy=true", "model.decoder.state_dim=32"]
     tok = IdeaTokenizer(load_config(TokenizerConfig, None, over), BPE.load(toy_run / "tokenizer.json"))
     with torch.no_grad():
         tok.model.decoder.to_state.weight.normal_(std=1.0)

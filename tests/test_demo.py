@@ -10,7 +10,7 @@ def test_demo_runs_every_stage_and_reuses_finished_runs(tmp_path, capsys):
     # One decoding pass and one candidate: an untrained toy decoder would otherwise refine its plans for long.
     quick = ["planner.search.decode_passes=1", "planner.search.decode_candidates=1"]
     # A few held-out stories and prompts: the evaluations' figures are the slow tiny bars' business.
-    few = ["--stories", "8", "--prompts", "8"]
+    few = ["--stories", "3", "--prompts", "3"]
     # Half the toy steps: the stages and the reuse are under test, not what they learn.
     short = ["train.max_steps=20", "planner.train.max_steps=15"]
     toy = [*TOY, *(f"planner.{o}" for o in PLANNER_TOY), *quick, *short]

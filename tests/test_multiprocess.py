@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import psutil
 import pytest
@@ -21,10 +22,12 @@ from .conftest import PLANNER_TOY, TOY
 from .runs import metrics
 
 TOLERANCE = 0.02  # relative difference of the logged training loss at every logged step
+SEQUENCE = Path(__file__).with_name("cli_sequence.py")  # several commands in one launch
 
 
-def _torchrun(args: list[str], logs, timeout: float = 300) -> None:
-    """Run `hiertok.cli ARGS` as two torchrun processes; fail (never hang) if they do not finish in `timeout` s.
+def _torchrun(commands: list[list[str]], logs, timeout: float = 600) -> None:
+    """Run the `hiertok` COMMANDS one after another in two torchrun processes; fail (never hang) if they do not finish
+    in `timeout` s.
 
     torchrun starts each worker in a session of its own, so killing torchrun's process group leaves the workers
     alive, and a pipe they inherited would never close (a CI run once hung here for over an hour). The output
@@ -36,7 +39,8 @@ def _torchrun(args: list[str], logs, timeout: float = 300) -> None:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     out_path, err_path = logs / "torchrun.out", logs / "torchrun.err"
     with open(out_path, "w") as out, open(err_path, "w") as err:
-        proc = subprocess.Popen([*cmd, "-m", "hiertok.cli", *args], env=env, stdout=out, stderr=err)
+        args = [a for command in commands for a in (";", *command)][1:]
+        proc = subprocess.Popen([*cmd, str(SEQUENCE), *args], env=env, stdout=out, stderr=err)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -57,7 +61,9 @@ def _torchrun(args: list[str], logs, timeout: float = 300) -> None:
 
 
 def _compare(one, two):
-    a, b = metrics(one, "train"), metrics(two, "train")
+    """Compare the logged losses of the two-process run with the one-process run's over the steps it trained."""
+    b = metrics(two, "train")
+    a = [r for r in metrics(one, "train") if r["step"] <= b[-1]["step"]]
     assert [r["step"] for r in a] == [r["step"] for r in b]
     worst = max(abs(x["loss"] - y["loss"]) / x["loss"] for x, y in zip(a, b))
     print(f"{two}: largest relative difference of the logged loss from one process: {worst:.2e}")
@@ -67,24 +73,38 @@ def _compare(one, two):
 
 
 # The two-process runs skip the periodic evaluations and checkpoints, which do not change the training (its logged
-# losses are the same to the last digit), so the session's one-process toy runs (TOY's and PLANNER_TOY's batches
-# of 32 and 16) are their references where the settings are otherwise the same.
+# losses are the same to the last digit), and stop half-way through the schedule (`train.stop_at_step`), so the
+# session's one-process toy runs (TOY's and PLANNER_TOY's batches of 32 and 16) are their references over the steps
+# they train, where the settings are otherwise the same.
 NO_EVAL = ["train.eval_every=1000", "train.save_every=1000"]
+HALF = ["train.stop_at_step=20"]  # of TOY's 40 steps (PLANNER_TOY's 30: 15)
+VQ = ["model.quantizer.kind=vq", "model.quantizer.codebook_sizes=[64]"]
+
+
+@pytest.fixture(scope="module")
+def two_process_runs(toy_run, tmp_path_factory) -> Path:
+    """The FSQ and VQ tokenizers and the planner, each trained by two processes (one torchrun launch for all three)."""
+    root = tmp_path_factory.mktemp("two")
+    _torchrun(
+        [
+            ["train", "tokenizer", "--out", str(root / "fsq"), *TOY, *NO_EVAL, *HALF, "train.batch_size=16"],  # 2 x 16
+            ["train", "tokenizer", "--out", str(root / "vq"), *TOY, *VQ, *NO_EVAL, *HALF, "train.batch_size=16"],
+            ["train", "planner", "--out", str(root / "planner"), f"tokenizer={toy_run}", *PLANNER_TOY, *NO_EVAL]
+            + ["train.stop_at_step=15", "train.batch_size=8"],
+        ],
+        root,
+    )
+    return root
 
 
 @pytest.mark.parametrize("kind", ["fsq", "vq"])
-def test_two_process_tokenizer_matches_one_process_and_replicas_agree(kind, toy_run, tmp_path):
-    quantizer = [] if kind == "fsq" else ["model.quantizer.kind=vq", "model.quantizer.codebook_sizes=[64]"]
-    common = [*TOY, *quantizer, *NO_EVAL]
-    one, two = toy_run, tmp_path / "two"
-    if kind != "fsq":  # TOY is the FSQ run: toy_run
+def test_two_process_tokenizer_matches_one_process_and_replicas_agree(kind, toy_run, two_process_runs, tmp_path):
+    one = toy_run  # TOY is the FSQ run
+    if kind == "vq":
         one = tmp_path / "one"
-        assert main(["train", "tokenizer", "--out", str(one), *common, "train.batch_size=32"]) == 0
-    _torchrun(["train", "tokenizer", "--out", str(two), *common, "train.batch_size=16"], tmp_path)  # 2 x 16 = 32
-    assert _compare(one, two) == 0.0  # parameters and VQ codebooks (buffers) identical on both processes
+        assert main(["train", "tokenizer", "--out", str(one), *TOY, *VQ, *NO_EVAL, *HALF, "train.batch_size=32"]) == 0
+    assert _compare(one, two_process_runs / kind) == 0.0  # parameters and VQ codebooks (buffers) identical on both
 
 
-def test_two_process_planner_matches_one_process(toy_run, toy_planner_run, tmp_path):
-    common = [f"tokenizer={toy_run}", *PLANNER_TOY, *NO_EVAL]
-    _torchrun(["train", "planner", "--out", str(tmp_path / "two"), *common, "train.batch_size=8"], tmp_path)
-    assert _compare(toy_planner_run, tmp_path / "two") == 0.0
+def test_two_process_planner_matches_one_process(toy_planner_run, two_process_runs):
+    assert _compare(toy_planner_run, two_process_runs / "planner") == 0.0

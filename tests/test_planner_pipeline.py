@@ -239,6 +239,8 @@ def test_expand_hands_the_prompt_text_and_its_settings_to_the_decoding(toy_pipe,
         return original(self, codes, *args, **kw)
 
     monkeypatch.setattr(type(tok), "decode_stories", record)
+    # The run's own candidate count, not 1 (the toy's): a default that fell back to one candidate would show.
+    toy_pipe.cfg.search = dataclasses.replace(toy_pipe.cfg.search, decode_candidates=3)
     toy_pipe.expand(prompt, plans, candidates=2, seed=5, prompt_ideas=ideas, passes=2, verify=False)
     toy_pipe.expand(prompt, plans)
     given, default = calls

@@ -101,6 +101,9 @@ def test_nmi_on_hand_checkable_cases():
     assert normalized_mutual_information([0, 0, 1, 1], ["w", "x", "y", "z"]) == pytest.approx(2 / 3)
 
 
+# Ideas of at most 16 tokens and a budget to match: a decoder trained 6 steps writes every idea to its budget, and
+# what a variant must do (train, evaluate, save, encode, decode) does not depend on the ideas' length.
+SHORT_IDEAS = ["data.max_idea_tokens=16", "generation.max_tokens=16"]
 # The residual hierarchy has one codebook size and the library's uniform per-batch dropout.
 RESIDUAL = ["model.quantizer.hierarchy=residual", "model.quantizer.prefix_dist=uniform"]
 
@@ -128,7 +131,8 @@ def test_every_variant_trains_saves_and_decodes(tmp_path, overrides):
     cfg = load_config(
         TokenizerConfig,
         None,
-        [*TOY, "train.max_steps=6", "train.eval_every=6", "train.save_every=6", "data.synthetic_docs=120", *overrides],
+        [*TOY, *SHORT_IDEAS, "train.max_steps=6", "train.eval_every=6", "train.save_every=6", "data.synthetic_docs=120"]
+        + overrides,
     )
     result = train(cfg, tmp_path / "run")
     assert result.steps == 6 and "exact_match_k4" in result.last_eval
