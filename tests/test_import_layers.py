@@ -34,7 +34,9 @@ LAYERS: dict[str, set[str]] = {
         "hiertok.data.sources",
         "hiertok.data.story_state",
         "hiertok.data.synthetic",
+        "hiertok.data.pixels",
         "hiertok.data.video",
+        "hiertok.data.video_files",
     },
     "decoder": {"decoder", "decoder.copy", "decoder.drafts", "decoder.generate", "decoder.model"},
     "tokenizer": {
