@@ -16,6 +16,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from hiertok.data.video import VideoWorldConfig
 from hiertok.errors import UserError
 
 if TYPE_CHECKING:
@@ -32,7 +33,9 @@ class ConfigError(UserError):
 class DataConfig:
     """Where the text comes from and how it is cut into ideas."""
 
-    source: str = "synthetic"  # "synthetic", a local .txt/.jsonl/.parquet file or directory, or a hub dataset
+    # "synthetic" (the story world), a local .txt/.jsonl/.parquet file or directory, or a hub dataset; for frames,
+    # "video" (the video world, `video`) or a .npy file of videos (B, T, H, W)
+    source: str = "synthetic"
     seed: int = 0  # synthetic world: training stories use this seed, held-out stories seed + 1
     hub_config: str | None = None  # hub dataset config name
     split: str = "train"
@@ -40,7 +43,8 @@ class DataConfig:
     streaming: bool = False  # stream the source through `datasets` instead of loading it into memory
     max_docs: int | None = None  # cap on training documents (None: all)
     eval_docs: int = 300  # held-out documents: the first N of a file source; a separate seed for synthetic
-    synthetic_docs: int = 10000  # training stories of the built-in world
+    synthetic_docs: int = 10000  # training documents of a built-in world (stories, or videos)
+    video: VideoWorldConfig = field(default_factory=VideoWorldConfig)  # the video world's knobs
     segmenter: str = "sentence"  # sentence | chunk
     chunk_size: int = 16  # tokens per idea for the chunk segmenter
     max_chars: int = 400  # sentences longer than this are split (losslessly) into several ideas

@@ -1,7 +1,8 @@
-"""`IdeaTokenizer`: text <-> multi-level idea codes, with save_pretrained / from_pretrained.
+"""`IdeaTokenizer`: text (or video frames) <-> multi-level idea codes, with save_pretrained / from_pretrained.
 
-A saved tokenizer is a directory holding `config.yaml` (the resolved training config),
-`tokenizer.json` (the byte-level BPE) and `model.safetensors` (weights and quantizer buffers).
+A saved tokenizer is a directory holding `config.yaml` (the resolved training config), `tokenizer.json` (the
+byte-level BPE; a video run has `pixels.json` in its place: hiertok/data/pixels.py) and `model.safetensors`
+(weights and quantizer buffers).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from hiertok.codes import Codes
 from hiertok.config import ConfigError, DataConfig, TrainConfig, load_config, to_yaml
 from hiertok.data.bpe import BPE
 from hiertok.data.ideas import Segmentation, join_ideas, pad_ideas, segment_document
+from hiertok.data.pixels import PIXELS_FILE, PixelVocab
+from hiertok.data.video_files import check_videos
 from hiertok.errors import UserError
 from hiertok.story_decoding import decode_stories
 from hiertok.training import CONFIG_FILE, WEIGHTS_FILE, load_weights, save_weights
@@ -48,9 +51,10 @@ def segmentation_of(data: DataConfig) -> Segmentation:
 
 
 class IdeaTokenizer:
-    """Encode documents into `Codes` and decode codes back into text."""
+    """Encode documents into `Codes` and decode codes back into text (or videos into codes and back, for a run
+    trained on frames)."""
 
-    def __init__(self, cfg: TokenizerConfig, bpe: BPE, model: IdeaAutoencoder | None = None):
+    def __init__(self, cfg: TokenizerConfig, bpe: BPE | PixelVocab, model: IdeaAutoencoder | None = None):
         self.cfg = cfg
         self.bpe = bpe
         self.model = model if model is not None else build_model(cfg, bpe)
@@ -68,9 +72,19 @@ class IdeaTokenizer:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    @property
+    def is_video(self) -> bool:
+        """Whether the run was trained on video frames (its ideas are frames, not text)."""
+        return isinstance(self.bpe, PixelVocab)
+
+    def _text_only(self) -> None:
+        if self.is_video:
+            raise UserError("this tokenizer run was trained on video frames: use encode_frames / decode_frames")
+
     # -- text -> codes ---------------------------------------------------------------------------
     def split(self, text: str) -> list[list[int]]:
         """Token ids of each idea of one document."""
+        self._text_only()
         return segment_document(text, self.bpe, self.segmentation)
 
     def encode_ideas(self, ideas: Sequence[Sequence[int]], batch_size: int = 512) -> torch.Tensor:
@@ -141,6 +155,7 @@ class IdeaTokenizer:
         Returns:
             Codes with ids (docs, max ideas, L) and mask (docs, max ideas).
         """
+        self._text_only()
         docs = [texts] if isinstance(texts, str) else list(texts)
         for n, doc in enumerate(docs):
             check_text(f"document {n}", doc)
@@ -200,7 +215,40 @@ class IdeaTokenizer:
 
     def join(self, ideas: Sequence[Sequence[int]]) -> str:
         """The text of one document's ideas (token ids), as `split` cut it."""
+        self._text_only()
         return join_ideas(self.bpe, self.segmentation, ideas)
+
+    # -- frames <-> codes (a video run) ------------------------------------------------------------
+    def encode_frames(self, videos: np.ndarray) -> Codes:
+        """Codes of videos, one idea per frame.
+
+        Args:
+            videos: (B, T, H, W) or one (T, H, W) video of integer colour indices.
+
+        Returns:
+            Codes with ids (B, T, L).
+        """
+        if not self.is_video:
+            raise UserError("this tokenizer run was trained on text: use encode / decode")
+        videos = check_videos(videos, self.bpe)
+        ids = self.bpe.encode(videos)  # (B, T, H * W)
+        flat = self.encode_ideas([frame.tolist() for video in ids for frame in video])
+        return Codes.from_flat(flat, [videos.shape[1]] * len(videos), self.codebook_sizes)
+
+    def decode_frames(self, codes: Codes, levels: int | None = None, **kw) -> np.ndarray:
+        """Videos decoded from their codes (as `decode_to_ids`, whose settings `kw` takes).
+
+        Returns:
+            (B, T, H, W) uint8 colour indices (every video must have the same number of frames).
+        """
+        if not self.is_video:
+            raise UserError("this tokenizer run was trained on text: use encode / decode")
+        docs = self.decode_ideas(codes, levels, **kw)
+        if len({len(d) for d in docs}) > 1:
+            raise UserError(f"videos of different lengths ({sorted({len(d) for d in docs})} frames) in one batch")
+        if not docs or not docs[0]:
+            return np.zeros((len(docs), 0, self.bpe.height, self.bpe.width), dtype=np.uint8)
+        return np.stack([np.stack(d) for d in docs])
 
     # -- persistence -----------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> None:
@@ -208,7 +256,7 @@ class IdeaTokenizer:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         atomic_write_text(directory / CONFIG_FILE, to_yaml(self.cfg))
-        self.bpe.save(directory / BPE_FILE)
+        self.bpe.save(directory / (PIXELS_FILE if self.is_video else BPE_FILE))
         save_weights(self.model, directory / WEIGHTS_FILE)
 
     @classmethod
@@ -220,19 +268,20 @@ class IdeaTokenizer:
         """
         directory = Path(directory)
         config = directory / CONFIG_FILE
-        if config.is_file() and not (directory / BPE_FILE).is_file() and _records_a_tokenizer(config):
+        vocab = PIXELS_FILE if (directory / PIXELS_FILE).is_file() else BPE_FILE  # a video run, or a text run
+        if config.is_file() and not (directory / vocab).is_file() and _records_a_tokenizer(config):
             raise UserError(
                 f"{directory} is a planner or flat LM run, not an idea tokenizer run: pass the tokenizer run it was "
                 f"trained on (its {CONFIG_FILE} records it as `tokenizer`)"
             )
-        for name in (CONFIG_FILE, BPE_FILE, WEIGHTS_FILE):
+        for name in (CONFIG_FILE, vocab, WEIGHTS_FILE):
             if not (directory / name).is_file():
                 raise FileNotFoundError(f"{directory / name} not found: not a saved idea tokenizer")
         try:
             cfg = load_config(TokenizerConfig, directory / CONFIG_FILE)
         except ConfigError as e:
             raise UserError(f"{directory / CONFIG_FILE}: {e}") from None
-        tok = cls(cfg, BPE.load(directory / BPE_FILE))
+        tok = cls(cfg, (PixelVocab if vocab == PIXELS_FILE else BPE).load(directory / vocab))
         load_weights(tok.model, directory / WEIGHTS_FILE, RETIRED_WEIGHTS)  # then .to(device)
         tok.model.to(device).eval()
         return tok
@@ -246,7 +295,7 @@ def _records_a_tokenizer(config: Path) -> bool:
         return False
 
 
-def build_model(cfg: TokenizerConfig, bpe: BPE) -> IdeaAutoencoder:
-    """The network a config describes, sized to the BPE vocabulary."""
+def build_model(cfg: TokenizerConfig, bpe: BPE | PixelVocab) -> IdeaAutoencoder:
+    """The network a config describes, sized to the vocabulary."""
     special = SpecialIds(pad=bpe.pad_id, bos=bpe.bos_id, eos=bpe.eos_id)
     return IdeaAutoencoder(cfg.model, bpe.vocab_size, special)

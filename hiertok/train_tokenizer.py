@@ -16,8 +16,9 @@ import torch
 
 from hiertok.autoencoder import validate_losses
 from hiertok.data.bpe import BPE
-from hiertok.data.corpus import heldout_split, train_split
+from hiertok.data.corpus import heldout_split, is_video, pixel_vocab, train_split, video_splits
 from hiertok.data.ideas import IdeaCollator, IdeaCorpus
+from hiertok.data.pixels import PIXELS_FILE, PixelVocab, video_corpus
 from hiertok.errors import UserError
 from hiertok.evaluate import corpus_codes
 from hiertok.quantize import validate
@@ -50,8 +51,26 @@ def load_or_train_bpe(cfg: TokenizerConfig, run_dir: Path, accelerator) -> BPE:
     return BPE.load(path)
 
 
-def build_corpora(cfg: TokenizerConfig, bpe: BPE) -> tuple[IdeaCorpus, IdeaCorpus]:
-    """Segment and tokenize the training and held-out documents."""
+def load_vocabulary(cfg: TokenizerConfig, run_dir: Path, accelerator) -> BPE | PixelVocab:
+    """The run's token ids: pixels for a video source (written to the run), else its BPE."""
+    if not is_video(cfg.data.source):
+        return load_or_train_bpe(cfg, run_dir, accelerator)
+    vocab = pixel_vocab(cfg.data)
+    if accelerator.is_main_process:
+        vocab.save(run_dir / PIXELS_FILE)
+    return vocab
+
+
+def idea_tokens(cfg: TokenizerConfig) -> int:
+    """The longest idea in tokens: a frame's pixels, or the text segmentation's cap."""
+    return pixel_vocab(cfg.data).frame_tokens if is_video(cfg.data.source) else cfg.data.max_idea_tokens
+
+
+def build_corpora(cfg: TokenizerConfig, bpe: BPE | PixelVocab) -> tuple[IdeaCorpus, IdeaCorpus]:
+    """Segment and tokenize the training and held-out documents (or videos: a frame an idea)."""
+    if isinstance(bpe, PixelVocab):
+        train, held = video_splits(cfg.data)
+        return video_corpus(train, bpe), video_corpus(held, bpe)
     seg = segmentation_of(cfg.data)
     train, held = train_split(cfg.data), heldout_split(cfg.data)
     return (
@@ -77,12 +96,12 @@ def quick_eval(tok: IdeaTokenizer, corpus: IdeaCorpus, n: int, collate: IdeaColl
     docs = corpus.doc_offsets[corpus.doc_offsets < n]  # whole documents, the last one cut at n ideas
     sub = IdeaCorpus(corpus.tokens, corpus.idea_offsets[: n + 1], np.append(docs, n), None)
     codes = corpus_codes(tok, sub)
-    texts = [tok.bpe.decode(sub.idea(i).tolist()) for i in range(n)]
+    texts = [tok.bpe.decode(sub.idea(i).tolist()) for i in range(n)]  # strings, or frames of a video run
     result = {"recon": float(out.recon), "token_accuracy": float(out.token_accuracy)}
     result.update({name: float(value) for name, value in out.terms.items()})
     for k in sorted({1, tok.levels}):
         decoded = [t for doc in tok.decode_ideas(codes, levels=k) for t in doc]
-        result[f"exact_match_k{k}"] = float(np.mean([d == t for d, t in zip(decoded, texts)]))
+        result[f"exact_match_k{k}"] = float(np.mean([np.array_equal(d, t) for d, t in zip(decoded, texts)]))
     return result
 
 
@@ -104,10 +123,11 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
             "model.decoder.state_dim is learnt after the planner (experiments/planner_state.py), not by the tokenizer"
         )
     validate_losses(cfg.model.loss, cfg.model.quantizer.levels, cfg.model.quantizer.hierarchy)
-    if cfg.generation.max_tokens < cfg.data.max_idea_tokens:
+    if cfg.generation.max_tokens < idea_tokens(cfg):
+        limit = "a frame's pixels" if is_video(cfg.data.source) else "data.max_idea_tokens"
         raise UserError(
-            f"generation.max_tokens ({cfg.generation.max_tokens}) < data.max_idea_tokens "
-            f"({cfg.data.max_idea_tokens}): decoded ideas would be cut short"
+            f"generation.max_tokens ({cfg.generation.max_tokens}) < {limit} ({idea_tokens(cfg)}): decoded ideas "
+            "would be cut short"
         )
     if cfg.generation.max_tokens > cfg.model.decoder.max_len:
         raise UserError(
@@ -117,7 +137,7 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
     run_dir = Path(run_dir)
     prepare_run_dir(run_dir, cfg, resume)
     acc = make_accelerator(cfg.train, run_dir)
-    bpe = load_or_train_bpe(cfg, run_dir, acc)
+    bpe = load_vocabulary(cfg, run_dir, acc)
     train_corpus, eval_corpus = build_corpora(cfg, bpe)
     tc = cfg.train
     collate = training_collator(cfg, train_corpus, bpe.pad_id)

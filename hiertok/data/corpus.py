@@ -11,9 +11,15 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 from hiertok.config import DataConfig
+from hiertok.data.pixels import PixelVocab
 from hiertok.data.sources import is_synthetic, iter_documents
 from hiertok.data.synthetic import StoryWorld
+from hiertok.data.video import COLOURS, VideoWorld
+from hiertok.data.video_files import read_videos
+from hiertok.errors import UserError
 
 DocStream = Callable[[], Iterator[str]]
 
@@ -81,3 +87,35 @@ def heldout_split(data: DataConfig, source: str | None = None, limit: int | None
     if src == data.source:
         return source_split(data, src, limit=n)
     return source_split(data, src, limit=limit)
+
+
+def is_video(source: str) -> bool:
+    """Whether `source` names frames: the built-in video world or a .npy file of videos."""
+    return source == "video" or source.endswith(".npy")
+
+
+def pixel_vocab(data: DataConfig) -> PixelVocab:
+    """The token ids of the frames a video source holds (the video world's colours and frame size)."""
+    return PixelVocab(COLOURS, data.video.height, data.video.width)
+
+
+def video_splits(data: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Training and held-out videos (B, T, H, W): the video world's, drawn with seed and seed + 1, or a .npy
+    file's, the first `eval_docs` held out.
+
+    Args:
+        data: the data settings (`source` a video source).
+
+    Returns:
+        (training videos, held-out videos).
+    """
+    if data.source == "video":
+        world = VideoWorld(data.video)
+        return world.generate(data.max_docs or data.synthetic_docs, data.seed), world.generate(
+            data.eval_docs, eval_seed(data)
+        )
+    videos = read_videos(data.source, pixel_vocab(data))
+    held, train = videos[: data.eval_docs], videos[data.eval_docs :]
+    if len(train) == 0:
+        raise UserError(f"{data.source}: {len(videos)} videos, all held out (data.eval_docs={data.eval_docs})")
+    return (train[: data.max_docs] if data.max_docs else train), held

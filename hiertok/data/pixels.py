@@ -77,6 +77,10 @@ class PixelVocab:
         out[: len(got)] = np.where((got >= 0) & (got < self.colours), got, 0)
         return rearrange(out.astype(np.uint8), "(h w) -> h w", h=self.height)
 
+    def decode_batch(self, batch: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """`decode` of each idea: (H, W) frames."""
+        return [self.decode(ids) for ids in batch]
+
     def save(self, path: str | Path) -> None:
         """Write the vocabulary as JSON (atomically)."""
         spec = {"kind": "pixels", "colours": self.colours, "height": self.height, "width": self.width}

@@ -51,20 +51,32 @@ def read_videos(path: str | Path, vocab: PixelVocab) -> np.ndarray:
         raise UserError(f"{path}: a pickled (object) array; save frames with numpy.save(path, uint8_array)") from e
     except (OSError, EOFError) as e:
         raise UserError(f"{path}: cannot read it as .npy ({e})") from e
+    return check_videos(array, vocab, str(path))
+
+
+def check_videos(array: np.ndarray, vocab: PixelVocab, name: str = "videos") -> np.ndarray:
+    """Videos as a (B, T, H, W) uint8 array, or a one-line UserError starting with `name` that says what is wrong.
+
+    Args:
+        array: one video (T, H, W) or a batch (B, T, H, W) of integer colour indices.
+        vocab: the frames' colours and size.
+        name: what the message calls the array (a file's path).
+    """
+    array = np.asarray(array)
     if not np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_:
-        raise UserError(f"{path}: frames must hold integer colour indices (uint8), got dtype {array.dtype}")
+        raise UserError(f"{name}: frames must hold integer colour indices (uint8), got dtype {array.dtype}")
     if array.ndim == 3:
         array = array[None]
     if array.ndim != 4:
-        raise UserError(f"{path}: expected one video (T, H, W) or a batch (B, T, H, W), got shape {array.shape}")
+        raise UserError(f"{name}: expected one video (T, H, W) or a batch (B, T, H, W), got shape {array.shape}")
     b, t, h, w = array.shape
     if (h, w) != (vocab.height, vocab.width):
-        raise UserError(f"{path}: frames are {h} x {w} pixels, this run's are {vocab.height} x {vocab.width}")
+        raise UserError(f"{name}: frames are {h} x {w} pixels, this run's are {vocab.height} x {vocab.width}")
     if b == 0 or t == 0:
-        raise UserError(f"{path}: no frames (shape {array.shape})")
+        raise UserError(f"{name}: no frames (shape {array.shape})")
     low, high = int(array.min()), int(array.max())
     if low < 0 or high >= vocab.colours:
-        raise UserError(f"{path}: colour indices must be in 0..{vocab.colours - 1}, got values {low}..{high}")
+        raise UserError(f"{name}: colour indices must be in 0..{vocab.colours - 1}, got values {low}..{high}")
     return array.astype(np.uint8)
 
 

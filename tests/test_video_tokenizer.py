@@ -1,0 +1,94 @@
+"""A tokenizer run on video frames: trained through the CLI from a .npy file, told apart from a text run when
+loaded, encoding videos to one idea per frame and decoding frames back."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hiertok.cli import main
+from hiertok.config import DataConfig
+from hiertok.data.corpus import video_splits
+from hiertok.data.video import VideoWorld, VideoWorldConfig
+from hiertok.data.video_files import write_videos
+from hiertok.errors import UserError
+from hiertok.tokenizer import IdeaTokenizer
+
+from .cli_errors import error_line
+
+WORLD = VideoWorldConfig(height=8, width=8, frames=6)
+# Toy sizes on configs/tokenizer/video.yaml: 8 x 8 frames (64 pixel tokens), a few steps (the wiring is under test).
+VIDEO_TOY = [
+    "--config",
+    str(Path(__file__).parents[1] / "configs" / "tokenizer" / "video.yaml"),
+    "data.eval_docs=4",
+    "data.video.height=8",
+    "data.video.width=8",
+    "data.video.frames=6",
+    "model.decoder.max_len=65",
+    "generation.max_tokens=64",
+    "model.encoder.dim=32",
+    "model.decoder.dim=32",
+    "train.max_steps=12",
+    "train.eval_every=12",
+    "train.save_every=12",
+    "train.eval_ideas=8",
+    "train.progress=false",
+]
+
+
+@pytest.fixture(scope="module")
+def video_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("video")
+    write_videos(root / "videos.npy", VideoWorld(WORLD).generate(30, seed=4))
+    args = ["train", "tokenizer", "--out", str(root / "tok"), *VIDEO_TOY, f"data.source={root / 'videos.npy'}"]
+    assert main(args) == 0
+    return root / "tok"
+
+
+def test_a_video_run_encodes_one_idea_per_frame_and_decodes_frames(video_run):
+    assert (video_run / "pixels.json").is_file() and not (video_run / "tokenizer.json").exists()
+    tok = IdeaTokenizer.from_pretrained(video_run)
+    assert tok.is_video and tok.bpe.vocab_size == 7
+    videos = VideoWorld(WORLD).generate(3, seed=9)
+    codes = tok.encode_frames(videos)
+    assert tuple(codes.ids.shape) == (3, 6, tok.levels) and codes.mask.all()
+    assert np.array_equal(tok.encode_frames(videos[1]).ids[0], codes.ids[1])  # one video (T, H, W) alone
+    frames = tok.decode_frames(codes)
+    assert frames.shape == videos.shape and frames.dtype == np.uint8 and frames.max() <= 3
+    coarse = tok.decode_frames(codes, levels=1)
+    assert coarse.shape == videos.shape
+    assert np.array_equal(IdeaTokenizer.from_pretrained(video_run).encode_frames(videos).ids, codes.ids)
+
+
+def test_each_run_refuses_the_other_modality_in_one_line(video_run, toy_tok):
+    video = IdeaTokenizer.from_pretrained(video_run)
+    for call in (lambda: video.encode("Tom ran."), lambda: video.split("Tom ran."), lambda: video.join([[3]])):
+        with pytest.raises(UserError, match="trained on video frames"):
+            call()
+    with pytest.raises(UserError, match="trained on text"):
+        toy_tok.encode_frames(np.zeros((6, 8, 8), np.uint8))
+    with pytest.raises(UserError, match="frames are 4 x 8 pixels"):
+        video.encode_frames(np.zeros((6, 4, 8), np.uint8))
+
+
+def test_the_video_world_and_a_file_give_training_and_held_out_videos(tmp_path):
+    world = DataConfig(source="video", synthetic_docs=5, eval_docs=2, video=WORLD)
+    train, held = video_splits(world)
+    assert train.shape == (5, 6, 8, 8) and held.shape == (2, 6, 8, 8) and not np.array_equal(train[:2], held)
+    videos = VideoWorld(WORLD).generate(5, seed=1)
+    write_videos(tmp_path / "v.npy", videos)
+    train, held = video_splits(DataConfig(source=str(tmp_path / "v.npy"), eval_docs=2, max_docs=2, video=WORLD))
+    assert np.array_equal(held, videos[:2]) and np.array_equal(train, videos[2:4])
+    with pytest.raises(UserError, match="all held out"):
+        video_splits(DataConfig(source=str(tmp_path / "v.npy"), eval_docs=5, video=WORLD))
+
+
+def test_bad_video_training_settings_are_one_line(tmp_path, capsys):
+    (tmp_path / "bad.npy").write_bytes(b"")
+    out = str(tmp_path / "run")
+    assert main(["train", "tokenizer", "--out", out, *VIDEO_TOY, f"data.source={tmp_path / 'bad.npy'}"]) == 2
+    assert "bad.npy: the file is empty" in error_line(capsys.readouterr().err)
+    short = [*VIDEO_TOY, "generation.max_tokens=32"]
+    assert main(["train", "tokenizer", "--out", out + "2", *short, "data.source=video"]) == 2
+    assert "a frame's pixels (64)" in error_line(capsys.readouterr().err)
