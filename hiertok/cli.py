@@ -159,10 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
     show = cfg_sub.add_parser("show", help="print a shipped config (e.g. tokenizer/tiny), to copy and edit")
     show.add_argument("name", help="STAGE/NAME, e.g. tokenizer/tiny")
 
-    enc = sub.add_parser("encode", help="documents -> idea codes (JSONL)")
+    enc = sub.add_parser("encode", help="documents (or .npy videos of a video run) -> idea codes (JSONL)")
     enc.add_argument("--ckpt", required=True, help="tokenizer run directory")
     _add_device(enc)
-    enc.add_argument("file", nargs="?", help="input (default: stdin): one document per line, or JSONL with 'text'")
+    enc.add_argument(
+        "file",
+        nargs="?",
+        help="input (default: stdin): one document per line, or JSONL with 'text'; a video run: FILE.npy",
+    )
 
     dec = sub.add_parser("decode", help="idea codes (JSONL from encode) -> text")
     dec.add_argument("--ckpt", required=True, help="tokenizer run directory")
@@ -177,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         "pass before (1: every idea from its own codes; 0: until nothing changes)",
     )
     dec.add_argument("--json", action="store_true", help="print JSON lines {'text': ...}")
+    dec.add_argument("--out", help="a video run: write the decoded frames (B, T, H, W) to this .npy file")
     return p
 
 
@@ -297,19 +302,31 @@ def _dispatch(args: argparse.Namespace) -> int:
                 atomic_write_text(out, text + "\n")
         print(text)
         return 0
-    from hiertok.cli_io import encode_stream, input_name, parse_codes_line, read_lines
+    from hiertok.cli_io import check_output, encode_stream, input_name, parse_codes_line, read_lines
+    from hiertok.cli_video import check_modality, decode_videos, encode_videos
     from hiertok.tokenizer import IdeaTokenizer
 
     tok = IdeaTokenizer.from_pretrained(args.ckpt, device=parse_device(args.device))
     if args.command == "encode":
-        encode_stream(tok, args.file)
+        check_modality(tok, args.file)
+        if tok.is_video:
+            encode_videos(tok, args.file)
+        else:
+            encode_stream(tok, args.file)
         return 0
+    if args.out is not None and not tok.is_video:
+        raise UserError("--out writes the frames of a video run; a text run's decoding goes to stdout")
+    check_output(args.out)
     from hiertok.codes import Codes
 
     records = [parse_codes_line(line, n) for n, line in enumerate(read_lines(args.file), 1) if line.strip()]
     if not records:
         raise UserError(f"no codes to decode in {input_name(args.file)}")
     codes = Codes.from_lists(records, tok.codebook_sizes)
+    if tok.is_video:
+        frames = decode_videos(tok, codes, args.levels, args.passes, args.out)
+        print(f"{len(frames)} videos of {frames.shape[1]} frames -> {args.out}", file=sys.stderr)
+        return 0
     for text in tok.decode(codes, levels=args.levels, passes=args.passes):
         print(json.dumps({"text": text}, ensure_ascii=False) if args.json else text)
     return 0

@@ -65,6 +65,7 @@ LAYERS: dict[str, set[str]] = {
         "hiertok.cli",
         "hiertok.cli_generate",
         "hiertok.cli_io",
+        "hiertok.cli_video",
         "hiertok.codelength",
         "hiertok.demo",
         "hiertok.eval_planner",

@@ -1,6 +1,7 @@
 """A tokenizer run on video frames: trained through the CLI from a .npy file, told apart from a text run when
 loaded, encoding videos to one idea per frame and decoding frames back."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -92,3 +93,29 @@ def test_bad_video_training_settings_are_one_line(tmp_path, capsys):
     short = [*VIDEO_TOY, "generation.max_tokens=32"]
     assert main(["train", "tokenizer", "--out", out + "2", *short, "data.source=video"]) == 2
     assert "a frame's pixels (64)" in error_line(capsys.readouterr().err)
+
+
+def test_videos_round_trip_through_the_cli(video_run, toy_run, tmp_path, capsys):
+    videos = VideoWorld(WORLD).generate(3, seed=5)
+    write_videos(tmp_path / "in.npy", videos)
+    assert main(["encode", "--ckpt", str(video_run), str(tmp_path / "in.npy")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    tok = IdeaTokenizer.from_pretrained(video_run)
+    assert [json.loads(line)["codes"] for line in lines] == tok.encode_frames(videos).ids.tolist()
+    (tmp_path / "codes.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out" / "frames.npy"
+    assert (
+        main(["decode", "--ckpt", str(video_run), "--levels", "2", "--out", str(out), str(tmp_path / "codes.jsonl")])
+        == 0
+    )
+    assert np.array_equal(np.load(out), tok.decode_frames(tok.encode_frames(videos), levels=2))
+    # The other modality's input, or frames with nowhere to go, is one line.
+    cases = [
+        (["encode", "--ckpt", str(video_run), str(tmp_path / "codes.jsonl")], "give it a .npy file"),
+        (["encode", "--ckpt", str(toy_run), str(tmp_path / "in.npy")], "in.npy holds frames"),
+        (["decode", "--ckpt", str(video_run), str(tmp_path / "codes.jsonl")], "--out file.npy"),
+        (["decode", "--ckpt", str(toy_run), "--out", str(out), str(tmp_path / "codes.jsonl")], "a video run"),
+    ]
+    for argv, words in cases:
+        assert main(argv) == 2, argv
+        assert words in error_line(capsys.readouterr().err), argv
