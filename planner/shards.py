@@ -12,6 +12,7 @@ data selection, so a second planner on the same data and tokenizer reuses them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -24,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from hiertok.config import DataConfig
-from hiertok.data.corpus import Split
+from hiertok.data.corpus import Split, is_video
+from hiertok.data.pixels import PIXELS_FILE
 from hiertok.errors import UserError
 from hiertok.tokenizer import BPE_FILE, CONFIG_FILE, WEIGHTS_FILE, IdeaTokenizer
 
@@ -36,9 +38,11 @@ class TokenizerMismatchError(UserError):
 
 
 def tokenizer_hash(tok_dir: str | Path) -> str:
-    """Content hash of a saved tokenizer: its config, BPE file and weights (sha256, 16 hex digits)."""
+    """Content hash of a saved tokenizer: its config, vocabulary (BPE, or a video run's pixels) and weights (sha256,
+    16 hex digits)."""
     h = hashlib.sha256()
-    for name in (CONFIG_FILE, BPE_FILE, WEIGHTS_FILE):
+    vocab = PIXELS_FILE if (Path(tok_dir) / PIXELS_FILE).is_file() else BPE_FILE
+    for name in (CONFIG_FILE, vocab, WEIGHTS_FILE):
         path = Path(tok_dir) / name
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: not a saved idea tokenizer")
@@ -87,6 +91,7 @@ def shard_dir_for(tok_dir: str | Path, data: DataConfig, split: str) -> Path:
             data.eval_docs,
             data.synthetic_docs,
             data.seed,
+            dataclasses.asdict(data.video) if is_video(data.source) else None,
             tokenizer_hash(tok_dir),
         ]
     )
@@ -104,8 +109,13 @@ def _batches(docs: Iterable[str], n: int) -> Iterator[list[str]]:
         yield batch
 
 
-def encode_documents(tok: IdeaTokenizer, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(n_ideas, L) int32 codes of the documents' ideas and (n_docs + 1,) int64 document offsets."""
+def encode_documents(tok: IdeaTokenizer, docs: list) -> tuple[np.ndarray, np.ndarray]:
+    """(n_ideas, L) int32 codes of the documents' ideas and (n_docs + 1,) int64 document offsets (the documents
+    are texts, or videos (T, H, W) of a video run: a frame an idea)."""
+    if tok.is_video:
+        codes = tok.encode_frames(np.stack(docs))
+        offsets = np.arange(len(docs) + 1, dtype=np.int64) * codes.ids.shape[1]
+        return codes.ids.reshape(-1, tok.levels).numpy().astype(np.int32), offsets
     ideas = [tok.split(d) for d in docs]
     flat = [idea for doc in ideas for idea in doc]
     codes = tok.encode_ideas(flat).numpy().astype(np.int32) if flat else np.zeros((0, tok.levels), np.int32)

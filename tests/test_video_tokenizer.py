@@ -119,3 +119,22 @@ def test_videos_round_trip_through_the_cli(video_run, toy_run, tmp_path, capsys)
     for argv, words in cases:
         assert main(argv) == 2, argv
         assert words in error_line(capsys.readouterr().err), argv
+
+
+def test_a_planner_trains_on_a_video_runs_codes(video_run, tmp_path):
+    import dataclasses
+
+    from planner.shards import load_corpus, shard_dir_for
+
+    run = tmp_path / "plan"
+    tiny = ["model.dim=32", "model.depth=1", "train.batch_size=8", "train.max_steps=4", "train.eval_every=4"]
+    config = str(Path(__file__).parents[1] / "configs" / "planner" / "video.yaml")
+    assert main(["train", "planner", "--config", config, "--out", str(run), f"tokenizer={video_run}", *tiny]) == 0
+    tok = IdeaTokenizer.from_pretrained(video_run)
+    data = tok.cfg.data
+    corpus = load_corpus(shard_dir_for(video_run, data, "train"))
+    assert corpus.num_docs == 26 and corpus.codes.shape == (26 * 6, tok.levels)  # 30 videos, 4 held out
+    first = np.load(data.source)[4]  # the first training video
+    assert np.array_equal(corpus.doc(0), tok.encode_frames(first).ids[0].numpy())
+    longer = dataclasses.replace(data, video=dataclasses.replace(data.video, frames=7))
+    assert shard_dir_for(video_run, longer, "train") != shard_dir_for(video_run, data, "train")

@@ -21,7 +21,7 @@ from hiertok.data.video import COLOURS, VideoWorld
 from hiertok.data.video_files import read_videos
 from hiertok.errors import UserError
 
-DocStream = Callable[[], Iterator[str]]
+DocStream = Callable[[], Iterator[str]]  # texts, or videos (T, H, W) of a video source
 
 
 @dataclass
@@ -72,7 +72,10 @@ def source_split(data: DataConfig, source: str, *, skip: int = 0, limit: int | N
 
 
 def train_split(data: DataConfig) -> Split:
-    """The documents a tokenizer trains on."""
+    """The documents a tokenizer trains on (for a video source, videos (T, H, W))."""
+    if is_video(data.source):
+        videos = video_splits(data)[0]
+        return Split(lambda: iter(videos))
     if is_synthetic(data.source):
         return synthetic_split(data.max_docs or data.synthetic_docs, data.seed)
     return source_split(data, data.source, skip=data.eval_docs, limit=data.max_docs)
@@ -82,6 +85,9 @@ def heldout_split(data: DataConfig, source: str | None = None, limit: int | None
     """Held-out documents: of the training source by default, or of another `source` (all of it)."""
     n = limit or data.eval_docs
     src = data.source if source is None else source
+    if is_video(src):
+        videos = video_splits(dataclasses.replace(data, source=src, eval_docs=n))[1]
+        return Split(lambda: iter(videos))
     if is_synthetic(src):
         return synthetic_split(n, eval_seed(data))
     if src == data.source:
