@@ -74,7 +74,7 @@ def source_split(data: DataConfig, source: str, *, skip: int = 0, limit: int | N
 def train_split(data: DataConfig) -> Split:
     """The documents a tokenizer trains on (for a video source, videos (T, H, W))."""
     if is_video(data.source):
-        videos = video_splits(data)[0]
+        videos = train_videos(data)
         return Split(lambda: iter(videos))
     if is_synthetic(data.source):
         return synthetic_split(data.max_docs or data.synthetic_docs, data.seed)
@@ -86,7 +86,7 @@ def heldout_split(data: DataConfig, source: str | None = None, limit: int | None
     n = limit or data.eval_docs
     src = data.source if source is None else source
     if is_video(src):
-        videos = video_splits(dataclasses.replace(data, source=src, eval_docs=n))[1]
+        videos = heldout_videos(dataclasses.replace(data, source=src, eval_docs=n))
         return Split(lambda: iter(videos))
     if is_synthetic(src):
         return synthetic_split(n, eval_seed(data))
@@ -105,23 +105,25 @@ def pixel_vocab(data: DataConfig) -> PixelVocab:
     return PixelVocab(COLOURS, data.video.height, data.video.width)
 
 
-def video_splits(data: DataConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Training and held-out videos (B, T, H, W): the video world's, drawn with seed and seed + 1, or a .npy
-    file's, the first `eval_docs` held out.
-
-    Args:
-        data: the data settings (`source` a video source).
-
-    Returns:
-        (training videos, held-out videos).
-    """
+def train_videos(data: DataConfig) -> np.ndarray:
+    """(B, T, H, W) training videos: the video world's, drawn with `seed`, or a .npy file's after its first
+    `eval_docs` (at most `max_docs` of them)."""
     if data.source == "video":
-        world = VideoWorld(data.video)
-        return world.generate(data.max_docs or data.synthetic_docs, data.seed), world.generate(
-            data.eval_docs, eval_seed(data)
-        )
+        return VideoWorld(data.video).generate(data.max_docs or data.synthetic_docs, data.seed)
     videos = read_videos(data.source, pixel_vocab(data))
-    held, train = videos[: data.eval_docs], videos[data.eval_docs :]
+    train = videos[data.eval_docs :]
     if len(train) == 0:
         raise UserError(f"{data.source}: {len(videos)} videos, all held out (data.eval_docs={data.eval_docs})")
-    return (train[: data.max_docs] if data.max_docs else train), held
+    return train[: data.max_docs] if data.max_docs else train
+
+
+def heldout_videos(data: DataConfig) -> np.ndarray:
+    """(B, T, H, W) held-out videos: the video world's, drawn with seed + 1, or a .npy file's first `eval_docs`."""
+    if data.source == "video":
+        return VideoWorld(data.video).generate(data.eval_docs, eval_seed(data))
+    return read_videos(data.source, pixel_vocab(data))[: data.eval_docs]
+
+
+def video_splits(data: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(training videos, held-out videos) of a video source (`train_videos`, `heldout_videos`)."""
+    return train_videos(data), heldout_videos(data)
