@@ -145,6 +145,7 @@ def evaluate_codelength_run(
     from planner.config import data_config
 
     pipe = Pipeline.from_pretrained(ckpt, tokenizer=tokenizer, device=device)
+    pipe.tokenizer.require_text("evaluating it")  # no evaluation of video runs yet
     flat = None
     if baseline is not None:
         flat, bcfg = load_baseline(baseline)

@@ -273,6 +273,7 @@ def evaluate_planner_run(
     `baseline`: a flat LM run whose continuations of the same prompts are scored beside the planner's.
     """
     pipe = Pipeline.from_pretrained(ckpt, tokenizer=tokenizer, device=device)
+    pipe.tokenizer.require_text("evaluating it")  # no evaluation of video runs yet
     if decode_candidates is not None:
         pipe.cfg.search.decode_candidates = decode_candidates
     if decode_passes is not None:

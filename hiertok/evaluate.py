@@ -300,6 +300,7 @@ def evaluate_run(
     from hiertok.data.sources import is_synthetic
 
     tok = IdeaTokenizer.from_pretrained(ckpt, device=device)
+    tok.require_text("evaluating it")  # no evaluation of video runs yet
     data_cfg = tok.cfg.data
     split = heldout_split(data_cfg, source=data, limit=max_docs)
     corpus = IdeaCorpus.build(split.docs(), tok.bpe, tok.segmentation, split.events)

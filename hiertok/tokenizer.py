@@ -81,6 +81,11 @@ class IdeaTokenizer:
         if self.is_video:
             raise UserError("this tokenizer run was trained on video frames: use encode_frames / decode_frames")
 
+    def require_text(self, what: str) -> None:
+        """A one-line UserError for `what` (a command's text-only work) on a video run."""
+        if self.is_video:
+            raise UserError(f"this run was trained on video frames, and {what} is built for text runs only so far")
+
     # -- text -> codes ---------------------------------------------------------------------------
     def split(self, text: str) -> list[list[int]]:
         """Token ids of each idea of one document."""

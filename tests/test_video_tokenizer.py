@@ -115,6 +115,7 @@ def test_videos_round_trip_through_the_cli(video_run, toy_run, tmp_path, capsys)
         (["encode", "--ckpt", str(toy_run), str(tmp_path / "in.npy")], "in.npy holds frames"),
         (["decode", "--ckpt", str(video_run), str(tmp_path / "codes.jsonl")], "--out file.npy"),
         (["decode", "--ckpt", str(toy_run), "--out", str(out), str(tmp_path / "codes.jsonl")], "a video run"),
+        (["eval", "tokenizer", "--ckpt", str(video_run)], "built for text runs only"),
     ]
     for argv, words in cases:
         assert main(argv) == 2, argv
