@@ -1,6 +1,6 @@
 """Held-out reconstruction of a video tokenizer run: exact frames and pixel accuracy by levels kept.
 
-    python experiments/results/video/recon_eval.py RUN [VIDEOS]
+python experiments/results/video/recon_eval.py RUN [VIDEOS]
 """
 
 import sys
