@@ -81,6 +81,10 @@ class IdeaTokenizer:
         if self.is_video:
             raise UserError("this tokenizer run was trained on video frames: use encode_frames / decode_frames")
 
+    def _video_only(self) -> None:
+        if not self.is_video:
+            raise UserError("this tokenizer run was trained on text: use encode / decode")
+
     def require_text(self, what: str) -> None:
         """A one-line UserError for `what` (a command's text-only work) on a video run."""
         if self.is_video:
@@ -233,8 +237,7 @@ class IdeaTokenizer:
         Returns:
             Codes with ids (B, T, L).
         """
-        if not self.is_video:
-            raise UserError("this tokenizer run was trained on text: use encode / decode")
+        self._video_only()
         videos = check_videos(videos, self.bpe)
         ids = self.bpe.encode(videos)  # (B, T, H * W)
         flat = self.encode_ideas([frame.tolist() for video in ids for frame in video])
@@ -246,8 +249,7 @@ class IdeaTokenizer:
         Returns:
             (B, T, H, W) uint8 colour indices (every video must have the same number of frames).
         """
-        if not self.is_video:
-            raise UserError("this tokenizer run was trained on text: use encode / decode")
+        self._video_only()
         docs = self.decode_ideas(codes, levels, **kw)
         if len({len(d) for d in docs}) > 1:
             raise UserError(f"videos of different lengths ({sorted({len(d) for d in docs})} frames) in one batch")
@@ -273,7 +275,7 @@ class IdeaTokenizer:
         """
         directory = Path(directory)
         config = directory / CONFIG_FILE
-        vocab = PIXELS_FILE if (directory / PIXELS_FILE).is_file() else BPE_FILE  # a video run, or a text run
+        vocab = vocabulary_file(directory)
         if config.is_file() and not (directory / vocab).is_file() and _records_a_tokenizer(config):
             raise UserError(
                 f"{directory} is a planner or flat LM run, not an idea tokenizer run: pass the tokenizer run it was "
@@ -290,6 +292,11 @@ class IdeaTokenizer:
         load_weights(tok.model, directory / WEIGHTS_FILE, RETIRED_WEIGHTS)  # then .to(device)
         tok.model.to(device).eval()
         return tok
+
+
+def vocabulary_file(directory: str | Path) -> str:
+    """The name of a tokenizer run's vocabulary file: a video run's pixels.json, else the BPE's tokenizer.json."""
+    return PIXELS_FILE if (Path(directory) / PIXELS_FILE).is_file() else BPE_FILE
 
 
 def _records_a_tokenizer(config: Path) -> bool:

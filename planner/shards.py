@@ -26,9 +26,8 @@ import numpy as np
 
 from hiertok.config import DataConfig
 from hiertok.data.corpus import Split, is_video
-from hiertok.data.pixels import PIXELS_FILE
 from hiertok.errors import UserError
-from hiertok.tokenizer import BPE_FILE, CONFIG_FILE, WEIGHTS_FILE, IdeaTokenizer
+from hiertok.tokenizer import CONFIG_FILE, WEIGHTS_FILE, IdeaTokenizer, vocabulary_file
 
 META_FILE = "meta.json"
 
@@ -41,8 +40,7 @@ def tokenizer_hash(tok_dir: str | Path) -> str:
     """Content hash of a saved tokenizer: its config, vocabulary (BPE, or a video run's pixels) and weights (sha256,
     16 hex digits)."""
     h = hashlib.sha256()
-    vocab = PIXELS_FILE if (Path(tok_dir) / PIXELS_FILE).is_file() else BPE_FILE
-    for name in (CONFIG_FILE, vocab, WEIGHTS_FILE):
+    for name in (CONFIG_FILE, vocabulary_file(tok_dir), WEIGHTS_FILE):
         path = Path(tok_dir) / name
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: not a saved idea tokenizer")
@@ -115,7 +113,7 @@ def encode_documents(tok: IdeaTokenizer, docs: list) -> tuple[np.ndarray, np.nda
     if tok.is_video:
         codes = tok.encode_frames(np.stack(docs))
         offsets = np.arange(len(docs) + 1, dtype=np.int64) * codes.ids.shape[1]
-        return codes.ids.reshape(-1, tok.levels).numpy().astype(np.int32), offsets
+        return codes.flat().numpy().astype(np.int32), offsets
     ideas = [tok.split(d) for d in docs]
     flat = [idea for doc in ideas for idea in doc]
     codes = tok.encode_ideas(flat).numpy().astype(np.int32) if flat else np.zeros((0, tok.levels), np.int32)
