@@ -55,6 +55,9 @@ class DecoderConfig:
     # code (hiertok/detail_noise.py): the decoder learns to keep what the story fixed when a plan's details differ.
     detail_noise: float = 0.0
     detail_noise_from: int = 0  # the first level swapped (2..L); 0: a uniform level per idea
+    # Swap only with ideas whose differing tokens the story shows, so that every wrong detail can be corrected
+    # from the context (otherwise the decoder is also trained to guess details nobody told it).
+    detail_noise_copyable: bool = False
     neighbor_window: int = 0  # removed (it read the next ideas' codes too); kept so that old configs load
     # Width of a per-idea state vector added to the prefix (the planner's state before the idea, as a
     # global-to-local model's local decoder reads the global model's; experiments/planner_state.py). 0: none.

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from decoder.model import ABSENT, CODES, TEXT, Condition, DecoderConfig, IdeaDecoder, SpecialIds
 from hiertok.data.ideas import IdeaBatch
-from hiertok.detail_noise import swap_details
+from hiertok.detail_noise import copyable_partners, swap_details
 from hiertok.encoder import EncoderConfig, IdeaEncoder
 from hiertok.errors import UserError
 from hiertok.idea_losses import NextIdeaPredictor, info_nce, infonce_uniformity, total_coding_rate
@@ -283,10 +283,21 @@ class IdeaAutoencoder(nn.Module):
         if dcfg.context and context.shape[1]:
             context, text_known = self.sample_context(context)
             if self.training and dcfg.detail_noise > 0:
-                told = ((context[:, : dcfg.context] >= 0) & text_known[:, : dcfg.context]).any(1)
+                shown = (context[:, : dcfg.context] >= 0) & text_known[:, : dcfg.context]
                 t = batch.targets
+                allowed = None
+                if dcfg.detail_noise_copyable:
+                    rows = context[:, : dcfg.context].clamp(min=0)
+                    allowed = copyable_partners(*batch.rows(t), batch.tokens[rows], batch.mask[rows] & shown[..., None])
                 own, _ = swap_details(
-                    self.quantizer, own, q.indices[t], q.kept_levels[t], told, dcfg.detail_noise, dcfg.detail_noise_from
+                    self.quantizer,
+                    own,
+                    q.indices[t],
+                    q.kept_levels[t],
+                    shown.any(1),
+                    dcfg.detail_noise,
+                    dcfg.detail_noise_from,
+                    allowed,
                 )
         cond = self.decoder_condition(
             batch.targets, context, quantized, batch.tokens, batch.mask, text_known, q.kept_levels, own

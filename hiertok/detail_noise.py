@@ -25,6 +25,7 @@ def swap_details(
     eligible: Tensor,
     rate: float,
     first: int = 0,
+    allowed: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Replace the finer levels of a `rate` fraction of the eligible ideas by another idea's, at their own depth.
 
@@ -43,6 +44,7 @@ def swap_details(
         rate: fraction of the eligible ideas to change.
         first: j, the first level taken from the partner (2..L; an idea with k < j is left alone); 0: j uniform
             in 2..k for each idea.
+        allowed: (B, B) partners each idea may take its details from (`copyable_partners`); None: any.
 
     Returns:
         vectors (B, D) with the changed rows replaced (no gradient through them) and changed (B,) bool.
@@ -61,6 +63,8 @@ def swap_details(
     # A random partner with the same gist and at least as many levels, not itself.
     same = (indices[:, None, 0] == indices[None, :, 0]) & (kept[None, :] >= kept[:, None])
     same.fill_diagonal_(False)
+    if allowed is not None:
+        same &= allowed
     chosen &= same.any(1)
     if not chosen.any():
         return vectors, changed
@@ -74,3 +78,35 @@ def swap_details(
             out[rows] = quantizer.decode_indices(spliced[rows, :k]).to(vectors.dtype)
     changed[chosen] = True
     return torch.where(changed[:, None], out, vectors), changed
+
+
+def copyable_partners(targets: Tensor, tmask: Tensor, context: Tensor, cmask: Tensor) -> Tensor:
+    """Which ideas' details a target may be given so that the story can correct every one of them.
+
+    Partner j is allowed for target i when every token of i that j lacks is in the story i is shown, and the
+    two differ: decoding i from j's details, the decoder can write i's text by copying from the context, so
+    the noise teaches it to trust the story, never to guess a detail nobody told it. Compared as bags of
+    tokens, without templates, so that the rule holds for any corpus.
+
+    Args:
+        targets: (B, T) the targets' token ids; tmask: (B, T) their real tokens.
+        context: (B, C, T') token ids of the earlier ideas each target is shown by text; cmask: (B, C, T') their
+            real tokens (all False for an idea not shown).
+
+    Returns:
+        (B, B) bool, [i, j] True where target j may give target i its details.
+    """
+    vocab = int(max(targets.max(), context.max() if context.numel() else 0)) + 1
+    own = _bag(targets, tmask, vocab)  # (B, V)
+    told = _bag(context.flatten(1), cmask.flatten(1), vocab)  # (B, V): every token the story shows
+    missing = (own & ~told).float()  # tokens of i the story does not show
+    lacks = (~own).float()
+    untold = missing @ lacks.T  # [i, j]: tokens of i neither in j nor in i's story
+    differ = (own.float() @ lacks.T) + (lacks @ own.float().T) > 0
+    return (untold == 0) & differ
+
+
+def _bag(tokens: Tensor, mask: Tensor, vocab: int) -> Tensor:
+    """(R, V) True at the token ids each row holds at its real positions."""
+    counts = torch.zeros(tokens.shape[0], vocab, device=tokens.device)
+    return counts.scatter_add_(1, tokens.clamp(min=0), mask.float()) > 0
