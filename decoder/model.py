@@ -43,6 +43,9 @@ class DecoderConfig:
     dim_head: int = 64  # width of one attention head (dim / heads keeps the attention as wide as the model)
     dropout: float = 0.0
     max_len: int = 128  # longest idea in tokens (+ BOS/EOS); rotary positions extend past it
+    # Learned absolute positions beside the rotary ones: a pixel frame's decoder must know where in the raster it
+    # writes (rotary attention sees only distances), text needs no such thing.
+    abs_positions: bool = False
     context: int = 0  # previous ideas of the story the decoder reads (0: each idea decodes from its codes alone)
     context_text: bool = True  # show earlier ideas whose text is known by their tokens (False: never)
     context_codes: bool = False  # show earlier ideas not shown by text by their codes
@@ -215,7 +218,7 @@ class IdeaDecoder(nn.Module):
         self.net = TransformerWrapper(
             num_tokens=vocab_size,
             max_seq_len=cfg.max_len + 1,
-            use_abs_pos_emb=False,
+            use_abs_pos_emb=cfg.abs_positions,
             emb_dropout=cfg.dropout,
             attn_layers=rotary_layers(
                 causal=True,

@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="with a story context: decoding passes over the plan (0: until nothing changes; default: the run's)",
     )
     gen.add_argument("--seed", type=int, default=0, help="sampling seed")
+    gen.add_argument("--frames", default=None, help="a video run: context frames, FILE.npy (T, H, W) or (B, T, H, W)")
+    gen.add_argument("--steps", type=int, default=None, help="with --frames: frames to generate (default: the run's)")
+    gen.add_argument("--out", default=None, help="with --frames: write the context and the rollout to FILE.npy")
+    gen.add_argument("--gif", default=None, help="with --frames: draw the context and the rollout as FILE.gif")
+    gen.add_argument("--truth", default=None, help="with --gif: the true videos (whole, FILE.npy) drawn beside")
 
     ev = sub.add_parser("eval", help="evaluate a trained stage")
     ev_sub = ev.add_subparsers(dest="stage", required=True, metavar="STAGE")

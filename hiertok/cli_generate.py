@@ -18,10 +18,23 @@ def generate_command(args: argparse.Namespace) -> int:
     from hiertok.data.segment import normalize_text
     from hiertok.pipeline import Pipeline
 
+    if args.frames is not None:
+        from hiertok.cli_video import generate_frames
+
+        return generate_frames(args)
+    for flag, given in (
+        ("--steps", args.steps is not None),
+        ("--out", args.out is not None),
+        ("--gif", args.gif is not None),
+        ("--truth", args.truth is not None),
+    ):
+        if given:
+            raise UserError(f"{flag} goes with --frames (a video run's rollout); a text prompt uses --sentences")
     prompt = normalize_text(args.prompt if args.prompt is not None else read_text(None)).strip("\n")
     if _is_flat_run(args.ckpt):
         return _generate_flat(args, prompt)
     pipe = Pipeline.from_pretrained(args.ckpt, tokenizer=args.tokenizer, device=parse_device(args.device))
+    pipe.tokenizer.require_text("generate without --frames")
     result = pipe.generate(
         prompt,
         sentences=args.sentences,

@@ -251,6 +251,54 @@ class Pipeline:
         )
         return [tok.bpe.decode_batch(doc[t:]) for doc in docs]
 
+    def search_settings(
+        self,
+        ideas: int | None = None,
+        beams: int | None = None,
+        diverse_groups: int | None = None,
+        sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        num_samples: int = 1,
+        allow_end: bool | None = None,
+        seed: int = 0,
+    ) -> SearchConfig:
+        """The run's search config with a command's settings on top (`generate` and `rollout` share them).
+
+        `ideas`, `beams` and `allow_end` default to the run's search config; `diverse_groups` to 1 and the
+        sampling settings to this signature's values. Every given value is checked, whether or not it takes
+        effect (beams when sampling too).
+
+        Raises:
+            UserError / TypeError: one line naming the setting.
+        """
+        check_int("seed", seed, 0, MAX_SEED)
+        bounded = (
+            ("sentences", ideas, MAX_IDEAS),
+            ("beams", beams, MAX_BEAMS),
+            ("diverse_groups", diverse_groups, MAX_BEAMS),
+        )
+        for name, value, high in bounded:
+            if value is not None:
+                check_int(name, value, 1, high)
+        s = dataclasses.replace(self.cfg.search)
+        if ideas is not None:
+            s.max_ideas = ideas
+        if allow_end is not None:
+            s.allow_end = allow_end
+        # Sampling settings are checked whether or not `sample` uses them: a wrong value is an error either way.
+        SearchConfig(temperature=temperature, top_p=top_p, top_k=top_k, num_samples=num_samples).validate()
+        if sample:
+            s.num_beams, s.diverse_groups = 1, 1
+            s.temperature, s.top_p, s.top_k, s.num_samples = temperature, top_p, top_k, num_samples
+        else:
+            s.temperature = 0.0
+            s.num_beams = beams if beams is not None else s.num_beams
+            s.diverse_groups = diverse_groups if diverse_groups is not None else 1
+        s.validate()
+        return s
+
     def generate(
         self,
         prompt: str,
@@ -293,35 +341,15 @@ class Pipeline:
         prompt = normalize_text(check_text("prompt", prompt))
         if goal is not None:
             goal = normalize_text(check_text("goal", goal))
-        check_int("seed", seed, 0, MAX_SEED)
-        bounded = (
-            ("sentences", sentences, MAX_IDEAS),
-            ("beams", beams, MAX_BEAMS),
-            ("diverse_groups", diverse_groups, MAX_BEAMS),
+        s = self.search_settings(
+            sentences, beams, diverse_groups, sample, temperature, top_p, top_k, num_samples, allow_end, seed
         )
-        for name, value, high in bounded:
-            if value is not None:  # checked whether or not it takes effect (beams when sampling too)
-                check_int(name, value, 1, high)
         if n_best is not None:
             check_int("n_best", n_best, 1)
-        s = dataclasses.replace(self.cfg.search)
-        if sentences is not None:
-            s.max_ideas = sentences
-        if allow_end is not None:
-            s.allow_end = allow_end
         if decode_candidates is not None:
             s.decode_candidates = decode_candidates
         if decode_passes is not None:
             s.decode_passes = decode_passes
-        # Sampling settings are checked whether or not `sample` uses them: a wrong value is an error either way.
-        SearchConfig(temperature=temperature, top_p=top_p, top_k=top_k, num_samples=num_samples).validate()
-        if sample:
-            s.num_beams, s.diverse_groups = 1, 1
-            s.temperature, s.top_p, s.top_k, s.num_samples = temperature, top_p, top_k, num_samples
-        else:
-            s.temperature = 0.0
-            s.num_beams = beams if beams is not None else s.num_beams
-            s.diverse_groups = diverse_groups if diverse_groups is not None else 1
         s.validate()
         codes = self.tokenizer.encode([prompt])
         prompt_codes = codes.ids[:, : int(codes.mask.sum()), : self.levels]

@@ -72,11 +72,19 @@ LAYERS: dict[str, set[str]] = {
         "hiertok.flat_generate",
         "hiertok.flat_lm",
         "hiertok.pipeline",
+        "hiertok.rollout",
         "hiertok.train_baseline",
+        "hiertok.video_gif",
     },
 }
 TRAINING = {"hiertok.train_tokenizer", "planner.train", "hiertok.train_baseline", "hiertok.loop", "hiertok.stage"}
-INFERENCE = {"hiertok.pipeline", "hiertok.flat_generate", "hiertok.tokenizer", "hiertok.story_decoding"}
+INFERENCE = {
+    "hiertok.pipeline",
+    "hiertok.rollout",
+    "hiertok.flat_generate",
+    "hiertok.tokenizer",
+    "hiertok.story_decoding",
+}
 
 
 def _modules() -> dict[str, Path]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from hiertok.cli import main
 from hiertok.config import DataConfig
@@ -122,15 +123,20 @@ def test_videos_round_trip_through_the_cli(video_run, toy_run, tmp_path, capsys)
         assert words in error_line(capsys.readouterr().err), argv
 
 
-def test_a_planner_trains_on_a_video_runs_codes(video_run, tmp_path):
+@pytest.fixture(scope="module")
+def video_planner(video_run, tmp_path_factory):
+    run = tmp_path_factory.mktemp("video_plan") / "plan"
+    tiny = ["model.dim=32", "model.depth=1", "train.batch_size=8", "train.max_steps=4", "train.eval_every=4"]
+    config = str(Path(__file__).parents[1] / "configs" / "planner" / "video.yaml")
+    assert main(["train", "planner", "--config", config, "--out", str(run), f"tokenizer={video_run}", *tiny]) == 0
+    return run
+
+
+def test_a_planner_trains_on_a_video_runs_codes(video_run, video_planner):
     import dataclasses
 
     from planner.shards import load_corpus, shard_dir_for
 
-    run = tmp_path / "plan"
-    tiny = ["model.dim=32", "model.depth=1", "train.batch_size=8", "train.max_steps=4", "train.eval_every=4"]
-    config = str(Path(__file__).parents[1] / "configs" / "planner" / "video.yaml")
-    assert main(["train", "planner", "--config", config, "--out", str(run), f"tokenizer={video_run}", *tiny]) == 0
     tok = IdeaTokenizer.from_pretrained(video_run)
     data = tok.cfg.data
     corpus = load_corpus(shard_dir_for(video_run, data, "train"))
@@ -139,3 +145,100 @@ def test_a_planner_trains_on_a_video_runs_codes(video_run, tmp_path):
     assert np.array_equal(corpus.doc(0), tok.encode_frames(first).ids[0].numpy())
     longer = dataclasses.replace(data, video=dataclasses.replace(data.video, frames=7))
     assert shard_dir_for(video_run, longer, "train") != shard_dir_for(video_run, data, "train")
+
+
+def test_generate_continues_frames_with_the_planners_decoded_frames(video_planner, tmp_path):
+    """`generate --frames` writes the context and then exactly --steps frames: the best plan's codes, decoded (the
+    planner may not end a video early), in the rank of the input."""
+    from hiertok.codes import Codes
+    from hiertok.pipeline import Pipeline
+    from planner.search import SearchConfig
+
+    context = VideoWorld(WORLD).generate(2, seed=7)[:, :3]
+    write_videos(tmp_path / "ctx.npy", context)
+    out = tmp_path / "roll" / "out.npy"
+    argv = ["generate", "--ckpt", str(video_planner), "--frames", str(tmp_path / "ctx.npy"), "--out", str(out)]
+    assert main([*argv, "--steps", "4"]) == 0
+    videos = np.load(out)
+    assert videos.shape == (2, 7, 8, 8) and videos.dtype == np.uint8
+    assert np.array_equal(videos[:, :3], context)
+    pipe = Pipeline.from_pretrained(video_planner)
+    tok = pipe.tokenizer
+    search = SearchConfig(max_ideas=4, num_beams=pipe.cfg.search.num_beams, allow_end=False)
+    plans = pipe.plans(tok.encode_frames(context).ids, None, search)
+    for b, per in enumerate(plans):
+        best = per[0].codes
+        assert best.shape[0] == 4
+        decoded = tok.decode_frames(Codes(best[None], torch.ones(1, 4, dtype=torch.bool), tok.codebook_sizes))
+        assert np.array_equal(videos[b, 3:], decoded[0])
+    write_videos(tmp_path / "one.npy", context[0])  # one video (T, H, W) in, one out
+    assert (
+        main([*argv[:-3], str(tmp_path / "one.npy"), "--out", str(out), "--steps", "2", "--sample", "--seed", "3"]) == 0
+    )
+    one = np.load(out)
+    assert one.shape == (5, 8, 8) and np.array_equal(one[:3], context[0])
+    default = pipe.cfg.search.max_ideas
+    assert main(argv) == 0 and np.load(out).shape == (2, 3 + default, 8, 8)
+    truth = VideoWorld(WORLD).generate(2, seed=7)
+    write_videos(tmp_path / "truth.npy", truth)
+    gif = tmp_path / "g" / "roll.gif"
+    assert main([*argv[:-2], "--gif", str(gif), "--truth", str(tmp_path / "truth.npy"), "--steps", "2"]) == 0
+    from PIL import Image
+
+    with Image.open(gif) as image:
+        assert image.n_frames == 5
+
+
+def test_generate_frames_refuses_what_has_no_meaning_in_one_line(video_planner, toy_planner_run, tmp_path, capsys):
+    context = VideoWorld(WORLD).generate(1, seed=7)[:, :3]
+    write_videos(tmp_path / "ctx.npy", context)
+    np.save(tmp_path / "float.npy", context.astype(np.float32))
+    np.save(tmp_path / "small.npy", context[..., :4])
+    frames = ["--frames", str(tmp_path / "ctx.npy")]
+    out = ["--out", str(tmp_path / "o.npy")]
+    plan = ["generate", "--ckpt", str(video_planner)]
+    cases = [
+        ([*plan, *frames, *out, "--goal", "Tom ran."], "--goal has no meaning with --frames"),
+        ([*plan, *frames, *out, "--decode-passes", "2"], "--decode-passes has no meaning"),
+        ([*plan, *frames], "give --out file.npy"),
+        ([*plan, *frames, "--out", str(tmp_path / "o.gif")], "give --out file.npy"),
+        ([*plan, *frames, *out, "--steps", "0"], "steps must be"),
+        ([*plan, "--frames", str(tmp_path / "float.npy"), *out], "float.npy: frames must hold integer"),
+        ([*plan, "--frames", str(tmp_path / "small.npy"), *out], "small.npy: frames are 8 x 4 pixels"),
+        ([*plan, *frames, "--gif", str(tmp_path / "g.png")], "give --gif file.gif"),
+        ([*plan, *frames, *out, "--truth", str(tmp_path / "ctx.npy")], "give --gif too"),
+        ([*plan, *frames, "--gif", str(tmp_path / "g.gif"), "--truth", str(tmp_path / "small.npy")], "8 x 4 pixels"),
+        ([*plan, "--prompt", "Tom ran."], "trained on video frames"),
+        ([*plan, "--prompt", "Tom ran.", "--steps", "3"], "--steps goes with --frames"),
+        (["generate", "--ckpt", str(toy_planner_run), *frames, *out], "trained on text"),
+    ]
+    for argv, words in cases:
+        assert main(argv) == 2, argv
+        assert words in error_line(capsys.readouterr().err), argv
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_the_gif_tiles_each_video_beside_its_truth_and_marks_the_context(tmp_path):
+    from PIL import Image
+
+    from hiertok.video_gif import CONTEXT, GAP, GENERATED, MISSING, gif_frames, write_gif
+
+    videos = np.zeros((2, 3, 2, 2), np.uint8)
+    videos[0, :, 0, 0] = [1, 2, 3]  # video 0's top-left pixel changes colour every frame
+    truth = np.full((2, 2, 2, 2), 3, np.uint8)  # shorter than the rollout: its third frame is missing
+    frames = gif_frames(videos, 1, truth)
+    assert frames.shape == (3, 2 + 2 + 1, 2 * (2 + 1 + 2 + 1))  # one row of two tiles: strip, frame, gap
+    assert frames[:, 2, 0].tolist() == [1, 2, 3]  # video 0's pixel under its 2-row strip
+    assert frames[0, 0, 0] == CONTEXT and frames[1, 0, 0] == GENERATED and frames[2, 1, 4] == GENERATED
+    assert frames[0, 2:4, 3:5].tolist() == [[3, 3], [3, 3]] and frames[2, 2, 3] == MISSING  # truth beside
+    assert frames[0, 2, 2] == GAP and frames[0, 4, 0] == GAP
+    assert gif_frames(np.zeros((5, 1, 2, 2), np.uint8), 1).shape == (1, 2 * 5, 3 * 3)  # 5 videos: 3 x 2 grid
+    write_gif(tmp_path / "a" / "roll.gif", videos, 1, truth, scale=4)
+    with Image.open(tmp_path / "a" / "roll.gif") as gif:
+        assert gif.n_frames == 3 and gif.size == (12 * 4, 5 * 4)
+        gif.seek(2)
+        assert gif.convert("RGB").getpixel((0, 2 * 4)) == (70, 130, 230)  # colour 3 in the third frame
+    with pytest.raises(UserError, match="the same videos"):
+        write_gif(tmp_path / "b.gif", videos, 1, truth[:1])
+    with pytest.raises(UserError, match=r"\.gif file"):
+        write_gif(tmp_path / "b.png", videos, 1)

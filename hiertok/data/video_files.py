@@ -32,6 +32,11 @@ def read_videos(path: str | Path, vocab: PixelVocab) -> np.ndarray:
         UserError: a missing, empty or unreadable file, a pickled or non-integer array, another rank or frame size,
             no frames, or a value outside the colours.
     """
+    return check_videos(load_npy(path), vocab, str(path))
+
+
+def load_npy(path: str | Path) -> np.ndarray:
+    """The array of a `.npy` file as saved (not yet checked as videos), or a one-line UserError."""
     path = Path(path)
     if path.suffix != ".npy":
         raise UserError(f"{path}: videos are read from .npy files (numpy.save), got a '{path.suffix}' file")
@@ -51,7 +56,7 @@ def read_videos(path: str | Path, vocab: PixelVocab) -> np.ndarray:
         raise UserError(f"{path}: a pickled (object) array; save frames with numpy.save(path, uint8_array)") from e
     except (OSError, EOFError) as e:
         raise UserError(f"{path}: cannot read it as .npy ({e})") from e
-    return check_videos(array, vocab, str(path))
+    return array
 
 
 def check_videos(array: np.ndarray, vocab: PixelVocab, name: str = "videos") -> np.ndarray:
