@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument(
         "--baseline", default=None, help="a flat LM run: its continuations of the same prompts are scored beside"
     )
+    ep.add_argument("--context-frames", type=int, default=4, help="a video run: rollouts start from this many frames")
+    ep.add_argument("--rollout-frames", type=int, default=16, help="a video run: frames each rollout generates")
     ep.add_argument("--out", "-o", help="write the results as JSON here")
     ec = ev_sub.add_parser("codelength", help="hierarchical vs flat bits per byte on the same held-out bytes")
     ec.add_argument("--ckpt", required=True, help="planner run directory")
@@ -284,6 +286,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                 args.decode_passes,
                 args.tokenizer,
                 parse_device(args.device),
+                args.context_frames,
+                args.rollout_frames,
             )
         elif args.stage == "codelength":
             from hiertok.codelength import evaluate_codelength_run

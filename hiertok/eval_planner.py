@@ -42,6 +42,8 @@ from hiertok.data.story_state import CastChecker
 from hiertok.errors import UserError
 from hiertok.flat_generate import FlatGenerator
 from hiertok.pipeline import Pipeline
+from hiertok.rollout import VideoPlannerEval, evaluate_video_planner
+from hiertok.video_eval import eval_videos
 from planner.config import data_config, load_codes
 from planner.evaluate import baseline_top1, teacher_forced_bits
 from planner.search import Plan, SearchConfig
@@ -265,15 +267,21 @@ def evaluate_planner_run(
     decode_passes: int | None = None,
     tokenizer: str | None = None,
     device: str | torch.device = "cpu",
-) -> PlannerEval:
+    context_frames: int = 4,
+    rollout_frames: int = 16,
+) -> PlannerEval | VideoPlannerEval:
     """What `hiertok eval planner` runs: held-out documents of `data` (default: the planner's held-out part).
 
     `decode_candidates` overrides the run's `search.decode_candidates` (1: plain greedy decoding of plans),
     `decode_passes` its `search.decode_passes` (0: until nothing changes);
     `baseline`: a flat LM run whose continuations of the same prompts are scored beside the planner's.
+    A video run is scored by `hiertok.rollout.evaluate_video_planner` (rollouts of `rollout_frames` frames from
+    `context_frames`, with `beams`).
     """
     pipe = Pipeline.from_pretrained(ckpt, tokenizer=tokenizer, device=device)
-    pipe.tokenizer.require_text("evaluating it")  # no evaluation of video runs yet
+    if pipe.tokenizer.is_video:
+        videos = eval_videos(data_config(pipe.cfg, pipe.tokenizer), data, max_docs)
+        return evaluate_video_planner(pipe, videos, context_frames, rollout_frames, beams)
     if decode_candidates is not None:
         pipe.cfg.search.decode_candidates = decode_candidates
     if decode_passes is not None:

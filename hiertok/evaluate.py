@@ -40,6 +40,7 @@ from hiertok.codes import Codes
 from hiertok.data.ideas import IdeaCollator, IdeaCorpus
 from hiertok.errors import UserError
 from hiertok.tokenizer import IdeaTokenizer
+from hiertok.video_eval import VideoTokenizerEval, evaluate_video_tokenizer_run
 
 
 @dataclass
@@ -288,8 +289,9 @@ def continuous_next_idea(tok: IdeaTokenizer, corpus: IdeaCorpus, codes: torch.Te
 
 def evaluate_run(
     ckpt: str, data: str | None = None, max_docs: int | None = None, device: str | torch.device = "cpu"
-) -> TokenizerEval:
-    """Evaluate a saved tokenizer on held-out data (what `hiertok eval tokenizer` runs).
+) -> TokenizerEval | VideoTokenizerEval:
+    """Evaluate a saved tokenizer on held-out data (what `hiertok eval tokenizer` runs; a video run's figures are
+    `hiertok.video_eval`'s).
 
     Args:
         ckpt: tokenizer run directory.
@@ -300,7 +302,8 @@ def evaluate_run(
     from hiertok.data.sources import is_synthetic
 
     tok = IdeaTokenizer.from_pretrained(ckpt, device=device)
-    tok.require_text("evaluating it")  # no evaluation of video runs yet
+    if tok.is_video:
+        return evaluate_video_tokenizer_run(tok, data, max_docs)
     data_cfg = tok.cfg.data
     split = heldout_split(data_cfg, source=data, limit=max_docs)
     corpus = IdeaCorpus.build(split.docs(), tok.bpe, tok.segmentation, split.events)

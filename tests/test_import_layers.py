@@ -49,6 +49,7 @@ LAYERS: dict[str, set[str]] = {
         "hiertok.story_decoding",
         "hiertok.tokenizer",
         "hiertok.train_tokenizer",
+        "hiertok.video_eval",
     },
     "planner": {
         "planner",

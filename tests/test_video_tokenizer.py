@@ -116,7 +116,6 @@ def test_videos_round_trip_through_the_cli(video_run, toy_run, tmp_path, capsys)
         (["encode", "--ckpt", str(toy_run), str(tmp_path / "in.npy")], "in.npy holds frames"),
         (["decode", "--ckpt", str(video_run), str(tmp_path / "codes.jsonl")], "--out file.npy"),
         (["decode", "--ckpt", str(toy_run), "--out", str(out), str(tmp_path / "codes.jsonl")], "a video run"),
-        (["eval", "tokenizer", "--ckpt", str(video_run)], "built for text runs only"),
     ]
     for argv, words in cases:
         assert main(argv) == 2, argv
@@ -242,3 +241,38 @@ def test_the_gif_tiles_each_video_beside_its_truth_and_marks_the_context(tmp_pat
         write_gif(tmp_path / "b.gif", videos, 1, truth[:1])
     with pytest.raises(UserError, match=r"\.gif file"):
         write_gif(tmp_path / "b.png", videos, 1)
+
+
+def test_eval_scores_a_video_tokenizer_and_planner_on_held_out_videos(video_run, video_planner, tmp_path, capsys):
+    """`eval tokenizer` gives reconstruction and what-and-where by level, `eval planner` next frames and rollouts;
+    both on the run's held-out videos by default, or on a .npy file (`--data`), as computed directly."""
+    from hiertok.pipeline import Pipeline
+    from hiertok.rollout import rollout
+    from hiertok.video_eval import objects_right
+
+    videos = VideoWorld(WORLD).generate(3, seed=11)
+    write_videos(tmp_path / "v.npy", videos)
+    assert main(["eval", "tokenizer", "--ckpt", str(video_run), "--data", str(tmp_path / "v.npy")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    tok = IdeaTokenizer.from_pretrained(video_run)
+    assert sorted(report["by_level"], key=int) == ["1", "2", "4", str(tok.levels)] and report["frames"] == 18
+    decoded = tok.decode_frames(tok.encode_frames(videos), levels=2)
+    assert report["by_level"]["2"]["pixel_accuracy"] == float((decoded == videos).mean())
+    assert report["by_level"]["2"]["objects_right"] == objects_right(decoded, videos)
+    assert main(["eval", "tokenizer", "--ckpt", str(video_run)]) == 0
+    assert json.loads(capsys.readouterr().out)["videos"] == 4  # the run's held-out videos (data.eval_docs)
+    rollouts = ["--context-frames", "2", "--rollout-frames", "4", "--beams", "2", "--data", str(tmp_path / "v.npy")]
+    assert main(["eval", "planner", "--ckpt", str(video_planner), *rollouts]) == 0
+    report = json.loads(capsys.readouterr().out)
+    pipe = Pipeline.from_pretrained(video_planner)
+    generated = rollout(pipe, videos[:, :2], steps=4, beams=2)[:, 2:]
+    exact = (generated == videos[:, 2:]).all((-2, -1))
+    assert report["rollout_exact_per_step"] == exact.mean(0).tolist()
+    assert report["rollout_all_exact"] == float(exact.all(1).mean())
+    assert 0.0 <= report["next_frame_exact"] <= 1.0 and report["videos"] == 3
+    assert main(["eval", "planner", "--ckpt", str(video_planner), "--rollout-frames", "16"]) == 2
+    assert "need videos of 20 frames, got 6" in error_line(capsys.readouterr().err)
+    assert main(["eval", "tokenizer", "--ckpt", str(video_run), "--data", "synthetic"]) == 2
+    assert "'video' (the built-in world) or a .npy file" in error_line(capsys.readouterr().err)
+    assert main(["eval", "codelength", "--ckpt", str(video_planner)]) == 2
+    assert "built for text runs only" in error_line(capsys.readouterr().err)
