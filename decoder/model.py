@@ -228,6 +228,7 @@ class IdeaDecoder(nn.Module):
                 dropout=cfg.dropout,
                 cross_attend=cfg.context > 0,
                 dim_head=cfg.dim_head,
+                abs_positions=cfg.abs_positions,
             ),
         )
         self.to_prefix = nn.Linear(cond_dim, cfg.dim)

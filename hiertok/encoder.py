@@ -24,6 +24,9 @@ class EncoderConfig:
     heads: int = 4
     dim_head: int = 64  # width of one attention head (dim / heads keeps the attention as wide as the model)
     dropout: float = 0.0
+    # Learned absolute positions beside the rotary ones: where a pixel frame's squares are is absolute, and
+    # rotary attention sees only distances between tokens; text needs no such thing.
+    abs_positions: bool = False
 
 
 class IdeaEncoder(nn.Module):
@@ -34,18 +37,25 @@ class IdeaEncoder(nn.Module):
         Args:
             cfg: encoder size.
             vocab_size: BPE vocabulary size.
-            max_len: longest idea in tokens (rotary positions: only a bound for the wrapper).
+            max_len: longest idea in tokens (rotary positions: only a bound for the wrapper; with `abs_positions`,
+                the number of learned positions).
             idea_dim: width D of the idea vector the quantizer receives.
         """
         super().__init__()
         self.net = TransformerWrapper(
             num_tokens=vocab_size,
             max_seq_len=max_len,
-            use_abs_pos_emb=False,
+            use_abs_pos_emb=cfg.abs_positions,
             return_only_embed=True,
             emb_dropout=cfg.dropout,
             attn_layers=rotary_layers(
-                causal=False, dim=cfg.dim, depth=cfg.depth, heads=cfg.heads, dropout=cfg.dropout, dim_head=cfg.dim_head
+                causal=False,
+                dim=cfg.dim,
+                depth=cfg.depth,
+                heads=cfg.heads,
+                dropout=cfg.dropout,
+                dim_head=cfg.dim_head,
+                abs_positions=cfg.abs_positions,
             ),
         )
         # LayerNorm keeps the idea vector in the quantizers' working range: unnormalised outputs drift into

@@ -47,12 +47,15 @@ def rotary_layers(
     dropout: float = 0.0,
     cross_attend: bool = False,
     dim_head: int = 64,
+    abs_positions: bool = False,
 ) -> Decoder | Encoder:
     """A causal (Decoder) or bidirectional (Encoder) stack with rotary positions and flash (SDPA) attention,
     and with `cross_attend` a cross-attention block per layer (called with `context=`, `context_mask=`).
 
     Rotary positions keep the KV cache valid past max_seq_len; attn_flash runs on CPU too. `dim_head` is the
     width of one head (x-transformers' default, 64; heads x dim_head is the attention's inner width).
+    `abs_positions`: let the wrapper add its learned absolute positions too (x-transformers drops them beside
+    rotary unless the layers say otherwise); the wrapper must be built with `use_abs_pos_emb=True` as well.
     """
     if dim_head < 1:
         raise UserError(f"dim_head (the width of one attention head) must be >= 1, got {dim_head}")
@@ -67,6 +70,7 @@ def rotary_layers(
         ff_dropout=dropout,
         cross_attend=cross_attend,
         attn_dim_head=dim_head,
+        disable_abs_pos_emb=not abs_positions,
         # Rotary turns half of each head (the library's default), 16 dims at dim_head 32; the library warns below
         # 32, which matters for long language-model contexts, not for ideas of tens of tokens.
         verbose=False,
