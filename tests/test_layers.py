@@ -64,3 +64,26 @@ def test_a_padded_batch_attends_as_each_row_alone():
         alone = model.net(short, mask=torch.ones_like(short, dtype=torch.bool))
         together = model.net(batch, mask=mask)
     assert torch.allclose(together[0, :3], alone[0], atol=1e-5)
+
+
+def test_abs_positions_add_learned_positions_that_move_the_output():
+    """`abs_positions` adds the wrapper's learned positions beside rotary (x-transformers drops them unless the
+    layers allow it): a constant input then gives different hidden states at different places; without them
+    the embedding table does not exist."""
+    torch.manual_seed(0)
+    tokens, mask = torch.full((1, 12), 5), torch.ones(1, 12, dtype=torch.bool)
+    plain = IdeaEncoder(EncoderConfig(dim=32, depth=1, heads=2), 40, 16, 8)
+    assert not any("pos_emb.emb" in k for k in plain.state_dict())
+    enc = IdeaEncoder(EncoderConfig(dim=32, depth=1, heads=2, abs_positions=True), 40, 16, 8)
+    table = enc.net.pos_emb.emb.weight
+    enc(tokens, mask).sum().backward()
+    assert table.grad is not None and table.grad.abs().sum() > 0
+    dec = IdeaDecoder(
+        DecoderConfig(dim=32, depth=1, heads=2, max_len=16, abs_positions=True), 40, 8, SpecialIds(0, 1, 2)
+    )
+    cond = dec.condition(torch.zeros(1, 8))
+    with torch.no_grad():
+        hidden, _ = dec._hidden(torch.full((1, 8), 5), cond, None)
+        dec.net.pos_emb.emb.weight.zero_()
+        flat, _ = dec._hidden(torch.full((1, 8), 5), cond, None)
+    assert not torch.allclose(hidden, flat)
