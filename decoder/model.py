@@ -46,6 +46,11 @@ class DecoderConfig:
     # Learned absolute positions beside the rotary ones: a pixel frame's decoder must know where in the raster it
     # writes (rotary attention sees only distances), text needs no such thing.
     abs_positions: bool = False
+    # Fraction of the decoder's teacher-forced input tokens (after BOS) replaced by PAD in training (word dropout,
+    # Bowman et al. 2016): a decoder that can read the earlier tokens of its own idea may ignore the codes where
+    # those tokens predict the next one (a frame's pixels after a square's first one), and the codes then stop
+    # carrying it (posterior collapse). 0: off.
+    input_dropout: float = 0.0
     context: int = 0  # previous ideas of the story the decoder reads (0: each idea decodes from its codes alone)
     context_text: bool = True  # show earlier ideas whose text is known by their tokens (False: never)
     context_codes: bool = False  # show earlier ideas not shown by text by their codes
@@ -81,6 +86,8 @@ class DecoderConfig:
             raise UserError(f"model.decoder.context_dropout must be in [0, 1], got {self.context_dropout}")
         if not 0.0 <= self.context_full <= 1.0:
             raise UserError(f"model.decoder.context_full must be in [0, 1], got {self.context_full}")
+        if not 0.0 <= self.input_dropout < 1.0:
+            raise UserError(f"model.decoder.input_dropout must be in [0, 1), got {self.input_dropout}")
         if not 0.0 <= self.detail_noise <= 1.0:
             raise UserError(f"model.decoder.detail_noise must be in [0, 1], got {self.detail_noise}")
         if self.state_dim < 0:
@@ -341,6 +348,14 @@ class IdeaDecoder(nn.Module):
         if cache is None:
             hidden = hidden[:, cond.prefix.shape[1] :]
         return hidden, inter
+
+    def drop_inputs(self, inp: Tensor) -> Tensor:
+        """Teacher-forced inputs (B, T+1) with an `input_dropout` fraction of the tokens after BOS set to PAD."""
+        if self.cfg.input_dropout <= 0:
+            return inp
+        drop = torch.rand(inp.shape, device=inp.device) < self.cfg.input_dropout
+        drop[:, 0] = False
+        return inp.masked_fill(drop, self.special.pad)
 
     def teacher_forcing(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Decoder inputs [BOS, x...], targets [x..., EOS] and their mask, all (B, T+1)."""

@@ -23,7 +23,7 @@ from hiertok.data.ideas import IdeaBatch
 from hiertok.detail_noise import copyable_partners, swap_details
 from hiertok.encoder import EncoderConfig, IdeaEncoder
 from hiertok.errors import UserError
-from hiertok.idea_losses import NextIdeaPredictor, info_nce, infonce_uniformity, total_coding_rate
+from hiertok.idea_losses import NextIdeaPredictor, ParallelTokens, info_nce, infonce_uniformity, total_coding_rate
 from hiertok.quantize import MultiLevelQuantizer, QuantizerConfig
 
 UNIFORMITY_KINDS = ("tcr", "infonce")
@@ -59,11 +59,22 @@ class LossConfig:
     # Continuous next-idea baseline: MSE of a predicted next idea vector. Trained on detached vectors, as
     # LCM trains in a fixed embedding space: through the encoder, MSE would reward collapsing all vectors.
     next_mse_weight: float = 0.0
+    # Every token predicted at once from the code vector and its position (idea_losses.ParallelTokens), so that
+    # the codes carry what the autoregressive decoder could take from the idea's earlier tokens (pixel frames).
+    parallel_weight: float = 0.0
 
 
 def validate_losses(cfg: LossConfig, levels: int, hierarchy: str) -> None:
     """Raise UserError with one line if the loss config cannot work."""
-    for name in ("bow_weight", "next_idea_weight", "reencode_weight", "uniformity_weight", "next_mse_weight"):
+    weights = (
+        "bow_weight",
+        "next_idea_weight",
+        "reencode_weight",
+        "uniformity_weight",
+        "next_mse_weight",
+        "parallel_weight",
+    )
+    for name in weights:
         if getattr(cfg, name) < 0:
             raise UserError(f"model.loss.{name} must be >= 0, got {getattr(cfg, name)}")
     if cfg.uniformity not in UNIFORMITY_KINDS:
@@ -128,6 +139,9 @@ class IdeaAutoencoder(nn.Module):
             self.next_idea_head = NextIdeaPredictor(dim, loss.context, 128)
             self.next_idea_keys = nn.Sequential(nn.Linear(width, 128), nn.GELU(), nn.Linear(128, 128))
         self.next_mse_head = NextIdeaPredictor(dim, loss.context, dim) if loss.next_mse_weight > 0 else None
+        self.parallel_head = None
+        if loss.parallel_weight > 0:
+            self.parallel_head = ParallelTokens(dim, cfg.decoder.max_len, vocab_size)
 
     @property
     def levels(self) -> int:
@@ -304,6 +318,8 @@ class IdeaAutoencoder(nn.Module):
         )
         tokens, mask = batch.rows(batch.targets)
         inp, target, tmask = self.decoder.teacher_forcing(tokens, mask)
+        if self.training:
+            inp = self.decoder.drop_inputs(inp)
         scored = self.decoder.score(inp, cond, target, full=self.cfg.loss.reencode_weight > 0)
         n_tok = tmask.sum()
         recon = -(scored.log_prob * tmask).sum() / n_tok
@@ -312,9 +328,12 @@ class IdeaAutoencoder(nn.Module):
             self.bow_loss(quantized[batch.targets], tokens, mask) if self.bow_head is not None else recon.new_zeros(())
         )
         terms = self.idea_terms(z, batch, scored.logits, tokens, mask, needed)
+        if self.parallel_head is not None:
+            terms["parallel"] = self.parallel_head(quantized[batch.targets], tokens, mask)
         w = self.cfg.loss
         loss = recon + w.bow_weight * bow + q.aux_loss
         weights = {"next_idea": w.next_idea_weight, "reencode": w.reencode_weight, "next_mse": w.next_mse_weight}
+        weights["parallel"] = w.parallel_weight
         weights["uniformity"] = -w.uniformity_weight if w.uniformity == "tcr" else w.uniformity_weight  # TCR: maximise
         loss = loss + sum(weights[name] * value for name, value in terms.items())
         return AutoencoderOutput(

@@ -97,3 +97,30 @@ class NextIdeaPredictor(nn.Module):
         """
         x = torch.where(present[..., None], previous, self.absent.to(previous.dtype))
         return self.net(rearrange(x, "b c d -> b (c d)"))
+
+
+class ParallelTokens(nn.Module):
+    """Every token of an idea predicted at once from its code vector and the token's position.
+
+    An autoregressive decoder may ignore what the earlier tokens of its own idea predict (a frame's pixels after a
+    square's first one), and then the codes stop carrying it (posterior collapse, Bowman et al. 2016). This head
+    cannot read earlier tokens, so its loss asks the codes for the whole idea, place by place.
+    """
+
+    def __init__(self, code_dim: int, max_len: int, vocab_size: int, width: int = 128):
+        super().__init__()
+        self.from_code = nn.Linear(code_dim, width)
+        self.position = nn.Embedding(max_len, width)
+        self.out = nn.Sequential(nn.GELU(), nn.Linear(width, width), nn.GELU(), nn.Linear(width, vocab_size))
+
+    def forward(self, codes: Tensor, tokens: Tensor, mask: Tensor) -> Tensor:
+        """Mean nats per real token.
+
+        Args:
+            codes: (B, D) the ideas' code vectors.
+            tokens: (B, T) their tokens; mask: (B, T) real-token mask (T <= max_len).
+        """
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
+        hidden = self.from_code(codes)[:, None] + self.position(positions)[None]
+        logp = self.out(hidden).float().log_softmax(-1).gather(-1, tokens[..., None])[..., 0]
+        return -(logp * mask).sum() / mask.sum().clamp(min=1)

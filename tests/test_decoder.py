@@ -216,3 +216,44 @@ def test_a_state_starts_as_nothing_and_then_moves_the_prefix():
     swapped = d.condition(codes, state=states.flip(0)).prefix  # another row's state: another prefix
     assert not torch.allclose(swapped, moved)
     assert torch.allclose(swapped[1], moved[1])  # the middle row kept its own
+
+
+def test_input_dropout_hides_earlier_tokens_in_training_only():
+    """Word dropout sets about the asked fraction of teacher-forced inputs to PAD, never BOS, and only while the
+    autoencoder trains (its evaluation and the codelength read the true tokens)."""
+    from hiertok.autoencoder import IdeaAutoencoder, ModelConfig
+    from hiertok.data.ideas import IdeaBatch
+    from hiertok.encoder import EncoderConfig
+    from hiertok.quantize import QuantizerConfig
+
+    torch.manual_seed(0)
+    d = IdeaDecoder(DecoderConfig(dim=32, depth=1, heads=2, input_dropout=0.3), 40, 8, SPECIAL)
+    inp = torch.cat([torch.full((200, 1), SPECIAL.bos), torch.randint(3, 40, (200, 50))], 1)
+    dropped = d.drop_inputs(inp)
+    assert (dropped[:, 0] == SPECIAL.bos).all()
+    hidden = dropped[:, 1:] == SPECIAL.pad
+    kept = dropped != SPECIAL.pad
+    assert 0.27 < hidden.float().mean() < 0.33 and torch.equal(dropped[kept], inp[kept])  # the rest untouched
+    assert torch.equal(IdeaDecoder(DecoderConfig(dim=32, depth=1, heads=2), 40, 8, SPECIAL).drop_inputs(inp), inp)
+    with pytest.raises(ValueError, match="input_dropout"):
+        DecoderConfig(input_dropout=1.0).validate()
+    cfg = ModelConfig(
+        encoder=EncoderConfig(dim=32, depth=1),
+        quantizer=QuantizerConfig(levels=2, codebook_sizes=[16, 64]),
+        decoder=DecoderConfig(dim=32, depth=1, max_len=16, input_dropout=0.9),
+    )
+    model = IdeaAutoencoder(cfg, vocab_size=40, special=SPECIAL)
+    tokens = torch.randint(3, 40, (6, 8))
+    batch = IdeaBatch(
+        tokens,
+        torch.ones(6, 8, dtype=torch.bool),
+        torch.arange(6),
+        torch.full((6, 0), -1),
+        torch.full((6, 0), -1),
+        torch.arange(6),
+    )
+    seen = []
+    model.decoder.score = lambda inp, *a, **k: seen.append(inp) or IdeaDecoder.score(model.decoder, inp, *a, **k)
+    model.eval()(batch)
+    model.train()(batch)
+    assert not (seen[0][:, 1:] == SPECIAL.pad).any() and (seen[1][:, 1:] == SPECIAL.pad).float().mean() > 0.5

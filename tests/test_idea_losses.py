@@ -10,7 +10,7 @@ from decoder.model import ABSENT, CODES, TEXT, DecoderConfig, SpecialIds
 from hiertok.autoencoder import IdeaAutoencoder, LossConfig, ModelConfig, validate_losses
 from hiertok.data.ideas import IdeaCollator, IdeaCorpus
 from hiertok.encoder import EncoderConfig, IdeaEncoder
-from hiertok.idea_losses import NextIdeaPredictor, info_nce, infonce_uniformity, total_coding_rate
+from hiertok.idea_losses import NextIdeaPredictor, ParallelTokens, info_nce, infonce_uniformity, total_coding_rate
 from hiertok.quantize import QuantizerConfig
 
 
@@ -117,6 +117,7 @@ def test_next_mse_trains_only_its_head_and_disabled_terms_build_no_heads():
         (LossConfig(next_idea_weight=1.0, context=0), "context"),
         (LossConfig(next_idea_levels=9), "next_idea_levels"),
         (LossConfig(reencode_tau=0.0), "reencode_tau"),
+        (LossConfig(parallel_weight=-0.5), "parallel_weight"),
     ],
 )
 def test_bad_loss_configs_are_one_line_errors(loss, message):
@@ -211,3 +212,25 @@ def test_context_rows_train_the_encoder_only_with_context_grad(context_grad):
     z[context_only].sum().backward()
     grads = [p.grad for p in model.encoder.parameters() if p.grad is not None]
     assert any(g.abs().sum() > 0 for g in grads) == context_grad
+
+
+def test_parallel_tokens_score_each_place_from_the_code_alone_and_train_the_encoder():
+    """The head's nats are the mean of -log p(token at t | code, t) over real tokens, by hand; in the autoencoder it
+    is a term of its own weight, and its gradient reaches the encoder through the quantizer."""
+    torch.manual_seed(0)
+    head = ParallelTokens(code_dim=4, max_len=5, vocab_size=7, width=8)
+    codes, tokens = torch.randn(2, 4), torch.randint(0, 7, (2, 5))
+    mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    logp = head.out(head.from_code(codes)[:, None] + head.position.weight[None]).log_softmax(-1)
+    picked = [logp[b, t, tokens[b, t]] for b in range(2) for t in range(5) if mask[b, t]]
+    assert head(codes, tokens, mask).item() == pytest.approx(-torch.stack(picked).mean().item(), rel=1e-5)
+    model, batch = _model_and_batch(LossConfig(parallel_weight=0.4))
+    model.eval()
+    out = model(batch)
+    assert set(out.terms) == {"parallel"}
+    assert out.loss.item() == pytest.approx((out.recon + out.aux + 0.4 * out.terms["parallel"]).item(), rel=1e-5)
+    model.zero_grad()
+    tokens, mask = batch.rows(batch.targets)
+    z = model.encoder(*batch.rows(batch.targets))
+    model.parallel_head(model.quantizer(z).quantized, tokens, mask).backward()
+    assert any(p.grad is not None and p.grad.any() for p in model.encoder.parameters())
