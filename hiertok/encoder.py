@@ -1,17 +1,20 @@
-"""Idea encoder: an x-transformers encoder over one idea's tokens, mean-pooled to one idea vector.
+"""Idea encoder: an x-transformers encoder over one idea's tokens, pooled to one idea vector.
 
-Mean pooling, not attention pooling: prototypes showed one pooled vector feeding one decoder prefix
-learns, and x-transformers' attention pool leaves `to_logits` unused, which breaks DDP (unused parameters).
+Mean pooling by default: prototypes showed one pooled vector feeding one decoder prefix learns (x-transformers'
+own attention pool leaves `to_logits` unused, which breaks DDP). `pool: attention` pools with learned queries
+instead (torch's MultiheadAttention, every parameter used), for ideas whose content is a few tokens among many.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from einops import reduce
 from torch import Tensor, nn
 from x_transformers import TransformerWrapper
 
+from hiertok.errors import UserError
 from hiertok.layers import rotary_layers
 
 
@@ -27,6 +30,12 @@ class EncoderConfig:
     # Learned absolute positions beside the rotary ones: where a pixel frame's squares are is absolute, and
     # rotary attention sees only distances between tokens; text needs no such thing.
     abs_positions: bool = False
+    # How token states become one vector: "mean", or "attention" (learned queries attend over the tokens, as a
+    # Set Transformer's pooling does): a frame's few square pixels vanish in a mean over its 256 pixels.
+    pool: str = "mean"
+
+
+POOLS = ("mean", "attention")
 
 
 class IdeaEncoder(nn.Module):
@@ -61,6 +70,12 @@ class IdeaEncoder(nn.Module):
         # LayerNorm keeps the idea vector in the quantizers' working range: unnormalised outputs drift into
         # FSQ's saturated tanh, where codes stick to the codebook corners and gradients vanish.
         self.to_idea = nn.Sequential(nn.Linear(cfg.dim, idea_dim), nn.LayerNorm(idea_dim))
+        if cfg.pool not in POOLS:
+            raise UserError(f"model.encoder.pool must be one of {POOLS}, got {cfg.pool!r}")
+        self.pool_query = self.pool_attention = None
+        if cfg.pool == "attention":
+            self.pool_query = nn.Parameter(torch.randn(1, 1, cfg.dim) * 0.02)
+            self.pool_attention = nn.MultiheadAttention(cfg.dim, cfg.heads, batch_first=True)
 
     @property
     def token_embedding(self) -> nn.Embedding:
@@ -81,6 +96,10 @@ class IdeaEncoder(nn.Module):
         """
         replace = None if soft_embeddings is None else (lambda _: soft_embeddings.to(self.token_embedding.weight.dtype))
         hidden = self.net(tokens, mask=mask, transform_token_embeds=replace)  # (B, T, W)
+        if self.pool_attention is not None:
+            query = self.pool_query.expand(hidden.shape[0], -1, -1).to(hidden.dtype)
+            pooled, _ = self.pool_attention(query, hidden, hidden, key_padding_mask=~mask, need_weights=False)
+            return self.to_idea(pooled[:, 0])
         m = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = reduce(hidden * m, "b t w -> b w", "sum") / reduce(m, "b t 1 -> b 1", "sum").clamp(min=1)
         return self.to_idea(pooled)

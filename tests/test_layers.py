@@ -87,3 +87,20 @@ def test_abs_positions_add_learned_positions_that_move_the_output():
         dec.net.pos_emb.emb.weight.zero_()
         flat, _ = dec._hidden(torch.full((1, 8), 5), cond, None)
     assert not torch.allclose(hidden, flat)
+
+
+def test_attention_pooling_reads_only_real_tokens_and_bad_pools_are_refused():
+    torch.manual_seed(0)
+    enc = IdeaEncoder(EncoderConfig(dim=32, depth=1, heads=2, pool="attention"), 40, 16, 8)
+    tokens, mask = torch.randint(3, 40, (3, 10)), torch.ones(3, 10, dtype=torch.bool)
+    mask[1, 5:] = False
+    other = tokens.clone()
+    other[1, 5:] = 7  # only padding changes
+    out = enc(tokens, mask)
+    assert out.shape == (3, 8) and torch.allclose(out[1], enc(other, mask)[1], atol=1e-6)
+    other[1, 0] = 8 if tokens[1, 0] != 8 else 9  # a real token changes
+    assert not torch.allclose(out[1], enc(other, mask)[1])
+    out.sum().backward()
+    assert enc.pool_query.grad is not None and enc.pool_query.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="pool"):
+        IdeaEncoder(EncoderConfig(dim=32, depth=1, heads=2, pool="max"), 40, 16, 8)
