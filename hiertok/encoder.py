@@ -1,7 +1,7 @@
 """Idea encoder: an x-transformers encoder over one idea's tokens, pooled to one idea vector.
 
 Mean pooling by default: prototypes showed one pooled vector feeding one decoder prefix learns (x-transformers'
-own attention pool leaves `to_logits` unused, which breaks DDP). `pool: attention` pools with learned queries
+own attention pool leaves `to_logits` unused, which breaks DDP). `pool: attention` pools with a learned query
 instead (torch's MultiheadAttention, every parameter used), for ideas whose content is a few tokens among many.
 """
 
@@ -30,7 +30,7 @@ class EncoderConfig:
     # Learned absolute positions beside the rotary ones: where a pixel frame's squares are is absolute, and
     # rotary attention sees only distances between tokens; text needs no such thing.
     abs_positions: bool = False
-    # How token states become one vector: "mean", or "attention" (learned queries attend over the tokens, as a
+    # How token states become one vector: "mean", or "attention" (a learned query attends over the tokens, as a
     # Set Transformer's pooling does): a frame's few square pixels vanish in a mean over its 256 pixels.
     pool: str = "mean"
 
