@@ -1,9 +1,11 @@
 """Can the video tokenizer's encoder (configs/tokenizer/video.yaml's size) learn where the squares are when asked
 directly? The encoder and a linear head trained for 400 steps (batch 32) to regress each colour's top-left corner
 from the pixels of 5,000 frames, scored on 1,000 others: the fraction of present colours placed exactly and within
-1 pixel. Arguments: the pooling (mean or attention) and 1 for learned absolute positions.
+1 pixel. Arguments: the pooling (mean or attention), 1 for learned absolute positions, and q to put video.yaml's
+quantizer (8 levels of FSQ 1000, matryoshka) between the encoder and the head.
 
     python experiments/results/video/supervised_positions.py mean 1
+    python experiments/results/video/supervised_positions.py mean 1 q
 """
 
 import sys
@@ -14,6 +16,7 @@ from torch import nn
 
 from hiertok.data.video import VideoWorld, VideoWorldConfig
 from hiertok.encoder import EncoderConfig, IdeaEncoder
+from hiertok.quantize import MultiLevelQuantizer, QuantizerConfig
 
 torch.manual_seed(0)
 v = VideoWorld(VideoWorldConfig()).generate(300, seed=0).reshape(-1, 256)
@@ -36,10 +39,22 @@ x = torch.tensor(v + 3)
 pool, absp = sys.argv[1], sys.argv[2] == "1"
 enc = IdeaEncoder(EncoderConfig(dim=64, heads=4, dim_head=16, pool=pool, abs_positions=absp), 7, 257, 32)
 head = nn.Linear(32, 6)
-opt = torch.optim.AdamW([*enc.parameters(), *head.parameters()], 2e-3)
+quantizer = MultiLevelQuantizer(
+    QuantizerConfig(
+        kind="fsq", hierarchy="matryoshka", levels=8, codebook_sizes=[1000], level_dropout=0.1, prefix_dist="uniform"
+    )
+)
+QUANTIZED = len(sys.argv) > 3 and sys.argv[3] == "q"
+
+
+def wrap(z: torch.Tensor) -> torch.Tensor:
+    return quantizer(z).quantized if QUANTIZED else z
+
+
+opt = torch.optim.AdamW([*enc.parameters(), *head.parameters(), *quantizer.parameters()], 2e-3)
 for step in range(400):
     i = torch.randint(0, 5000, (32,))
-    loss = (((head(enc(x[i], torch.ones(32, 256, dtype=torch.bool))) - y[i]) ** 2) * pm[i]).mean()
+    loss = (((head(wrap(enc(x[i], torch.ones(32, 256, dtype=torch.bool)))) - y[i]) ** 2) * pm[i]).mean()
     opt.zero_grad()
     loss.backward()
     opt.step()
@@ -48,7 +63,11 @@ for step in range(400):
 with torch.no_grad():
     j = torch.arange(5000, 6000)
     err = (
-        (head(enc(x[j], torch.ones(1000, 256, dtype=torch.bool))).round() - y[j]).abs().reshape(-1, 3, 2).max(-1).values
+        (head(wrap(enc(x[j], torch.ones(1000, 256, dtype=torch.bool)))).round() - y[j])
+        .abs()
+        .reshape(-1, 3, 2)
+        .max(-1)
+        .values
     )
     p = pm[j].reshape(-1, 3, 2)[..., 0].bool()
     print(pool, absp, "exact", (err[p] == 0).float().mean().item(), "within1", (err[p] <= 1).float().mean().item())
