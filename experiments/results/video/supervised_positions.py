@@ -2,10 +2,12 @@
 directly? The encoder and a linear head trained for 400 steps (batch 32) to regress each colour's top-left corner
 from the pixels of 5,000 frames, scored on 1,000 others: the fraction of present colours placed exactly and within
 1 pixel. Arguments: the pooling (mean or attention), 1 for learned absolute positions, and q to put video.yaml's
-quantizer (8 levels of FSQ 1000, matryoshka) between the encoder and the head.
+quantizer (8 levels of FSQ 1000, matryoshka, level dropout 0.1) between the encoder and the head; then, optionally,
+another FSQ codebook size per level and another level dropout.
 
     python experiments/results/video/supervised_positions.py mean 1
     python experiments/results/video/supervised_positions.py mean 1 q
+    python experiments/results/video/supervised_positions.py mean 1 q 65536 0.1
 """
 
 import sys
@@ -37,13 +39,20 @@ def corner(f):
 y, pm = corner(v)
 x = torch.tensor(v + 3)
 pool, absp = sys.argv[1], sys.argv[2] == "1"
-enc = IdeaEncoder(EncoderConfig(dim=64, heads=4, dim_head=16, pool=pool, abs_positions=absp), 7, 257, 32)
-head = nn.Linear(32, 6)
+size = int(sys.argv[4]) if len(sys.argv) > 4 else 1000
+dropout = float(sys.argv[5]) if len(sys.argv) > 5 else 0.1
 quantizer = MultiLevelQuantizer(
     QuantizerConfig(
-        kind="fsq", hierarchy="matryoshka", levels=8, codebook_sizes=[1000], level_dropout=0.1, prefix_dist="uniform"
+        kind="fsq",
+        hierarchy="matryoshka",
+        levels=8,
+        codebook_sizes=[size],
+        level_dropout=dropout,
+        prefix_dist="uniform",
     )
 )
+enc = IdeaEncoder(EncoderConfig(dim=64, heads=4, dim_head=16, pool=pool, abs_positions=absp), 7, 257, quantizer.dim)
+head = nn.Linear(quantizer.dim, 6)
 QUANTIZED = len(sys.argv) > 3 and sys.argv[3] == "q"
 
 
