@@ -297,11 +297,12 @@ class IdeaAutoencoder(nn.Module):
         if dcfg.context and context.shape[1]:
             context, text_known = self.sample_context(context)
             if self.training and dcfg.detail_noise > 0:
-                shown = (context[:, : dcfg.context] >= 0) & text_known[:, : dcfg.context]
+                nearest = context[:, : dcfg.context]
+                shown = (nearest >= 0) & text_known[:, : dcfg.context]
                 t = batch.targets
                 allowed = None
                 if dcfg.detail_noise_copyable:
-                    rows = context[:, : dcfg.context].clamp(min=0)
+                    rows = nearest.clamp(min=0)
                     allowed = copyable_partners(*batch.rows(t), batch.tokens[rows], batch.mask[rows] & shown[..., None])
                 own, _ = swap_details(
                     self.quantizer,

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hiertok.config import DataConfig
-from hiertok.data.corpus import eval_seed, heldout_videos, pixel_vocab
-from hiertok.data.video import COLOURS, VideoWorld
+from hiertok.data.corpus import heldout_videos, pixel_vocab
+from hiertok.data.video import COLOURS
 from hiertok.data.video_files import read_videos
 from hiertok.errors import UserError
 from hiertok.tokenizer import IdeaTokenizer
@@ -60,21 +60,25 @@ def box_sizes(frames: np.ndarray) -> np.ndarray:
     return np.stack([extent(rows), extent(cols)], -1)
 
 
-def centroids_agree(pred: np.ndarray, true: np.ndarray, tolerance: float = 1.0) -> np.ndarray:
-    """(..., H, W) pairs -> (...) bool: every colour present in either frame is present in both, with centroids
-    within `tolerance` pixels on each axis."""
+def _placed(pred: np.ndarray, true: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(..., 3) each colour present in pred, in true, and (where both) with centroids within `tolerance` per axis."""
     cp, pp = centroids(pred)
     ct, pt = centroids(true)
     close = (np.abs(np.nan_to_num(cp - ct, nan=np.inf)) <= tolerance).all(-1)
+    return pp, pt, close
+
+
+def centroids_agree(pred: np.ndarray, true: np.ndarray, tolerance: float = 1.0) -> np.ndarray:
+    """(..., H, W) pairs -> (...) bool: every colour present in either frame is present in both, with centroids
+    within `tolerance` pixels on each axis."""
+    pp, pt, close = _placed(pred, true, tolerance)
     return ((pp == pt) & (~pt | close)).all(-1)
 
 
 def objects_right(pred: np.ndarray, true: np.ndarray) -> float:
     """The fraction of true objects (a colour present in a true frame) that the predicted frame shows with that
     colour, the same bounding-box size and a centroid within 1 pixel on each axis."""
-    cp, pp = centroids(pred)
-    ct, pt = centroids(true)
-    close = (np.abs(np.nan_to_num(cp - ct, nan=np.inf)) <= 1.0).all(-1)
+    pp, pt, close = _placed(pred, true, 1.0)
     same_size = (box_sizes(pred) == box_sizes(true)).all(-1)
     right = pt & pp & close & same_size
     return float(right.sum() / max(1, pt.sum()))
@@ -124,7 +128,7 @@ def eval_videos(cfg: DataConfig, data: str | None, max_docs: int | None) -> np.n
     if data is None:
         videos = heldout_videos(cfg)
     elif data == "video":
-        videos = VideoWorld(cfg.video).generate(max_docs or cfg.eval_docs, eval_seed(cfg))
+        videos = heldout_videos(dataclasses.replace(cfg, source="video", eval_docs=max_docs or cfg.eval_docs))
     elif data.endswith(".npy"):
         videos = read_videos(data, pixel_vocab(cfg))
     else:

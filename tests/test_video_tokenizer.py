@@ -276,3 +276,22 @@ def test_eval_scores_a_video_tokenizer_and_planner_on_held_out_videos(video_run,
     assert "'video' (the built-in world) or a .npy file" in error_line(capsys.readouterr().err)
     assert main(["eval", "codelength", "--ckpt", str(video_planner)]) == 2
     assert "built for text runs only" in error_line(capsys.readouterr().err)
+
+
+def test_a_rollout_asks_the_search_for_exactly_its_frames(video_planner, monkeypatch):
+    """The planner may not end a video early: the search is asked for `steps` ideas with no end, by beam search or
+    by sampling as asked, and the frames are decoded from the planned levels only."""
+    from hiertok.pipeline import Pipeline
+    from hiertok.rollout import rollout
+
+    pipe = Pipeline.from_pretrained(video_planner)
+    asked = []
+    plans = pipe.plans
+    monkeypatch.setattr(
+        pipe, "plans", lambda codes, goal, search, *a: asked.append(search) or plans(codes, goal, search, *a)
+    )
+    context = VideoWorld(WORLD).generate(1, seed=3)[:, :2]
+    rollout(pipe, context, steps=3, beams=2)
+    rollout(pipe, context, steps=2, sample=True, temperature=0.5, seed=4)
+    assert [(s.max_ideas, s.allow_end, s.num_beams) for s in asked] == [(3, False, 2), (2, False, 1)]
+    assert asked[0].temperature == 0.0 and asked[1].temperature == 0.5
