@@ -19,7 +19,7 @@ from hiertok.codes import Codes
 from hiertok.data.video_files import check_videos
 from hiertok.errors import UserError
 from hiertok.pipeline import Pipeline
-from hiertok.video_eval import after_bounce, centroids_agree
+from hiertok.video_objects import after_bounce, centroids_agree
 from planner.search import SearchConfig
 
 

@@ -1,9 +1,5 @@
-"""What `hiertok eval tokenizer` measures on a video run: reconstruction and what-and-where by level, and the
-measures of frames that rollouts are scored by (hiertok/rollout.py).
-
-Objects are found by colour: each object of the video world has its own colour, so colour c's pixels are that
-object's visible part (covered only by higher colours).
-"""
+"""What `hiertok eval tokenizer` measures on a video run: reconstruction, what-and-where (hiertok/video_objects.py)
+and a linear probe of positions (hiertok/video_probe.py), each by levels kept."""
 
 from __future__ import annotations
 
@@ -13,86 +9,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hiertok.config import DataConfig
-from hiertok.data.corpus import heldout_videos, pixel_vocab
-from hiertok.data.video import COLOURS
+from hiertok.data.corpus import heldout_videos, pixel_vocab, train_videos
 from hiertok.data.video_files import read_videos
 from hiertok.errors import UserError
 from hiertok.tokenizer import IdeaTokenizer
+from hiertok.video_objects import objects_right
+from hiertok.video_probe import probe_by_level
 
-OBJECT_COLOURS = np.arange(1, COLOURS)
-
-
-def colour_masks(frames: np.ndarray) -> np.ndarray:
-    """(..., H, W) frames -> (..., 3, H, W) bool: the pixels of each object colour 1..3."""
-    return frames[..., None, :, :] == OBJECT_COLOURS[:, None, None]
-
-
-def centroids(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each colour's centroid (mean pixel, (y, x)) and whether it is present.
-
-    Args:
-        frames: (..., H, W) colour indices.
-
-    Returns:
-        centres (..., 3, 2) float (NaN where absent) and present (..., 3) bool.
-    """
-    masks = colour_masks(frames)
-    h, w = frames.shape[-2:]
-    count = masks.sum((-2, -1))
-    ys = (masks * np.arange(h)[:, None]).sum((-2, -1))
-    xs = (masks * np.arange(w)[None, :]).sum((-2, -1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        centres = np.stack([ys / count, xs / count], -1)
-    return centres, count > 0
-
-
-def box_sizes(frames: np.ndarray) -> np.ndarray:
-    """(..., H, W) -> (..., 3, 2) the height and width of each colour's bounding box (0 where absent)."""
-    masks = colour_masks(frames)
-    rows, cols = masks.any(-1), masks.any(-2)  # (..., 3, H), (..., 3, W)
-
-    def extent(a: np.ndarray) -> np.ndarray:
-        n = a.shape[-1]
-        first = np.where(a.any(-1), a.argmax(-1), 0)
-        last = np.where(a.any(-1), n - 1 - a[..., ::-1].argmax(-1), -1)
-        return last - first + 1
-
-    return np.stack([extent(rows), extent(cols)], -1)
-
-
-def _placed(pred: np.ndarray, true: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(..., 3) each colour present in pred, in true, and (where both) with centroids within `tolerance` per axis."""
-    cp, pp = centroids(pred)
-    ct, pt = centroids(true)
-    close = (np.abs(np.nan_to_num(cp - ct, nan=np.inf)) <= tolerance).all(-1)
-    return pp, pt, close
-
-
-def centroids_agree(pred: np.ndarray, true: np.ndarray, tolerance: float = 1.0) -> np.ndarray:
-    """(..., H, W) pairs -> (...) bool: every colour present in either frame is present in both, with centroids
-    within `tolerance` pixels on each axis."""
-    pp, pt, close = _placed(pred, true, tolerance)
-    return ((pp == pt) & (~pt | close)).all(-1)
-
-
-def objects_right(pred: np.ndarray, true: np.ndarray) -> float:
-    """The fraction of true objects (a colour present in a true frame) that the predicted frame shows with that
-    colour, the same bounding-box size and a centroid within 1 pixel on each axis."""
-    pp, pt, close = _placed(pred, true, 1.0)
-    same_size = (box_sizes(pred) == box_sizes(true)).all(-1)
-    right = pt & pp & close & same_size
-    return float(right.sum() / max(1, pt.sum()))
-
-
-def after_bounce(videos: np.ndarray) -> np.ndarray:
-    """(B, T, H, W) -> (B, T) bool: frame t comes just after a bounce (some colour's centroid moved one way from
-    t - 2 to t - 1 and the other way from t - 1 to t; frames 0 and 1 never)."""
-    centres, _ = centroids(videos)
-    d = np.sign(np.nan_to_num(np.diff(centres, axis=1)))  # (B, T-1, 3, 2)
-    flip = ((d[:, 1:] * d[:, :-1]) < 0).any((-2, -1))  # (B, T-2): at frame t = index + 2
-    out = np.zeros(videos.shape[:2], dtype=bool)
-    out[:, 2:] = flip
-    return out
+PROBE_VIDEOS = 200  # training videos the position probe is fitted on (4,000 frames of 20)
 
 
 @dataclass
@@ -102,13 +26,18 @@ class VideoTokenizerEval:
     videos: int
     frames: int
     by_level: dict[int, dict[str, float]] = field(default_factory=dict)  # k -> exact_frame, pixel_accuracy, objects
+    # k -> the linear probe of object centroids from the first k levels' codes, and the same on random weights
+    probe: dict[int, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-def evaluate_video_tokenizer(tok: IdeaTokenizer, videos: np.ndarray) -> VideoTokenizerEval:
-    """Reconstruction (exact frames, pixel accuracy) and what-and-where (`objects_right`) by levels kept."""
+def evaluate_video_tokenizer(
+    tok: IdeaTokenizer, videos: np.ndarray, probe_train: np.ndarray | None = None
+) -> VideoTokenizerEval:
+    """Reconstruction (exact frames, pixel accuracy) and what-and-where (`objects_right`) by levels kept; with
+    `probe_train` videos, the position probe (hiertok/video_probe.py) fitted on them and scored on `videos`."""
     codes = tok.encode_frames(videos)
     ks = sorted({*(2**i for i in range(tok.levels.bit_length()) if 2**i <= tok.levels), tok.levels})
     result = VideoTokenizerEval(len(videos), int(np.prod(videos.shape[:2])))
@@ -119,6 +48,8 @@ def evaluate_video_tokenizer(tok: IdeaTokenizer, videos: np.ndarray) -> VideoTok
             "pixel_accuracy": float((decoded == videos).mean()),
             "objects_right": objects_right(decoded, videos),
         }
+    if probe_train is not None:
+        result.probe = probe_by_level(tok, probe_train, videos, ks)
     return result
 
 
@@ -137,5 +68,7 @@ def eval_videos(cfg: DataConfig, data: str | None, max_docs: int | None) -> np.n
 
 
 def evaluate_video_tokenizer_run(tok: IdeaTokenizer, data: str | None, max_docs: int | None) -> VideoTokenizerEval:
-    """`hiertok eval tokenizer` on a video run."""
-    return evaluate_video_tokenizer(tok, eval_videos(tok.cfg.data, data, max_docs))
+    """`hiertok eval tokenizer` on a video run: the probe is fitted on the run's first `PROBE_VIDEOS` training
+    videos."""
+    train = train_videos(dataclasses.replace(tok.cfg.data, max_docs=PROBE_VIDEOS))
+    return evaluate_video_tokenizer(tok, eval_videos(tok.cfg.data, data, max_docs), train)

@@ -37,6 +37,7 @@ LAYERS: dict[str, set[str]] = {
         "hiertok.data.pixels",
         "hiertok.data.video",
         "hiertok.data.video_files",
+        "hiertok.video_objects",
     },
     "decoder": {"decoder", "decoder.copy", "decoder.drafts", "decoder.generate", "decoder.model"},
     "tokenizer": {
@@ -50,6 +51,7 @@ LAYERS: dict[str, set[str]] = {
         "hiertok.tokenizer",
         "hiertok.train_tokenizer",
         "hiertok.video_eval",
+        "hiertok.video_probe",
     },
     "planner": {
         "planner",

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from hiertok.video_eval import after_bounce, box_sizes, centroids, centroids_agree, objects_right
+from hiertok.video_objects import after_bounce, box_sizes, centroids, centroids_agree, objects_right
 
 
 def frame(*squares: tuple[int, int, int, int]) -> np.ndarray:

@@ -1,6 +1,7 @@
 """A tokenizer run on video frames: trained through the CLI from a .npy file, told apart from a text run when
 loaded, encoding videos to one idea per frame and decoding frames back."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -246,9 +247,12 @@ def test_the_gif_tiles_each_video_beside_its_truth_and_marks_the_context(tmp_pat
 def test_eval_scores_a_video_tokenizer_and_planner_on_held_out_videos(video_run, video_planner, tmp_path, capsys):
     """`eval tokenizer` gives reconstruction and what-and-where by level, `eval planner` next frames and rollouts;
     both on the run's held-out videos by default, or on a .npy file (`--data`), as computed directly."""
+    from hiertok.data.corpus import train_videos
     from hiertok.pipeline import Pipeline
     from hiertok.rollout import rollout
-    from hiertok.video_eval import objects_right
+    from hiertok.video_eval import PROBE_VIDEOS
+    from hiertok.video_objects import objects_right
+    from hiertok.video_probe import code_vectors, probe_positions, random_like
 
     videos = VideoWorld(WORLD).generate(3, seed=11)
     write_videos(tmp_path / "v.npy", videos)
@@ -259,6 +263,15 @@ def test_eval_scores_a_video_tokenizer_and_planner_on_held_out_videos(video_run,
     decoded = tok.decode_frames(tok.encode_frames(videos), levels=2)
     assert report["by_level"]["2"]["pixel_accuracy"] == float((decoded == videos).mean())
     assert report["by_level"]["2"]["objects_right"] == objects_right(decoded, videos)
+    # The position probe: fitted on the run's training videos, scored on these, beside random weights' codes.
+    train = train_videos(dataclasses.replace(tok.cfg.data, max_docs=PROBE_VIDEOS))
+    frames = lambda v: v.reshape(-1, *v.shape[-2:])  # noqa: E731
+    for t, prefix in ((tok, ""), (random_like(tok), "random_")):
+        x_train, x_held = (code_vectors(t, t.encode_frames(v), 2) for v in (train, videos))
+        expect = probe_positions(x_train, frames(train), x_held, frames(videos))
+        assert report["probe"]["2"][prefix + "within_1px"] == expect["within_1px"]
+        assert report["probe"]["2"][prefix + "r2"] == pytest.approx(expect["r2"])
+    assert report["probe"]["2"]["r2"] != report["probe"]["2"]["random_r2"]
     assert main(["eval", "tokenizer", "--ckpt", str(video_run)]) == 0
     assert json.loads(capsys.readouterr().out)["videos"] == 4  # the run's held-out videos (data.eval_docs)
     rollouts = ["--context-frames", "2", "--rollout-frames", "4", "--beams", "2", "--data", str(tmp_path / "v.npy")]

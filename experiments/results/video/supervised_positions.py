@@ -3,11 +3,12 @@ directly? The encoder and a linear head trained for 400 steps (batch 32) to regr
 from the pixels of 5,000 frames, scored on 1,000 others: the fraction of present colours placed exactly and within
 1 pixel. Arguments: the pooling (mean or attention), 1 for learned absolute positions, and q to put video.yaml's
 quantizer (8 levels of FSQ 1000, matryoshka, level dropout 0.1) between the encoder and the head; then, optionally,
-another FSQ codebook size per level and another level dropout.
+another FSQ codebook size per level, another level dropout and another number of steps.
 
     python experiments/results/video/supervised_positions.py mean 1
     python experiments/results/video/supervised_positions.py mean 1 q
     python experiments/results/video/supervised_positions.py mean 1 q 65536 0.1
+    python experiments/results/video/supervised_positions.py mean 1 q 1000 0.1 2000
 """
 
 import sys
@@ -41,6 +42,7 @@ x = torch.tensor(v + 3)
 pool, absp = sys.argv[1], sys.argv[2] == "1"
 size = int(sys.argv[4]) if len(sys.argv) > 4 else 1000
 dropout = float(sys.argv[5]) if len(sys.argv) > 5 else 0.1
+steps = int(sys.argv[6]) if len(sys.argv) > 6 else 400
 quantizer = MultiLevelQuantizer(
     QuantizerConfig(
         kind="fsq",
@@ -61,7 +63,7 @@ def wrap(z: torch.Tensor) -> torch.Tensor:
 
 
 opt = torch.optim.AdamW([*enc.parameters(), *head.parameters(), *quantizer.parameters()], 2e-3)
-for step in range(400):
+for step in range(steps):
     i = torch.randint(0, 5000, (32,))
     loss = (((head(wrap(enc(x[i], torch.ones(32, 256, dtype=torch.bool)))) - y[i]) ** 2) * pm[i]).mean()
     opt.zero_grad()
@@ -69,6 +71,8 @@ for step in range(400):
     opt.step()
     if step % 100 == 99:
         print(step + 1, round(loss.item(), 3))
+enc.eval()  # no level dropout when scoring
+quantizer.eval()
 with torch.no_grad():
     j = torch.arange(5000, 6000)
     err = (
