@@ -51,6 +51,10 @@ class DecoderConfig:
     # those tokens predict the next one (a frame's pixels after a square's first one), and the codes then stop
     # carrying it (posterior collapse). 0: off.
     input_dropout: float = 0.0
+    # Add the idea's prefix embedding (its code) to every token's input embedding too, as MegaByte feeds the global
+    # model's output to every position of its local model: a long idea (a frame's 256 pixels) then reads its code at
+    # every step, not only through attention to one prefix position among hundreds. False: prepended only.
+    code_every_token: bool = False
     context: int = 0  # previous ideas of the story the decoder reads (0: each idea decodes from its codes alone)
     context_text: bool = True  # show earlier ideas whose text is known by their tokens (False: never)
     context_codes: bool = False  # show earlier ideas not shown by text by their codes
@@ -342,6 +346,8 @@ class IdeaDecoder(nn.Module):
     ) -> tuple[Tensor, LayerIntermediates]:
         """The final hidden states (B, T, W) of the token positions (the prefix cut off), and the new cache."""
         kw = {} if cond.context is None else {"context": cond.context, "context_mask": cond.context_mask}
+        if self.cfg.code_every_token and cond.prefix.shape[1]:
+            kw["sum_embeds"] = cond.prefix[:, :1].expand(-1, tokens.shape[1], -1)  # cut to the new tokens with a cache
         hidden, inter = self.net(
             tokens, prepend_embeds=cond.prefix, cache=cache, return_embeddings_and_intermediates=True, **kw
         )

@@ -257,3 +257,18 @@ def test_input_dropout_hides_earlier_tokens_in_training_only():
     model.eval()(batch)
     model.train()(batch)
     assert not (seen[0][:, 1:] == SPECIAL.pad).any() and (seen[1][:, 1:] == SPECIAL.pad).float().mean() > 0.5
+
+
+def test_code_every_token_reaches_every_input_and_the_cache_still_holds():
+    """`code_every_token` adds the prefix (the code) to every token's input embedding: the outputs differ from the
+    same weights without it, and cached decoding still gives what uncached decoding gives."""
+    torch.manual_seed(3)
+    every = IdeaDecoder(DecoderConfig(dim=32, depth=2, heads=2, code_every_token=True), 40, 8, SPECIAL).eval()
+    plain = IdeaDecoder(DecoderConfig(dim=32, depth=2, heads=2), 40, 8, SPECIAL).eval()
+    plain.load_state_dict(every.state_dict())  # the knob adds no weights
+    cond = every.condition(torch.randn(4, 8) * 3)
+    tokens = torch.tensor([[SPECIAL.bos, 5, 6, 7]] * 4)
+    with torch.no_grad():
+        assert not torch.allclose(every(tokens, cond)[0], plain(tokens, cond)[0], atol=1e-3)
+        out = generate(every, cond, GenerationConfig(max_tokens=12))
+        assert out.tokens == uncached_greedy(every, cond, 12)
