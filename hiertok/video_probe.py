@@ -18,7 +18,7 @@ from hiertok.codes import Codes
 from hiertok.tokenizer import IdeaTokenizer
 from hiertok.video_objects import centroids
 
-RIDGE = 1e-3  # relative to the features' mean square: keeps the solve stable where code dimensions are constant
+RIDGE = 1e-3  # times the Gram matrix's mean diagonal: keeps the solve stable where code dimensions are constant
 
 
 def code_vectors(tok: IdeaTokenizer, codes: Codes, k: int) -> torch.Tensor:
@@ -103,7 +103,6 @@ def probe_by_level(
     control = control or random_like(tok)
     control.model.eval()
     frames_train, frames_held = train.reshape(-1, *train.shape[-2:]), held.reshape(-1, *held.shape[-2:])
-    out = {}
     out: dict[int, dict[str, float]] = {k: {} for k in ks}
     for prefix, t in (("", tok), ("random_", control)):
         codes_train, codes_held = t.encode_frames(train), t.encode_frames(held)
