@@ -292,7 +292,8 @@ class IdeaAutoencoder(nn.Module):
             rows = needed.nonzero().squeeze(1)
             q = self.quantizer(z[rows]).at_rows(rows, len(z))
         quantized = q.quantized.to(z.dtype)
-        context, text_known, own = batch.context, None, quantized[batch.targets]
+        target_codes = quantized[batch.targets]  # the true codes of the ideas decoded (`own` may get swapped details)
+        context, text_known, own = batch.context, None, target_codes
         dcfg = self.decoder.cfg
         if dcfg.context and context.shape[1]:
             context, text_known = self.sample_context(context)
@@ -325,16 +326,18 @@ class IdeaAutoencoder(nn.Module):
         n_tok = tmask.sum()
         recon = -(scored.log_prob * tmask).sum() / n_tok
         acc = ((scored.predicted == target) & tmask).sum() / n_tok
-        bow = (
-            self.bow_loss(quantized[batch.targets], tokens, mask) if self.bow_head is not None else recon.new_zeros(())
-        )
+        bow = self.bow_loss(target_codes, tokens, mask) if self.bow_head is not None else recon.new_zeros(())
         terms = self.idea_terms(z, batch, scored.logits, tokens, mask, needed)
         if self.parallel_head is not None:
-            terms["parallel"] = self.parallel_head(quantized[batch.targets], tokens, mask)
+            terms["parallel"] = self.parallel_head(target_codes, tokens, mask)
         w = self.cfg.loss
         loss = recon + w.bow_weight * bow + q.aux_loss
-        weights = {"next_idea": w.next_idea_weight, "reencode": w.reencode_weight, "next_mse": w.next_mse_weight}
-        weights["parallel"] = w.parallel_weight
+        weights = {
+            "next_idea": w.next_idea_weight,
+            "reencode": w.reencode_weight,
+            "next_mse": w.next_mse_weight,
+            "parallel": w.parallel_weight,
+        }
         weights["uniformity"] = -w.uniformity_weight if w.uniformity == "tcr" else w.uniformity_weight  # TCR: maximise
         loss = loss + sum(weights[name] * value for name, value in terms.items())
         return AutoencoderOutput(
