@@ -4,9 +4,10 @@ Each group (codelength, search, the plan-faithful pick and expansion, checkpoint
 decoding) is mutated in a scratch copy of the working tree (--work/<group>, kept so that a rerun resumes) and
 checked by the fast tests that cover it: for each mutant, mutmut runs the tests that called the mutated
 function. The toy runs the tests train are kept on disk (tests/cached_runs.py) and trained again whenever the
-mutant is in a function that training them called. Writes report.json and report.md to --out: per function
-killed, survived, timeout and no-test counts, and every survivor, with its diff and, for the ones listed in
-EQUIVALENT, why it cannot change behaviour.
+mutant is in a function that training them called, and a mutant's tests run in the order likeliest to kill it
+first (tests/mutation_order.py: the tests that killed the function's earlier mutants, then the fastest).
+Writes report.json and report.md to --out: per function killed, survived, timeout and no-test counts, and every
+survivor, with its diff and, for the ones listed in EQUIVALENT, why it cannot change behaviour.
 
 Score = killed / (killed + survived): timeouts count as killed, mutants that no test covers as survived,
 the equivalents listed in experiments/mutation_equivalent.json in neither (those that only a GPU could tell

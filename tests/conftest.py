@@ -15,6 +15,18 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 from .cached_runs import cached_run  # noqa: E402
+from .mutation_order import prioritise, record_kill  # noqa: E402
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own grouping by fixture: the sort is stable, ties keep it
+def pytest_collection_modifyitems(items):
+    prioritise(items)  # in a mutation run's mutant session only: the likeliest killer first
+
+
+def pytest_runtest_logreport(report):
+    if report.failed:
+        record_kill(report.nodeid)  # in a mutation run's mutant session only
+
 
 # A model small enough to train in seconds on the synthetic world.
 TOY = [

@@ -214,6 +214,9 @@ def test_lookup_continues_the_draft_after_the_last_tokens_written():
     assert lookup([7, 7, 7, 7, 2, 3], draft) == [4, 5]  # ... or nearest position 6
     assert lookup([8, 4], draft) == [5]  # no bigram match: the last token alone
     assert lookup([8], draft) == [] and lookup([], draft) == []
+    # The default suffix is a bigram: the trigram (7, 2, 3) further on is not what picks the match, unless asked for.
+    assert lookup([7, 2, 3], [1, 2, 3, 4, 7, 2, 3, 5]) == [4, 7, 2, 3, 5]
+    assert lookup([7, 2, 3], [1, 2, 3, 4, 7, 2, 3, 5], ngram=3) == [5]
 
 
 def test_flat_lm_generates_from_the_same_cli(toy_flat_run, capsys):
