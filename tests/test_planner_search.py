@@ -331,9 +331,14 @@ def test_a_plan_has_one_idea_at_least_when_end_is_likeliest(planner, monkeypatch
             assert plans and all(len(p.codes) == 1 and p.ended for p in plans)
 
 
-def test_a_search_can_show_its_progress(planner, capsys):
-    cfg = SearchConfig(max_ideas=3, num_beams=2)
-    quiet = search(planner, random_codes(1, 2), None, cfg)
-    shown = search(planner, random_codes(1, 2), None, cfg, progress=True)
-    assert "planning" in capsys.readouterr().err
-    assert [p.codes.tolist() for p in quiet[0]] == [p.codes.tolist() for p in shown[0]]  # the bar changes nothing
+@pytest.mark.parametrize("cfg", [SearchConfig(max_ideas=3, num_beams=2), SearchConfig(max_ideas=3, temperature=1.0)])
+def test_a_search_shows_its_progress_only_when_asked(planner, cfg, capsys):
+    prompt, seed = random_codes(1, 2), lambda: torch.Generator().manual_seed(0)
+    quiet = search(planner, prompt, None, cfg, seed())
+    beams = cfg.num_beams > 1
+    direct = beam_search(planner, prompt, None, cfg) if beams else sample(planner, prompt, None, cfg, seed())
+    assert capsys.readouterr().err == ""  # silent by default, through search and called directly
+    shown = search(planner, prompt, None, cfg, seed(), progress=True)
+    assert "planning" in capsys.readouterr().err  # asked for: search hands it on to the beam search or the sampler
+    for plans in (direct, shown):  # the bar changes nothing
+        assert [p.codes.tolist() for p in quiet[0]] == [p.codes.tolist() for p in plans[0]]

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from hiertok.cli import main
+from hiertok.codes import Codes
 from hiertok.config import DataConfig
 from hiertok.data.corpus import video_splits
 from hiertok.data.video import VideoWorld, VideoWorldConfig
@@ -17,6 +18,7 @@ from hiertok.data.video_files import write_videos
 from hiertok.errors import UserError
 from hiertok.tokenizer import IdeaTokenizer
 
+from .cached_runs import cached_run
 from .cli_errors import error_line
 
 WORLD = VideoWorldConfig(height=8, width=8, frames=6)
@@ -44,9 +46,12 @@ VIDEO_TOY = [
 def video_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("video")
     write_videos(root / "videos.npy", VideoWorld(WORLD).generate(30, seed=4))
-    args = ["train", "tokenizer", "--out", str(root / "tok"), *VIDEO_TOY, f"data.source={root / 'videos.npy'}"]
-    assert main(args) == 0
-    return root / "tok"
+    args = [*VIDEO_TOY, f"data.source={root / 'videos.npy'}"]
+
+    def train(out):
+        assert main(["train", "tokenizer", "--out", str(out), *args]) == 0
+
+    return cached_run("video", args, train, root / "tok", paths=[root / "videos.npy"])
 
 
 def test_a_video_run_encodes_one_idea_per_frame_and_decodes_frames(video_run):
@@ -62,6 +67,17 @@ def test_a_video_run_encodes_one_idea_per_frame_and_decodes_frames(video_run):
     coarse = tok.decode_frames(codes, levels=1)
     assert coarse.shape == videos.shape
     assert np.array_equal(IdeaTokenizer.from_pretrained(video_run).encode_frames(videos).ids, codes.ids)
+
+
+def test_decoded_frames_of_no_ideas_are_empty_and_videos_of_two_lengths_are_refused(video_run):
+    tok = IdeaTokenizer.from_pretrained(video_run)
+    codes = tok.encode_frames(VideoWorld(WORLD).generate(2, seed=9))
+    empty = tok.decode_frames(Codes(codes.ids[:, :0], codes.mask[:, :0], tok.codebook_sizes))
+    assert empty.shape == (2, 0, WORLD.height, WORLD.width) and empty.dtype == np.uint8
+    ragged = codes.mask.clone()
+    ragged[1, 4:] = False  # the second video keeps 4 of its 6 frames
+    with pytest.raises(UserError, match=r"different lengths \(\[4, 6\] frames\)"):
+        tok.decode_frames(Codes(codes.ids, ragged, tok.codebook_sizes))
 
 
 def test_each_run_refuses_the_other_modality_in_one_line(video_run, toy_tok):
@@ -150,7 +166,6 @@ def test_a_planner_trains_on_a_video_runs_codes(video_run, video_planner):
 def test_generate_continues_frames_with_the_planners_decoded_frames(video_planner, tmp_path):
     """`generate --frames` writes the context and then exactly --steps frames: the best plan's codes, decoded (the
     planner may not end a video early), in the rank of the input."""
-    from hiertok.codes import Codes
     from hiertok.pipeline import Pipeline
     from planner.search import SearchConfig
 
