@@ -13,7 +13,7 @@ Score = killed / (killed + survived): timeouts count as killed, mutants that no 
 the equivalents listed in experiments/mutation_equivalent.json in neither (those that only a GPU could tell
 apart are also scored as survived, beside).
 
-    python experiments/mutation.py                      # every group (about 65 minutes on 2 cores)
+    python experiments/mutation.py                      # every group (about 70 minutes on 2 cores)
     python experiments/mutation.py --groups search      # one group
     python experiments/mutation.py --report-only        # rewrite the report from the scratch copies
 """

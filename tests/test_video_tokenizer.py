@@ -80,6 +80,17 @@ def test_decoded_frames_of_no_ideas_are_empty_and_videos_of_two_lengths_are_refu
         tok.decode_frames(Codes(codes.ids, ragged, tok.codebook_sizes))
 
 
+def test_decode_frames_hands_its_levels_and_settings_on(video_run):
+    tok = IdeaTokenizer.from_pretrained(video_run)
+    codes = tok.encode_frames(VideoWorld(WORLD).generate(2, seed=9))
+    calls, decode_ideas = [], tok.decode_ideas
+    tok.decode_ideas = lambda *a, **kw: calls.append((a, kw)) or decode_ideas(*a, **kw)
+    frames = tok.decode_frames(codes, levels=2, seed=3)
+    assert calls == [((codes, 2), {"seed": 3})]
+    docs = decode_ideas(codes, 2, seed=3)
+    assert np.array_equal(frames, np.stack([np.stack(d) for d in docs]))
+
+
 def test_each_run_refuses_the_other_modality_in_one_line(video_run, toy_tok):
     video = IdeaTokenizer.from_pretrained(video_run)
     for call in (lambda: video.encode("Tom ran."), lambda: video.split("Tom ran."), lambda: video.join([[3]])):
