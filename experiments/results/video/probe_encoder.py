@@ -22,9 +22,7 @@ tok.model.eval()
 def encoder_vectors(videos: np.ndarray) -> torch.Tensor:
     """(frames, D) the encoder's vector of every frame, before the quantizer."""
     ids = torch.as_tensor(tok.bpe.encode(videos)).reshape(-1, videos.shape[-2] * videos.shape[-1])
-    with torch.no_grad():
-        parts = [tok.model.encoder(part, torch.ones_like(part, dtype=torch.bool)) for part in ids.split(512)]
-    return torch.cat(parts).float()
+    return torch.cat([tok.model.embed(part, torch.ones_like(part, dtype=torch.bool)) for part in ids.split(512)])
 
 
 train = train_videos(dataclasses.replace(tok.cfg.data, max_docs=200))
