@@ -59,6 +59,10 @@ class DecoderConfig:
     context_text: bool = True  # show earlier ideas whose text is known by their tokens (False: never)
     context_codes: bool = False  # show earlier ideas not shown by text by their codes
     copy: bool = False  # a pointer over the context's tokens mixed into the output (decoder/copy.py)
+    # Self-attention layers over the story context before the decoder reads it (and the copy head points into it):
+    # a token then knows its role in its sentence ("Clara" in "met a friend named Clara" is the friend; "the hill"
+    # after "led to" is where the hero went). 0: each context token is its embedding alone.
+    context_layers: int = 0
     context_dropout: float = 0.1  # fraction of training ideas shown no context, so decoding without one stays good
     # Fraction of training ideas shown the text of every earlier idea, as the last decoding pass and the lossless
     # code read them (the others know all but their nearest m, as earlier passes do).
@@ -96,6 +100,10 @@ class DecoderConfig:
             raise UserError(f"model.decoder.detail_noise must be in [0, 1], got {self.detail_noise}")
         if self.state_dim < 0:
             raise UserError(f"model.decoder.state_dim must be >= 0, got {self.state_dim}")
+        if self.context_layers < 0:
+            raise UserError(f"model.decoder.context_layers must be >= 0, got {self.context_layers}")
+        if self.context_layers and not self.context:
+            raise UserError("model.decoder.context_layers encode the story context: it needs context > 0")
         if self.detail_noise_from == 1 or self.detail_noise_from < 0:
             raise UserError(f"model.decoder.detail_noise_from must be 0 or a level >= 2, got {self.detail_noise_from}")
 
@@ -167,6 +175,11 @@ class StoryContext(nn.Module):
         nn.init.normal_(self.distance, std=0.02)
         nn.init.normal_(self.position, std=0.02)
         nn.init.normal_(self.kind, std=0.02)
+        self.encoder = None
+        if cfg.context_layers:  # bidirectional over each row's packed context: the receiver has all of it
+            self.encoder = rotary_layers(
+                causal=False, dim=cfg.dim, depth=cfg.context_layers, heads=cfg.heads, dim_head=cfg.dim_head
+            )
 
     def forward(
         self, kinds: Tensor, tokens: Tensor, mask: Tensor, codes: Tensor | None, token_emb: nn.Module
@@ -195,12 +208,18 @@ class StoryContext(nn.Module):
         at = (slot % t).clamp(max=len(self.position) - 1)[order]  # longer ideas share the last position
         text = token_emb(ids.clamp(min=0)) + self.position[at] + self.distance[(slot // t)[order]] + self.kind[0]
         if self.to_codes is None or codes is None:
-            return text, text_mask, ids
+            return self._encode(text, text_mask), text_mask, ids
         shown = self.to_codes(codes) + self.distance[:c] + self.kind[1]
         seq, seq_mask = torch.cat([text, shown], dim=1), torch.cat([text_mask, kinds == CODES], dim=1)
         order, seq_mask = _packed_order(seq_mask)
         ids = torch.cat([ids, torch.full_like(kinds, -1)], dim=1).gather(1, order)
-        return seq.gather(1, order[..., None].expand(-1, -1, seq.shape[-1])), seq_mask, ids
+        return self._encode(seq.gather(1, order[..., None].expand(-1, -1, seq.shape[-1])), seq_mask), seq_mask, ids
+
+    def _encode(self, seq: Tensor, mask: Tensor) -> Tensor:
+        """(B, S, W) packed context -> the same, each position having read the row's others (`context_layers`)."""
+        if self.encoder is None:
+            return seq
+        return self.encoder(seq, mask=mask).masked_fill(~mask[..., None], 0.0)  # a row with no context stays finite
 
 
 def _packed_order(mask: Tensor) -> tuple[Tensor, Tensor]:

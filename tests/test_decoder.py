@@ -5,6 +5,7 @@ import torch
 
 from decoder.generate import GenerationConfig, generate
 from decoder.model import TEXT, Condition, DecoderConfig, IdeaDecoder, SpecialIds
+from hiertok.errors import UserError
 from hiertok.sampling import filter_logits
 
 SPECIAL = SpecialIds(pad=0, bos=1, eos=2)
@@ -115,10 +116,10 @@ def _story_condition(d: IdeaDecoder, b: int) -> Condition:
     return d.condition(torch.randn(b, 8), kinds, tokens, mask)
 
 
-@pytest.mark.parametrize("copy", [False, True])
-def test_story_context_decodes_cached_as_uncached_and_scores_are_logprobs(copy):
+@pytest.mark.parametrize("copy,layers", [(False, 0), (True, 0), (True, 1)])
+def test_story_context_decodes_cached_as_uncached_and_scores_are_logprobs(copy, layers):
     torch.manual_seed(2)
-    cfg = DecoderConfig(dim=32, depth=2, heads=2, context=2, copy=copy)
+    cfg = DecoderConfig(dim=32, depth=2, heads=2, context=2, copy=copy, context_layers=layers)
     d = IdeaDecoder(cfg, vocab_size=40, cond_dim=8, special=SPECIAL).eval()
     cond = _story_condition(d, 6)
     assert cond.context.shape[:2] == cond.context_mask.shape and cond.context_mask[2].sum() == 0
@@ -132,6 +133,36 @@ def test_story_context_decodes_cached_as_uncached_and_scores_are_logprobs(copy):
     other = Condition(cond.prefix, cond.context.roll(1, dims=1), cond.context_mask, cond.context_ids)
     inp = torch.full((6, 1), SPECIAL.bos)
     assert not torch.allclose(d(inp, cond)[0][:2], d(inp, other)[0][:2])
+
+
+def test_context_layers_let_a_context_token_read_its_sentence_and_keep_empty_rows_empty():
+    """With `context_layers`, a context position's vector depends on the row's other context tokens (a name
+    after "friend named" is not a name after "the hero"); without, on its own token alone. A row with no
+    context gets zeros, not NaNs, and its gradients stay finite."""
+    for layers in (0, 1):
+        torch.manual_seed(4)
+        cfg = DecoderConfig(dim=32, depth=2, heads=2, context=2, copy=True, context_layers=layers)
+        d = IdeaDecoder(cfg, vocab_size=40, cond_dim=8, special=SPECIAL)
+        torch.manual_seed(5)
+        cond = _story_condition(d, 3)
+        torch.manual_seed(5)
+        kinds = torch.tensor([[TEXT, TEXT], [TEXT, 0], [0, 0]])
+        tokens = torch.randint(3, 40, (3, 2, 5))
+        tokens[0, 0, 1] = 3 if tokens[0, 0, 1] != 3 else 4  # one other token in row 0's nearest idea
+        mask = torch.ones(3, 2, 5, dtype=torch.bool)
+        mask[:, 1, 3:] = False
+        changed = d.condition(torch.randn(3, 8), kinds, tokens, mask)
+        first = cond.context[0, 0]  # row 0's first context token, itself unchanged
+        assert torch.allclose(first, changed.context[0, 0]) == (layers == 0)
+        assert torch.isfinite(cond.context).all()
+        assert not cond.context[2].any() or layers == 0  # without layers padding is masked, not zeroed
+        inp = torch.full((3, 4), SPECIAL.bos)
+        d.score(inp, cond, inp).log_prob.sum().backward()
+        assert all(torch.isfinite(p.grad).all() for p in d.parameters() if p.grad is not None)
+    with pytest.raises(UserError, match="context_layers"):
+        DecoderConfig(context=0, context_layers=1).validate()
+    with pytest.raises(UserError, match="context_layers"):
+        DecoderConfig(context=2, context_layers=-1).validate()
 
 
 def test_copying_puts_mass_on_the_context_tokens_only_and_stays_a_distribution():
