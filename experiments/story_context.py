@@ -76,6 +76,10 @@ VARIANTS: dict[str, list[str]] = {
     # copyable_partners): three in four of tiny.yaml's swaps gave a detail the story never told, which teaches the
     # decoder to guess, not to copy. Every idea with such a partner is swapped (about as many ideas as tiny.yaml's 0.25)
     "copyable": ["model.decoder.detail_noise_copyable=true", "model.decoder.detail_noise=1.0"],
+    # tiny.yaml with a self-attention layer over the story context: a generated story copied the prompt's place
+    # after the hero had gone elsewhere, and the hero's name for the friend, from context tokens that knew nothing
+    # of their sentence (experiments/README.md, "Three more seeds, 4 planned levels, context tokens ...")
+    "context_layer": ["model.decoder.context_layers=1"],
 }
 METRICS = [
     "story_valid",
