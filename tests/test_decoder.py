@@ -155,6 +155,10 @@ def test_context_layers_let_a_context_token_read_its_sentence_and_keep_empty_row
         first = cond.context[0, 0]  # row 0's first context token, itself unchanged
         assert torch.allclose(first, changed.context[0, 0]) == (layers == 0)
         assert torch.isfinite(cond.context).all()
+        alone = d.condition(torch.randn(1, 8), kinds[1:2], tokens[1:2], mask[1:2])  # row 1 without row 0's padding
+        real = cond.context_mask[1]
+        assert alone.context.shape[1] < cond.context.shape[1]
+        assert torch.allclose(alone.context[0], cond.context[1][real], atol=1e-5)  # padding is never read
         assert not cond.context[2].any() or layers == 0  # without layers padding is masked, not zeroed
         inp = torch.full((3, 4), SPECIAL.bos)
         d.score(inp, cond, inp).log_prob.sum().backward()
