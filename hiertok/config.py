@@ -80,6 +80,29 @@ class TrainConfig:
     num_threads: int | None = None  # torch CPU threads (None: torch's default)
     progress: bool = True  # tqdm progress bar
 
+    def validate(self) -> None:
+        """Raise ConfigError with one line for settings the loop cannot run with (before a run directory exists)."""
+        if self.mixed_precision == "False":  # YAML reads a bare `no` as false, which a str field holds as "False"
+            self.mixed_precision = "no"
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ConfigError(f"train.mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
+        at_least_one = ("batch_size", "grad_accum", "max_steps", "eval_every", "eval_ideas", "save_every")
+        for name in (*at_least_one, "keep_checkpoints", "log_every", "bucket_pool"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        for name, value in (("stop_at_step", self.stop_at_step), ("num_threads", self.num_threads)):
+            if value is not None and value < 1:
+                raise ConfigError(f"train.{name} must be >= 1 (or null), got {value}")
+        if not self.lr > 0:
+            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
+        for name in ("weight_decay", "grad_clip", "warmup_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ConfigError(f"train.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"train.betas must be two numbers in [0, 1), got {list(self.betas)}")
+
 
 def load_config(schema: type[T], path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> T:
     """Merge `schema`'s defaults, a YAML file and dotlist overrides into a typed dataclass.

@@ -75,7 +75,12 @@ def prepare_run_dir(run_dir: Path, cfg: Any, resume: bool) -> None:
         run_dir: output directory.
         cfg: the resolved config dataclass.
         resume: continue a run that exists in `run_dir`.
+
+    Raises:
+        ConfigError: train settings the loop cannot run with (checked before anything is written).
+        RunDirError: a run exists and `resume` is False, or the directory cannot be written.
     """
+    cfg.train.validate()
     has_run = (run_dir / CHECKPOINT_DIR).is_dir() or (run_dir / METRICS_FILE).exists()
     if has_run and not resume:
         raise RunDirError(f"{run_dir} already holds a run: pass --resume to continue it or choose another --out")

@@ -148,3 +148,36 @@ def test_config_show_prints_a_shipped_config_and_names_the_choices(capsys):
     assert "planner/tiny" in capsys.readouterr().out.split()
     assert main(["config", "show", "tokenizer/nope"]) == 2
     assert "choose one of" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ("train.batch_size=0", "train.batch_size must be >= 1"),
+        ("train.grad_accum=0", "train.grad_accum must be >= 1"),
+        ("train.max_steps=0", "train.max_steps must be >= 1"),
+        ("train.save_every=0", "train.save_every must be >= 1"),
+        ("train.stop_at_step=0", "train.stop_at_step must be >= 1"),
+        ("train.lr=-1", "train.lr must be > 0"),
+        ("train.warmup_steps=-5", "train.warmup_steps must be >= 0"),
+        ("train.min_lr_ratio=2", "train.min_lr_ratio must be in [0, 1]"),
+        ("train.betas=[0.9,1.5]", "train.betas must be two numbers"),
+        ("train.mixed_precision=fp32", "train.mixed_precision must be no, bf16 or fp16"),
+    ],
+)
+def test_train_settings_the_loop_cannot_use_are_refused_before_a_run_exists(override, fragment, tmp_path):
+    """A zero batch was a ZeroDivisionError deep in the batch plan, a zero grad_accum a KeyError after a step."""
+    from hiertok.train_tokenizer import train
+
+    cfg = load_config(TokenizerConfig, None, [override, "data.synthetic_docs=50", "data.bpe_docs=50"])
+    with pytest.raises(ConfigError) as e:
+        train(cfg, tmp_path / "run")
+    assert fragment in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_bare_no_for_mixed_precision_means_no():
+    """YAML reads `no` as false (Accelerate then refused 'False' with a traceback)."""
+    cfg = load_config(TokenizerConfig, None, ["train.mixed_precision=no"])
+    cfg.train.validate()
+    assert cfg.train.mixed_precision == "no"
