@@ -3,6 +3,9 @@
 Mean pooling by default: prototypes showed one pooled vector feeding one decoder prefix learns (x-transformers'
 own attention pool leaves `to_logits` unused, which breaks DDP). `pool: attention` pools with a learned query
 instead (torch's MultiheadAttention, every parameter used), for ideas whose content is a few tokens among many.
+`pool: flatten` reads every position's state through its own weights (one linear map of the concatenated states),
+for ideas of a fixed layout such as a frame's pixels; tried on frames, it did not beat the mean (experiments/README.md:
+"A flattening pool").
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from einops import reduce
+import torch.nn.functional as F
+from einops import rearrange, reduce
 from torch import Tensor, nn
 from x_transformers import TransformerWrapper
 
@@ -30,12 +34,13 @@ class EncoderConfig:
     # Learned absolute positions beside the rotary ones: where a pixel frame's squares are is absolute, and
     # rotary attention sees only distances between tokens; text needs no such thing.
     abs_positions: bool = False
-    # How token states become one vector: "mean", or "attention" (a learned query attends over the tokens, as a
-    # Set Transformer's pooling does): a frame's few square pixels vanish in a mean over its 256 pixels.
+    # How token states become one vector: "mean", "attention" (a learned query attends over the tokens, as a
+    # Set Transformer's pooling does), or "flatten" (the states of all max_len positions, padding as zeros,
+    # concatenated and mapped by one linear layer): a frame's few square pixels vanish in a mean over its 256 pixels.
     pool: str = "mean"
 
 
-POOLS = ("mean", "attention")
+POOLS = ("mean", "attention", "flatten")
 
 
 class IdeaEncoder(nn.Module):
@@ -72,7 +77,10 @@ class IdeaEncoder(nn.Module):
         self.to_idea = nn.Sequential(nn.Linear(cfg.dim, idea_dim), nn.LayerNorm(idea_dim))
         if cfg.pool not in POOLS:
             raise UserError(f"model.encoder.pool must be one of {POOLS}, got {cfg.pool!r}")
-        self.pool_query = self.pool_attention = None
+        self.pool_query = self.pool_attention = self.pool_flat = None
+        self.max_len = max_len
+        if cfg.pool == "flatten":
+            self.pool_flat = nn.Linear(max_len * cfg.dim, cfg.dim)
         if cfg.pool == "attention":
             self.pool_query = nn.Parameter(torch.randn(1, 1, cfg.dim) * 0.02)
             self.pool_attention = nn.MultiheadAttention(cfg.dim, cfg.heads, batch_first=True)
@@ -100,6 +108,11 @@ class IdeaEncoder(nn.Module):
             query = self.pool_query.expand(hidden.shape[0], -1, -1).to(hidden.dtype)
             pooled, _ = self.pool_attention(query, hidden, hidden, key_padding_mask=~mask, need_weights=False)
             return self.to_idea(pooled[:, 0])
+        if self.pool_flat is not None:
+            if hidden.shape[1] > self.max_len:
+                raise UserError(f"an idea of {hidden.shape[1]} tokens is longer than this encoder's {self.max_len}")
+            states = F.pad(hidden.masked_fill(~mask[..., None], 0.0), (0, 0, 0, self.max_len - hidden.shape[1]))
+            return self.to_idea(self.pool_flat(rearrange(states, "b t w -> b (t w)")))
         m = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = reduce(hidden * m, "b t w -> b w", "sum") / reduce(m, "b t 1 -> b 1", "sum").clamp(min=1)
         return self.to_idea(pooled)

@@ -104,3 +104,23 @@ def test_attention_pooling_reads_only_real_tokens_and_bad_pools_are_refused():
     assert enc.pool_query.grad is not None and enc.pool_query.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="pool"):
         IdeaEncoder(EncoderConfig(dim=32, depth=1, heads=2, pool="max"), 40, 16, 8)
+
+
+def test_flatten_pooling_reads_only_real_tokens_knows_where_they_are_and_refuses_longer_ideas():
+    torch.manual_seed(0)
+    enc = IdeaEncoder(EncoderConfig(dim=32, depth=1, heads=2, pool="flatten"), 40, 16, 8)
+    tokens, mask = torch.randint(3, 40, (3, 10)), torch.ones(3, 10, dtype=torch.bool)
+    mask[1, 5:] = False
+    other = tokens.clone()
+    other[1, 5:] = 7  # only padding changes
+    out = enc(tokens, mask)
+    assert out.shape == (3, 8) and torch.allclose(out[1], enc(other, mask)[1], atol=1e-6)
+    # One distinct token among the same others, at two places: each place has its own weights.
+    one = torch.full((2, 12), 3)
+    one[0, 2], one[1, 9] = 20, 20
+    a, b = enc(one, torch.ones(2, 12, dtype=torch.bool))
+    assert (a - b).abs().max() > 1e-2
+    out.sum().backward()
+    assert enc.pool_flat.weight.grad is not None and enc.pool_flat.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="longer than"):
+        enc(torch.randint(3, 40, (1, 17)), torch.ones(1, 17, dtype=torch.bool))

@@ -1,9 +1,10 @@
 """Can the video tokenizer's encoder (configs/tokenizer/video.yaml's size) learn where the squares are when asked
 directly? The encoder and a linear head trained for 400 steps (batch 32) to regress each colour's top-left corner
 from the pixels of 5,000 frames, scored on 1,000 others: the fraction of present colours placed exactly and within
-1 pixel. Arguments: the pooling (mean or attention), 1 for learned absolute positions, and q to put video.yaml's
-quantizer (8 levels of FSQ 1000, matryoshka, level dropout 0.1) between the encoder and the head; then, optionally,
-another FSQ codebook size per level, another level dropout and another number of steps.
+1 pixel. Arguments: the pooling (mean, attention or flatten), 1 for learned absolute positions, and q to put
+video.yaml's quantizer (8 levels of FSQ 1000, matryoshka, level dropout 0.1) between the encoder and the head (any
+other word: none); then, optionally, another FSQ codebook size per level, another level dropout and another number of
+steps.
 
     python experiments/results/video/supervised_positions.py mean 1
     python experiments/results/video/supervised_positions.py mean 1 q
