@@ -53,6 +53,15 @@ class DataConfig:
     vocab_size: int = 1024  # byte-level BPE vocabulary
     bpe_docs: int = 20000  # documents the BPE is trained on
 
+    def validate(self) -> None:
+        """Raise ConfigError with one line for document counts no run can use (0 held-out documents was a
+        reshape error after training, `max_docs=0` silently meant no cap)."""
+        for name in ("eval_docs", "synthetic_docs", "bpe_docs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_docs is not None and self.max_docs < 1:
+            raise ConfigError(f"data.max_docs must be >= 1 (or null: no cap), got {self.max_docs}")
+
 
 @dataclass
 class TrainConfig:

@@ -39,6 +39,16 @@ for _module in (x_transformers.x_transformers, x_transformers.continuous):
         _module.einx = _EINX
 
 
+def check_stack(dim: int, depth: int, heads: int, dim_head: int, where: str = "a transformer's ") -> None:
+    """UserError (one line) for a stack size x-transformers cannot build: it builds width or depth 0 without a
+    word, and heads 0 is a ZeroDivisionError. `where` names the config, e.g. "model.encoder." """
+    if dim_head < 1:
+        raise UserError(f"{where}dim_head (the width of one attention head) must be >= 1, got {dim_head}")
+    for name, value in (("dim", dim), ("depth", depth), ("heads", heads)):
+        if value < 1:
+            raise UserError(f"{where}{name} must be >= 1, got {value}")
+
+
 def rotary_layers(
     causal: bool,
     dim: int,
@@ -57,8 +67,7 @@ def rotary_layers(
     `abs_positions`: let the wrapper add its learned absolute positions too (x-transformers drops them beside
     rotary unless the layers say otherwise); the wrapper must be built with `use_abs_pos_emb=True` as well.
     """
-    if dim_head < 1:
-        raise UserError(f"dim_head (the width of one attention head) must be >= 1, got {dim_head}")
+    check_stack(dim, depth, heads, dim_head)
     layers = Decoder if causal else Encoder
     return layers(
         dim=dim,

@@ -21,6 +21,7 @@ from hiertok.data.ideas import IdeaCollator, IdeaCorpus
 from hiertok.data.pixels import PIXELS_FILE, PixelVocab, video_corpus
 from hiertok.errors import UserError
 from hiertok.evaluate import corpus_codes
+from hiertok.layers import check_stack
 from hiertok.quantize import validate
 from hiertok.stage import Stage
 from hiertok.tokenizer import BPE_FILE, IdeaTokenizer, TokenizerConfig, segmentation_of
@@ -116,6 +117,10 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
     Returns:
         TrainResult with the number of steps and the last held-out evaluation.
     """
+    cfg.data.validate()
+    for part in ("encoder", "decoder"):  # before the BPE is trained and the run directory written
+        c = getattr(cfg.model, part)
+        check_stack(c.dim, c.depth, c.heads, c.dim_head, f"model.{part}.")
     validate(cfg.model.quantizer)
     cfg.model.decoder.validate()
     if cfg.model.decoder.state_dim:  # no planner exists yet to give the state: its weights would never train

@@ -163,14 +163,22 @@ def test_config_show_prints_a_shipped_config_and_names_the_choices(capsys):
         ("train.min_lr_ratio=2", "train.min_lr_ratio must be in [0, 1]"),
         ("train.betas=[0.9,1.5]", "train.betas must be two numbers"),
         ("train.mixed_precision=fp32", "train.mixed_precision must be no, bf16 or fp16"),
+        ("data.eval_docs=0", "data.eval_docs must be >= 1"),
+        ("data.max_docs=0", "data.max_docs must be >= 1"),
+        ("model.encoder.dim=0", "model.encoder.dim must be >= 1"),
+        ("model.encoder.heads=0", "model.encoder.heads must be >= 1"),
+        ("model.decoder.depth=0", "model.decoder.depth must be >= 1"),
+        ("model.decoder.dim_head=0", "model.decoder.dim_head"),
     ],
 )
-def test_train_settings_the_loop_cannot_use_are_refused_before_a_run_exists(override, fragment, tmp_path):
-    """A zero batch was a ZeroDivisionError deep in the batch plan, a zero grad_accum a KeyError after a step."""
+def test_settings_no_run_can_use_are_refused_before_a_run_exists(override, fragment, tmp_path):
+    """A zero batch was a ZeroDivisionError deep in the batch plan, a zero grad_accum a KeyError after a step, zero
+    held-out documents a reshape error after training; a width or depth of 0 trained, and max_docs=0 meant no cap."""
+    from hiertok.errors import UserError
     from hiertok.train_tokenizer import train
 
     cfg = load_config(TokenizerConfig, None, [override, "data.synthetic_docs=50", "data.bpe_docs=50"])
-    with pytest.raises(ConfigError) as e:
+    with pytest.raises(UserError) as e:
         train(cfg, tmp_path / "run")
     assert fragment in str(e.value) and "\n" not in str(e.value)
     assert not (tmp_path / "run").exists()
