@@ -43,7 +43,9 @@ class DocumentChoice:
     def apply(self, data: DataConfig) -> DataConfig:
         """The tokenizer's data settings with this choice of documents."""
         changes = {"source": self.source, "max_docs": self.max_docs, "eval_docs": self.eval_docs}
-        return dataclasses.replace(data, **{k: v for k, v in changes.items() if v is not None})
+        chosen = dataclasses.replace(data, **{k: v for k, v in changes.items() if v is not None})
+        chosen.validate()  # max_docs=0 would fall back to the tokenizer's setting unseen
+        return chosen
 
 
 def eval_seed(data: DataConfig) -> int:
