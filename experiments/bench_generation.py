@@ -36,6 +36,7 @@ from hiertok.data.synthetic import StoryWorld
 from hiertok.flat_lm import FlatLM, FlatLMConfig, count_params, depth_for, load_baseline
 from hiertok.pipeline import Pipeline
 from hiertok.train_baseline import hierarchy_params
+from planner.search import SearchConfig
 
 
 @dataclass
@@ -73,12 +74,23 @@ def prompts(pipe: Pipeline, batch: int) -> tuple[torch.Tensor, list[list[list[in
     return pipe.tokenizer.encode(first).ids[:, :1, : pipe.levels], [pipe.tokenizer.split(t)[:1] for t in first]
 
 
+def bench_search(pipe: Pipeline, ideas: int, beams: int) -> SearchConfig:
+    """The bench's search settings: exactly `ideas` ideas (no early end), beam search of width `beams`."""
+    return dataclasses.replace(pipe.cfg.search, max_ideas=ideas, num_beams=beams, allow_end=False, temperature=0.0)
+
+
+def one_prompt(planner: str, ideas: int = 16, beams: int = 4) -> tuple[Pipeline, tuple, SearchConfig]:
+    """The planner run, the bench's batch-1 prompt (codes, token ids) and its search settings: what the profiling
+    scripts under experiments/results/ time."""
+    pipe, _ = load(planner, None)
+    return pipe, prompts(pipe, 1), bench_search(pipe, ideas, beams)
+
+
 @torch.no_grad()
 def run_hier(pipe: Pipeline, prompt: tuple, ideas: int, beams: int, passes: int) -> int:
     """Plan `ideas` ideas per prompt and decode them; returns the output tokens."""
     codes, known = prompt
-    cfg = dataclasses.replace(pipe.cfg.search, max_ideas=ideas, num_beams=beams, allow_end=False, temperature=0.0)
-    plans = pipe.plans(codes, None, cfg)
+    plans = pipe.plans(codes, None, bench_search(pipe, ideas, beams))
     texts = pipe.expand(codes, [[per[0]] for per in plans], candidates=1, prompt_ideas=known, passes=passes)
     return sum(len(pipe.tokenizer.bpe.encode(t)) for per in texts for t in per[0])
 

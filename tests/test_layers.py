@@ -89,15 +89,22 @@ def test_abs_positions_add_learned_positions_that_move_the_output():
     assert not torch.allclose(hidden, flat)
 
 
-def test_attention_pooling_reads_only_real_tokens_and_bad_pools_are_refused():
+def _pooled_ignoring_padding(pool: str) -> tuple[IdeaEncoder, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """An encoder with `pool`, its output on 3 ideas (row 1 padded after 5 tokens), asserted not to change when
+    only row 1's padding does; returns the encoder, the output, the tokens, a copy with other padding, the mask."""
     torch.manual_seed(0)
-    enc = IdeaEncoder(EncoderConfig(dim=32, depth=1, heads=2, pool="attention"), 40, 16, 8)
+    enc = IdeaEncoder(EncoderConfig(dim=32, depth=1, heads=2, pool=pool), 40, 16, 8)
     tokens, mask = torch.randint(3, 40, (3, 10)), torch.ones(3, 10, dtype=torch.bool)
     mask[1, 5:] = False
     other = tokens.clone()
     other[1, 5:] = 7  # only padding changes
     out = enc(tokens, mask)
     assert out.shape == (3, 8) and torch.allclose(out[1], enc(other, mask)[1], atol=1e-6)
+    return enc, out, tokens, other, mask
+
+
+def test_attention_pooling_reads_only_real_tokens_and_bad_pools_are_refused():
+    enc, out, tokens, other, mask = _pooled_ignoring_padding("attention")
     other[1, 0] = 8 if tokens[1, 0] != 8 else 9  # a real token changes
     assert not torch.allclose(out[1], enc(other, mask)[1])
     out.sum().backward()
@@ -107,14 +114,7 @@ def test_attention_pooling_reads_only_real_tokens_and_bad_pools_are_refused():
 
 
 def test_flatten_pooling_reads_only_real_tokens_knows_where_they_are_and_refuses_longer_ideas():
-    torch.manual_seed(0)
-    enc = IdeaEncoder(EncoderConfig(dim=32, depth=1, heads=2, pool="flatten"), 40, 16, 8)
-    tokens, mask = torch.randint(3, 40, (3, 10)), torch.ones(3, 10, dtype=torch.bool)
-    mask[1, 5:] = False
-    other = tokens.clone()
-    other[1, 5:] = 7  # only padding changes
-    out = enc(tokens, mask)
-    assert out.shape == (3, 8) and torch.allclose(out[1], enc(other, mask)[1], atol=1e-6)
+    enc, out, *_ = _pooled_ignoring_padding("flatten")
     # One distinct token among the same others, at two places: each place has its own weights.
     one = torch.full((2, 12), 3)
     one[0, 2], one[1, 9] = 20, 20

@@ -4,7 +4,6 @@ thread, the bench's prompt and plan), by input shape, against all op time.
     python experiments/results/story_keeping/profile_expand.py runs/demo/planner
 """
 
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -12,12 +11,10 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # experiments/, for the bench's helpers
-from bench_generation import load, prompts  # noqa: E402
+from bench_generation import one_prompt  # noqa: E402
 
 torch.set_num_threads(1)
-pipe, _ = load(sys.argv[1], None)
-prompt = prompts(pipe, 1)
-cfg = dataclasses.replace(pipe.cfg.search, max_ideas=16, num_beams=4, allow_end=False, temperature=0.0)
+pipe, prompt, cfg = one_prompt(sys.argv[1])
 best = [[plans[0]] for plans in pipe.plans(prompt[0], None, cfg)]
 for _ in range(2):  # warm up
     pipe.expand(prompt[0], best, candidates=1, prompt_ideas=prompt[1], passes=0)

@@ -5,7 +5,6 @@ searches, then 5 more under cProfile, by function.
 """
 
 import cProfile
-import dataclasses
 import pstats
 import sys
 import time
@@ -14,12 +13,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # experiments/, for the bench's helpers
-from bench_generation import load, prompts  # noqa: E402
+from bench_generation import one_prompt  # noqa: E402
 
 torch.set_num_threads(1)
-pipe, _ = load(sys.argv[1], None)
-prompt = prompts(pipe, 1)
-cfg = dataclasses.replace(pipe.cfg.search, max_ideas=16, num_beams=4, allow_end=False, temperature=0.0)
+pipe, prompt, cfg = one_prompt(sys.argv[1])
 for _ in range(3):  # warm up
     pipe.plans(prompt[0], None, cfg)
 start = time.perf_counter()
