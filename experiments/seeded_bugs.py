@@ -56,8 +56,8 @@ BUGS: dict[str, Bug] = {
     "beams_wrong_score": Bug(
         "beams are pruned on the last level's log-probability, not the running one",
         "planner/search.py",
-        "cand = logprob[:, grp, None] + logp[:, grp] - penalty * used[:, None, :]",
-        "cand = logp[:, grp] - penalty * used[:, None, :]",
+        "cand = logprob[:, grp, None] + logp[:, grp]",
+        "cand = logp[:, grp].clone()",
     ),
     "goal_dropped": Bug(
         "Pipeline.generate encodes the goal but searches without it",
