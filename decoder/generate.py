@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from einops import repeat
+from einops import rearrange, repeat
 from torch import Tensor
 
 from decoder.model import Condition, IdeaDecoder
@@ -89,6 +89,10 @@ def generate(
         Generated tokens per idea and their log-probabilities.
     """
     with torch.no_grad():
+        if isinstance(decoder, IdeaDecoder) and decoder.cfg.parallel:
+            if start is not None or stop is not None:
+                raise ValueError("a parallel decoder writes a whole idea from its code: no start tokens or stop set")
+            return write_at_once(decoder, cond, cfg, generator)
         if cfg.num_beams > 1:
             return beam_search(decoder, cond, cfg, start, stop)
         b, eos, dev = len(cond), decoder.special.eos, cond.device
@@ -121,6 +125,42 @@ def generate(
                 _reorder_cache(cache, keep)
             tokens = torch.cat([tokens, nxt[:, None]], dim=1)
         return Generated(_strip(out, eos, cfg.max_tokens), logprob)
+
+
+def write_at_once(
+    decoder: IdeaDecoder, cond: Condition, cfg: GenerationConfig, generator: torch.Generator | None = None
+) -> Generated:
+    """A parallel decoder's ideas (`DecoderConfig.parallel`): every position in one forward pass, each token chosen
+    on its own (argmax, or sampled), the text cut at its first EOS.
+
+    The tokens are independent given the code: there is no history for beam search to keep, and `num_beams` decodes
+    greedily (the per-position argmax; for an idea of fixed length, a frame, that is the most likely one).
+
+    Args:
+        decoder: a parallel idea decoder.
+        cond: what each row decodes from.
+        cfg: max_tokens, temperature / top_k / top_p.
+        generator: random generator for sampling.
+
+    Returns:
+        Generated tokens per idea and their log-probabilities (the tokens and the EOS that ends them).
+    """
+    b, eos, dev = len(cond), decoder.special.eos, cond.device
+    inp = torch.full((b, cfg.max_tokens + 1), decoder.special.pad, dtype=torch.long, device=dev)
+    inp[:, 0] = decoder.special.bos
+    logits, _ = decoder(inp, cond)
+    logits = logits.float()
+    logp = logits.log_softmax(-1)
+    if cfg.temperature > 0:
+        flat = filter_logits(rearrange(logits, "b t v -> (b t) v") / cfg.temperature, cfg.top_k, cfg.top_p)
+        out = rearrange(torch.multinomial(flat.softmax(-1), 1, generator=generator), "(b t) 1 -> b t", b=b)
+    else:
+        out = logits.argmax(-1)
+    out[:, -1] = eos  # out of budget: the last position ends the idea (at its own probability of EOS)
+    ends = (out == eos).int().argmax(-1)  # the first EOS (the last position always holds one)
+    upto = torch.arange(out.shape[1], device=dev)[None] <= ends[:, None]
+    logprob = torch.where(upto, logp.gather(-1, out[..., None])[..., 0], 0.0).sum(-1)
+    return Generated(_strip(out, eos, cfg.max_tokens), logprob)
 
 
 def beam_search(

@@ -55,6 +55,11 @@ class DecoderConfig:
     # model's output to every position of its local model: a long idea (a frame's 256 pixels) then reads its code at
     # every step, not only through attention to one prefix position among hundreds. False: prepended only.
     code_every_token: bool = False
+    # Write every token from the code and its position alone, all at once: the inputs after BOS are PAD, in training
+    # and in decoding (one forward pass an idea), so no token can be read off the ones before it and the codes must
+    # carry the whole idea (a non-autoregressive decoder, for ideas of fixed size such as a frame's 256 pixels: an
+    # autoregressive one draws a square from its first pixels and leaves the codes to say little of where it is).
+    parallel: bool = False
     context: int = 0  # previous ideas of the story the decoder reads (0: each idea decodes from its codes alone)
     context_text: bool = True  # show earlier ideas whose text is known by their tokens (False: never)
     context_codes: bool = False  # show earlier ideas not shown by text by their codes
@@ -101,6 +106,8 @@ class DecoderConfig:
             raise UserError(f"model.decoder.detail_noise must be in [0, 1], got {self.detail_noise}")
         if self.state_dim < 0:
             raise UserError(f"model.decoder.state_dim must be >= 0, got {self.state_dim}")
+        if self.parallel and self.input_dropout:
+            raise UserError("model.decoder.input_dropout does nothing with model.decoder.parallel (every input is PAD)")
         if self.context_layers < 0:
             raise UserError(f"model.decoder.context_layers must be >= 0, got {self.context_layers}")
         if self.context_layers and not self.context:
@@ -384,11 +391,12 @@ class IdeaDecoder(nn.Module):
         return inp.masked_fill(drop, self.special.pad)
 
     def teacher_forcing(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Decoder inputs [BOS, x...], targets [x..., EOS] and their mask, all (B, T+1)."""
+        """Decoder inputs [BOS, x...] ([BOS, PAD...] with `parallel`), targets [x..., EOS] and their mask, all
+        (B, T+1)."""
         b = tokens.shape[0]
         lengths = mask.sum(-1)
         bos = tokens.new_full((b, 1), self.special.bos)
-        inp = torch.cat([bos, tokens.masked_fill(~mask, self.special.pad)], dim=1)
+        inp = torch.cat([bos, tokens.masked_fill(~mask | self.cfg.parallel, self.special.pad)], dim=1)
         target = torch.cat([tokens.masked_fill(~mask, self.special.pad), tokens.new_full((b, 1), self.special.pad)], 1)
         target = target.scatter(1, lengths.unsqueeze(1), self.special.eos)
         tmask = torch.arange(target.shape[1], device=tokens.device)[None, :] <= lengths[:, None]

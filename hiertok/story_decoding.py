@@ -132,7 +132,8 @@ def decode_stories(
         todo = (~given).nonzero().squeeze(1).to(device)
         most = int(codes.mask.sum(1).max()) if codes.num_docs else 1
         limit = 1 if not model.decoder.cfg.context else min(passes or most, most)
-        greedy = gen.temperature == 0 and gen.num_beams == 1  # only greedy decoding can start from drafts
+        # Only greedy decoding can start from drafts; a parallel decoder writes an idea in one forward pass anyway.
+        greedy = gen.temperature == 0 and gen.num_beams == 1 and not model.decoder.cfg.parallel
         done, dirty = 0, todo  # a pass decodes only the ideas whose story changed in the pass before
         while len(dirty) and done < limit:
             drafted = None  # the greedy texts of a later pass, decoded from the texts before as drafts

@@ -307,3 +307,37 @@ def test_code_every_token_reaches_every_input_and_the_cache_still_holds():
         assert not torch.allclose(every(tokens, cond)[0], plain(tokens, cond)[0], atol=1e-3)
         out = generate(every, cond, GenerationConfig(max_tokens=12))
         assert out.tokens == uncached_greedy(every, cond, 12)
+
+
+def test_a_parallel_decoder_writes_every_token_from_the_code_alone_in_one_pass():
+    """`parallel`: the teacher-forced inputs after BOS are PAD, so no position reads the tokens before it; decoding
+    is one forward pass whose per-position argmax, cut at the first EOS, is what the teacher-forced scores predict,
+    with their log-probability; a budget-long idea ends at the last position; beams decode greedily."""
+    torch.manual_seed(4)
+    d = IdeaDecoder(DecoderConfig(dim=32, depth=2, heads=2, parallel=True, abs_positions=True), 40, 8, SPECIAL).eval()
+    inp, target, _ = d.teacher_forcing(torch.tensor([[5, 6, 7], [8, 0, 0]]), torch.tensor([[1, 1, 1], [1, 0, 0]]) > 0)
+    assert inp.tolist() == [[1, 0, 0, 0], [1, 0, 0, 0]] and target.tolist() == [[5, 6, 7, 2], [8, 2, 0, 0]]
+    with torch.no_grad():  # positions far apart and EOS often the argmax: ideas of several lengths, 10 the budget
+        d.net.pos_emb.emb.weight.normal_(0, 1.0)
+        d.net.to_logits.weight.mul_(4)
+        d.net.to_logits.bias = torch.nn.Parameter(torch.zeros(40))
+        d.net.to_logits.bias[SPECIAL.eos] = 1.0
+    cond = d.condition(torch.randn(32, 8) * 3)
+    budget = 10
+    out = generate(d, cond, GenerationConfig(max_tokens=budget))
+    assert len({len(t) for t in out.tokens}) >= 3, [len(t) for t in out.tokens]
+    for i, ids in enumerate(out.tokens):
+        tokens = torch.tensor([ids + [SPECIAL.pad] * (budget - len(ids))])
+        inp, target, tmask = d.teacher_forcing(tokens, tokens != SPECIAL.pad)
+        with torch.no_grad():
+            scored = d.score(inp, cond.rows(torch.tensor([i])), target)
+        n = len(ids) + 1  # the tokens and the EOS after them
+        if len(ids) < budget:  # a budget-long idea's EOS is forced, not predicted
+            assert scored.predicted[0, :n].tolist() == target[0, :n].tolist()
+        assert out.logprobs[i].item() == pytest.approx(float(scored.log_prob[0, :n].sum()), abs=1e-4)
+    assert generate(d, cond, GenerationConfig(max_tokens=budget, num_beams=4)).tokens == out.tokens
+    sampling = GenerationConfig(max_tokens=budget, temperature=1.0)
+    a = generate(d, cond, sampling, generator=torch.Generator().manual_seed(1)).tokens
+    assert a == generate(d, cond, sampling, generator=torch.Generator().manual_seed(1)).tokens and a != out.tokens
+    with pytest.raises(ValueError, match="input_dropout"):
+        DecoderConfig(parallel=True, input_dropout=0.1).validate()
