@@ -27,7 +27,7 @@ from x_transformers.x_transformers import LayerIntermediates
 
 from decoder.copy import CopyHead
 from hiertok.errors import UserError
-from hiertok.layers import rotary_layers
+from hiertok.layers import rotary_layers, start_raster
 
 # How a context slot shows an earlier idea.
 ABSENT, TEXT, CODES = 0, 1, 2
@@ -46,6 +46,7 @@ class DecoderConfig:
     # Learned absolute positions beside the rotary ones: a pixel frame's decoder must know where in the raster it
     # writes (rotary attention sees only distances), text needs no such thing.
     abs_positions: bool = False
+    raster_width: int = 0  # with abs_positions: start them as a raster this wide (as EncoderConfig.raster_width)
     # Fraction of the decoder's teacher-forced input tokens (after BOS) replaced by PAD in training (word dropout,
     # Bowman et al. 2016): a decoder that can read the earlier tokens of its own idea may ignore the codes where
     # those tokens predict the next one (a frame's pixels after a square's first one), and the codes then stop
@@ -269,6 +270,7 @@ class IdeaDecoder(nn.Module):
                 abs_positions=cfg.abs_positions,
             ),
         )
+        start_raster(self.net, cfg.abs_positions, cfg.raster_width, "model.decoder")  # position t writes pixel t
         self.to_prefix = nn.Linear(cond_dim, cfg.dim)
         self.slot = nn.Parameter(torch.zeros(1, cfg.dim))  # marks the prefix position
         self.story = StoryContext(cfg, cond_dim) if cfg.context else None

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from x_transformers import TransformerWrapper
 
 from hiertok.errors import UserError
-from hiertok.layers import rotary_layers
+from hiertok.layers import rotary_layers, start_raster
 
 
 @dataclass
@@ -34,6 +34,9 @@ class EncoderConfig:
     # Learned absolute positions beside the rotary ones: where a pixel frame's squares are is absolute, and
     # rotary attention sees only distances between tokens; text needs no such thing.
     abs_positions: bool = False
+    # With abs_positions: start the learned positions as 2D sinusoids of a row-major raster this wide (a frame's width,
+    # hiertok.layers.raster_positions), so that pixels near each other start alike. 0: random vectors.
+    raster_width: int = 0
     # How token states become one vector: "mean", "attention" (a learned query attends over the tokens, as a
     # Set Transformer's pooling does), or "flatten" (the states of all max_len positions, padding as zeros,
     # concatenated and mapped by one linear layer): a frame's few square pixels vanish in a mean over its 256 pixels.
@@ -75,6 +78,7 @@ class IdeaEncoder(nn.Module):
         # LayerNorm keeps the idea vector in the quantizers' working range: unnormalised outputs drift into
         # FSQ's saturated tanh, where codes stick to the codebook corners and gradients vanish.
         self.to_idea = nn.Sequential(nn.Linear(cfg.dim, idea_dim), nn.LayerNorm(idea_dim))
+        start_raster(self.net, cfg.abs_positions, cfg.raster_width, "model.encoder")
         if cfg.pool not in POOLS:
             raise UserError(f"model.encoder.pool must be one of {POOLS}, got {cfg.pool!r}")
         self.pool_query = self.pool_attention = self.pool_flat = None

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import einx
+import torch
 import x_transformers.continuous
 import x_transformers.x_transformers
-from torch import Tensor
+from torch import Tensor, nn
 from x_transformers import Decoder, Encoder
 
 from hiertok.errors import UserError
@@ -84,3 +85,37 @@ def rotary_layers(
         # 32, which matters for long language-model contexts, not for ideas of tens of tokens.
         verbose=False,
     )
+
+
+def raster_positions(table: Tensor, width: int) -> None:
+    """Fill a learned absolute-position table (N, D) with 2D sinusoids of a row-major raster `width` wide, in place.
+
+    Position p is the pixel (x, y) = (p % width, p // width); half of the dimensions are sinusoids of x, half of y,
+    scaled so that a row has the norm of a random init. Random vectors give a frame's positions no geometry for
+    the encoder to pool or the decoder to compare against; these start with pixels near each other alike. The
+    table stays learnable.
+    """
+    n, d = table.shape
+    quarter = d // 4
+    if quarter == 0:
+        raise UserError(f"raster positions need a width of at least 4, got {d}")
+    pos = torch.arange(n, dtype=torch.float32)
+    periods = torch.logspace(1.0, float(torch.log2(torch.tensor(2.0 * width))), quarter, base=2.0)  # 2 .. 2 width
+    freq = 2 * torch.pi / periods
+    parts = []
+    for coord in (pos % width, pos // width):
+        angle = coord[:, None] * freq[None]
+        parts += [angle.sin(), angle.cos()]
+    rows = torch.cat(parts, dim=1)
+    rows = torch.nn.functional.pad(rows, (0, d - rows.shape[1]))
+    with torch.no_grad():
+        table.copy_(rows * (d**0.5 / rows.norm(dim=1, keepdim=True).clamp(min=1e-6)))
+
+
+def start_raster(net: nn.Module, abs_positions: bool, width: int, where: str) -> None:
+    """Start an x-transformers wrapper's learned positions as a raster `width` wide (`raster_positions`); 0: leave
+    them. Raises UserError for a width without learned positions."""
+    if width < 0 or (width and not abs_positions):
+        raise UserError(f"{where}.raster_width needs {where}.abs_positions=true and a width >= 1, got {width}")
+    if width:
+        raster_positions(net.pos_emb.emb.weight, width)

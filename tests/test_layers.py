@@ -124,3 +124,25 @@ def test_flatten_pooling_reads_only_real_tokens_knows_where_they_are_and_refuses
     assert enc.pool_flat.weight.grad is not None and enc.pool_flat.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="longer than"):
         enc(torch.randint(3, 40, (1, 17)), torch.ones(1, 17, dtype=torch.bool))
+
+
+def test_raster_positions_give_a_frame_its_geometry_and_need_learned_positions():
+    """A raster table's x half depends on the column only, its y half on the row only; neighbours start alike and far
+    pixels do not; every row has the norm of a random row; the encoder and decoder start from it when asked."""
+    from hiertok.errors import UserError
+    from hiertok.layers import raster_positions
+
+    table = torch.zeros(256, 64)
+    raster_positions(table, width=16)
+    grid = table.view(16, 16, 64)  # (y, x, d)
+    x_half, y_half = grid[..., :32], grid[..., 32:]
+    assert torch.allclose(x_half, x_half[:1].expand_as(x_half)) and torch.allclose(
+        y_half, y_half[:, :1].expand_as(y_half)
+    )
+    assert torch.allclose(table.norm(dim=1), torch.full((256,), 8.0))
+    near, far = grid[3, 4] @ grid[3, 5], grid[3, 4] @ grid[3, 12]
+    assert near > 0.5 * 64 > far
+    enc = IdeaEncoder(EncoderConfig(dim=64, heads=4, dim_head=16, abs_positions=True, raster_width=16), 7, 256, 32)
+    assert torch.equal(enc.net.pos_emb.emb.weight.data, table)
+    with pytest.raises(UserError, match="raster_width needs model.decoder.abs_positions"):
+        IdeaDecoder(DecoderConfig(dim=64, raster_width=16), 7, 32, SpecialIds(0, 1, 2))

@@ -1,7 +1,8 @@
 """Can the video tokenizer's encoder (configs/tokenizer/video.yaml's size) learn where the squares are when asked
 directly? The encoder and a linear head trained for 400 steps (batch 32) to regress each colour's top-left corner
 from the pixels of 5,000 frames, scored on 1,000 others: the fraction of present colours placed exactly and within
-1 pixel. Arguments: the pooling (mean, attention or flatten), 1 for learned absolute positions, and q to put
+1 pixel. Arguments: the pooling (mean, attention or flatten), 1 for learned absolute positions (2d: the same table
+started from 2D sinusoids, x and y apart, instead of random vectors), and q to put
 video.yaml's quantizer (8 levels of FSQ 1000, matryoshka, level dropout 0.1) between the encoder and the head (any
 other word: none); then, optionally, another FSQ codebook size per level, another level dropout and another number of
 steps.
@@ -10,6 +11,7 @@ steps.
     python experiments/results/video/supervised_positions.py mean 1 q
     python experiments/results/video/supervised_positions.py mean 1 q 65536 0.1
     python experiments/results/video/supervised_positions.py mean 1 q 1000 0.1 2000
+    python experiments/results/video/supervised_positions.py mean 2d q
 """
 
 import sys
@@ -40,7 +42,7 @@ def corner(f):
 
 y, pm = corner(v)
 x = torch.tensor(v + 3)
-pool, absp = sys.argv[1], sys.argv[2] == "1"
+pool, absp = sys.argv[1], sys.argv[2] in ("1", "2d")
 size = int(sys.argv[4]) if len(sys.argv) > 4 else 1000
 dropout = float(sys.argv[5]) if len(sys.argv) > 5 else 0.1
 steps = int(sys.argv[6]) if len(sys.argv) > 6 else 400
@@ -55,6 +57,10 @@ quantizer = MultiLevelQuantizer(
     )
 )
 enc = IdeaEncoder(EncoderConfig(dim=64, heads=4, dim_head=16, pool=pool, abs_positions=absp), 7, 257, quantizer.dim)
+if sys.argv[2] == "2d":
+    from hiertok.layers import raster_positions
+
+    raster_positions(enc.net.pos_emb.emb.weight, width=16)
 head = nn.Linear(quantizer.dim, 6)
 QUANTIZED = len(sys.argv) > 3 and sys.argv[3] == "q"
 
