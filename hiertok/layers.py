@@ -98,7 +98,7 @@ def raster_positions(table: Tensor, width: int) -> None:
     n, d = table.shape
     quarter = d // 4
     if quarter == 0:
-        raise UserError(f"raster positions need a width of at least 4, got {d}")
+        raise UserError(f"raster positions need a model at least 4 wide, got {d}")
     pos = torch.arange(n, dtype=torch.float32)
     periods = torch.logspace(1.0, float(torch.log2(torch.tensor(2.0 * width))), quarter, base=2.0)  # 2 .. 2 width
     freq = 2 * torch.pi / periods
