@@ -23,7 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.ablation import Cell, write_table
+from harness.ablation import RULE, Cell, write_table
 from harness.ablation_cli import add_grid_arguments, budget_from_args, run_and_report
 from harness.ablation_plots import bpb_bars, line_plot, utilization_plot
 
@@ -45,6 +45,18 @@ COLUMNS = [
     "bpb_hier_codes",
     "bpb_hier_tokens",
     "tokenizer_seconds",
+    "steps",
+    "trained",
+]
+PIXEL_COLUMNS = [  # --tokenizer-only on video runs: reconstruction of frames
+    "cell",
+    "exact_match_k1",
+    "exact_match_full",
+    "pixel_accuracy_full",
+    "objects_right_full",
+    "tokenizer_seconds",
+    "steps",
+    "trained",
 ]
 
 
@@ -102,6 +114,17 @@ def plot(rows: list[dict], out: Path) -> None:
     group = ["kind", "hierarchy"]
     line_plot(rows, "code_bits", "exact_match_full", group, out / "exact_match_vs_bits.png", "Reconstruction")
     for r in rows:
+        r["layout_series"] = f"{r['kind']} {r['hierarchy']} L={r['levels']}"
+    line_plot(
+        rows,
+        "codebook_size",
+        "exact_match_full",
+        ["layout_series"],
+        out / "exact_match_vs_codebook_size.png",
+        "Reconstruction at full depth",
+        logx=True,
+    )
+    for r in rows:
         r["series"] = f"{r['kind']} {r['hierarchy']} L={r['levels']}"
     line_plot(
         rows,
@@ -131,11 +154,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # Codes trained for reconstruction alone, so that the quantizer is what varies (experiments/ablate_losses.py
     # varies the losses); a config's next-idea loss is also 1.8x slower per step.
-    budget, base = budget_from_args(args, CONFIGS, TINY_STEPS, ["model.loss.next_idea_weight=0"])
+    try:
+        budget, base = budget_from_args(args, CONFIGS, TINY_STEPS, ["model.loss.next_idea_weight=0"])
+    except UserError as e:
+        print(f"ablate_codebooks: error: {e}", file=sys.stderr)
+        return 2
 
     def report(rows: list[dict], out: Path) -> None:
-        rows.sort(key=lambda r: (r["kind"], r["hierarchy"], r["code_bits"]))
-        write_table(rows, COLUMNS, out / "results.csv", out / "results.md", f"Codebook ablation ({base} configs)")
+        rows.sort(key=lambda r: (r["kind"], r["hierarchy"], r["levels"], r["codebook_size"]))
+        columns = PIXEL_COLUMNS if base == "video" else COLUMNS
+        title = f"Codebook ablation ({base} configs, {args.seeds} seed{'s' if args.seeds > 1 else ''})"
+        write_table(rows, columns, out / "results.csv", out / "results.md", title, RULE)
         plot(rows, out)
 
     return run_and_report("ablate_codebooks", cells, args, budget, report)

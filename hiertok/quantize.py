@@ -51,6 +51,10 @@ class QuantizerConfig:
     # Codes per level, coarse to fine; the last entry repeats for the remaining levels. A small first
     # codebook keeps level 1 a coarse gist that a planner can predict (experiments/README.md: "Tiny").
     codebook_sizes: list[int] = field(default_factory=lambda: [256, 1000])
+    # FSQ's values per dimension, the same for every level, instead of the table's for each codebook size (the
+    # codebook sizes must then be their product): e.g. [16, 16, 4], 1,024 codes whose first two dimensions can
+    # each hold a coordinate of a 16-pixel frame. Empty: FSQ_LEVELS of each codebook size.
+    fsq_levels: list[int] = field(default_factory=list)
     level_dim: int = 0  # matryoshka slice width per level; 0 = the quantizer's natural width
     residual_dim: int = 64  # idea-vector width in residual mode
     level_dropout: float = 0.3  # fraction of training samples (matryoshka) / batches (residual) cut to a prefix
@@ -113,8 +117,16 @@ def validate(cfg: QuantizerConfig) -> list[int]:
     sizes += sizes[-1:] * (cfg.levels - len(sizes))  # the last size repeats for the remaining levels
     if cfg.hierarchy == "residual" and len(set(sizes)) > 1:
         raise UserError("residual hierarchy shares one codebook size across levels; give a single size")
+    if cfg.fsq_levels:
+        if cfg.kind != "fsq" or min(cfg.fsq_levels) < 2:
+            raise UserError(f"quantizer.fsq_levels needs kind fsq and values >= 2, got {list(cfg.fsq_levels)}")
+        if set(sizes) != {math.prod(cfg.fsq_levels)}:
+            raise UserError(
+                f"quantizer.codebook_sizes must be [{math.prod(cfg.fsq_levels)}] (the product of quantizer.fsq_levels "
+                f"{list(cfg.fsq_levels)}), got {list(cfg.codebook_sizes)}"
+            )
     for s in sizes:
-        if cfg.kind == "fsq" and s not in FSQ_LEVELS:
+        if cfg.kind == "fsq" and not cfg.fsq_levels and s not in FSQ_LEVELS:
             raise UserError(f"FSQ codebook size {s} not supported; choose one of {sorted(FSQ_LEVELS)}")
         if cfg.kind == "lfq" and (s < 2 or s & (s - 1)):
             raise UserError(f"LFQ codebook size must be a power of 2, got {s}")
@@ -138,9 +150,15 @@ def actual_codebook_size(kind: str, nominal: int) -> int:
     return math.prod(FSQ_LEVELS[nominal]) if kind == "fsq" else nominal
 
 
-def _natural_dim(kind: str, size: int) -> int:
+def fsq_levels_of(cfg: QuantizerConfig, size: int) -> list[int]:
+    """FSQ's values per dimension for a level of nominal codebook size `size`: `cfg.fsq_levels`, or the table's."""
+    return list(cfg.fsq_levels) or FSQ_LEVELS[size]
+
+
+def _natural_dim(cfg: QuantizerConfig, size: int) -> int:
+    kind = cfg.kind
     if kind == "fsq":
-        return len(FSQ_LEVELS[size])
+        return len(fsq_levels_of(cfg, size))
     if kind == "lfq":
         return int(math.log2(size))
     return 16
@@ -154,15 +172,18 @@ class MultiLevelQuantizer(nn.Module):
         nominal = validate(cfg)
         self.cfg = cfg
         self.levels = cfg.levels
-        self.codebook_sizes = [actual_codebook_size(cfg.kind, s) for s in nominal]
+        fsq = cfg.kind == "fsq"
+        self.codebook_sizes = [math.prod(fsq_levels_of(self.cfg, s)) if fsq else s for s in nominal]
         if cfg.hierarchy == "matryoshka":
-            self.level_dims = [cfg.level_dim or _natural_dim(cfg.kind, s) for s in nominal]
+            self.level_dims = [cfg.level_dim or _natural_dim(cfg, s) for s in nominal]
             self.dim = sum(self.level_dims)
             self.quantizers = nn.ModuleList(self._single(d, s) for d, s in zip(self.level_dims, nominal))
             # Equal FSQ levels run as one FSQ with L codebooks: same math, one call instead of L.
             self.fused = None
             if cfg.kind == "fsq" and len(set(nominal)) == 1 and not cfg.level_dim:
-                self.fused = FSQ(levels=FSQ_LEVELS[nominal[0]], num_codebooks=cfg.levels, keep_num_codebooks_dim=True)
+                self.fused = FSQ(
+                    levels=fsq_levels_of(self.cfg, nominal[0]), num_codebooks=cfg.levels, keep_num_codebooks_dim=True
+                )
             # What a decoder sees for a level it was not given (prefix decoding, nested dropout).
             self.absent = nn.Parameter(torch.zeros(self.dim))
         else:
@@ -173,7 +194,7 @@ class MultiLevelQuantizer(nn.Module):
     def _single(self, dim: int, size: int) -> nn.Module:
         c = self.cfg
         if c.kind == "fsq":
-            return FSQ(levels=FSQ_LEVELS[size], dim=dim)
+            return FSQ(levels=fsq_levels_of(self.cfg, size), dim=dim)
         if c.kind == "lfq":
             return LFQ(dim=dim, codebook_size=size, entropy_loss_weight=c.lfq_entropy_weight)
         return VectorQuantize(
@@ -189,7 +210,7 @@ class MultiLevelQuantizer(nn.Module):
         c = self.cfg
         common = dict(dim=c.residual_dim, num_quantizers=c.levels, quantize_dropout=c.levels > 1)
         if c.kind == "fsq":
-            return ResidualFSQ(levels=FSQ_LEVELS[size], **common)
+            return ResidualFSQ(levels=fsq_levels_of(self.cfg, size), **common)
         if c.kind == "lfq":
             return ResidualLFQ(codebook_size=size, entropy_loss_weight=c.lfq_entropy_weight, **common)
         return ResidualVQ(

@@ -1,6 +1,7 @@
 """The ablation harness: cells train through the CLI, finished cells are skipped, interrupted ones resume,
 and the experiment scripts write their tables and plots."""
 
+import argparse
 import dataclasses
 import importlib.util
 import json
@@ -9,7 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from experiments.harness.ablation import Budget, Cell, run_cell, run_grid, train_stage, write_table
+from experiments.harness.ablation import (
+    RULE,
+    Budget,
+    Cell,
+    run_cell,
+    run_grid,
+    train_stage,
+    trained_rule,
+    with_seeds,
+    write_table,
+)
+from experiments.harness.ablation_cli import run_and_report
+from experiments.harness.seeds import aggregate
 from tests.conftest import PLANNER_TOY, TOY
 
 from .cli_errors import error_line
@@ -138,3 +151,59 @@ def test_tinystories_seeds_redoes_an_evaluation_of_another_candidate_count(tmp_p
     calls.clear()
     seeds.run_seed(0, tmp_path, [], [], prompts=0, candidates=4)  # no generations asked: the last ones are read
     assert calls == []
+
+
+def test_seeds_name_cells_and_train_each_stage_with_its_seed():
+    cells = with_seeds([Cell("fsq", ["a=1"], {"kind": "fsq"}, ["b=2"])], 2)
+    assert [c.name for c in cells] == ["fsq-s0", "fsq-s1"]
+    assert cells[1].tokenizer_overrides == ["a=1", "train.seed=1"] and cells[1].planner_overrides == [
+        "b=2",
+        "train.seed=1",
+    ]
+    assert cells[1].labels == {"kind": "fsq", "base_cell": "fsq", "seed": 1}
+    with pytest.raises(ValueError, match="--seeds"):
+        with_seeds(cells, 0)
+
+
+def test_aggregate_gives_mean_and_sample_sd_per_cell():
+    rows = [
+        {"cell": "a-s0", "base_cell": "a", "seed": 0, "kind": "fsq", "x": 1.0, "trained": True},
+        {"cell": "a-s1", "base_cell": "a", "seed": 1, "kind": "fsq", "x": 3.0, "trained": False},
+        {"cell": "b-s0", "base_cell": "b", "seed": 0, "kind": "vq", "x": None, "trained": None},
+    ]
+    a, b = aggregate(rows, ["x"])
+    assert a["cell"] == "a" and a["kind"] == "fsq" and a["seeds"] == 2 and a["trained"] == "1/2"
+    assert a["x"] == 2.0 and a["x_sd"] == pytest.approx(2**0.5)
+    assert b["x"] is None and b["trained"] == "0/1" and "seed" not in a
+
+
+def test_trained_rule_reads_the_last_fifth_of_held_out_checks(tmp_path):
+    def write(losses):
+        lines = [json.dumps({"step": 20 * (i + 1), "split": "eval", "recon": v}) for i, v in enumerate(losses)]
+        (tmp_path / "metrics.jsonl").write_text("\n".join([json.dumps({"step": 5, "split": "train"}), *lines]) + "\n")
+        return trained_rule(tmp_path)
+
+    still_falling = write([2.0, 1.5, 1.2, 1.0, 0.9])  # 0.9 against 1.0 at step 80 of 100: 10% gain
+    assert still_falling == {"steps": 100, "last_fifth_gain": pytest.approx(0.1), "trained": False}
+    assert write([2.0, 1.5, 1.2, 1.0, 0.995])["trained"] is True
+    assert write([1.0])["trained"] is None  # no check before the last fifth: no verdict
+
+
+def test_tokenizer_only_grid_over_seeds_reports_mean_and_sd(tmp_path):
+    budget = dataclasses.replace(_budget(), planner=False, planner_overrides=[])
+    cells = [Cell("fsq", ["model.quantizer.levels=2", "model.quantizer.codebook_sizes=[64]"], {"kind": "fsq"})]
+    args = argparse.Namespace(out=str(tmp_path / "out"), runs=str(tmp_path / "runs"), seeds=2)
+    seen = []
+
+    def report(rows, out):
+        seen.extend(rows)
+        write_table(rows, ["cell", "exact_match_full", "trained"], out / "results.csv", out / "results.md", "t", RULE)
+
+    assert run_and_report("grid", cells, args, budget, report) == 0
+    assert not (tmp_path / "runs" / "fsq-s0" / "planner").exists()
+    (row,) = seen
+    assert row["seeds"] == 2 and "exact_match_full_sd" in row and row["code_bits"] > 0
+    runs = [json.loads((tmp_path / "runs" / f"fsq-s{s}" / "result.json").read_text()) for s in (0, 1)]
+    assert [r["steps"] for r in runs] == [20, 20] and all(isinstance(r["trained"], bool) for r in runs)
+    assert runs[0]["exact_match_full"] is not None and "±" in (tmp_path / "out" / "results.md").read_text()
+    assert "fsq-s1" in (tmp_path / "out" / "results_by_seed.md").read_text()

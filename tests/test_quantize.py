@@ -131,6 +131,9 @@ def test_out_of_range_codes_are_rejected():
         (dict(hierarchy="residual", codebook_sizes=[1000], prefix_dist="uniform", plan_levels=2), "plan_levels"),
         (dict(level_dropout=0.8, plan_levels=2, plan_levels_dropout=0.3), "plan_levels_dropout"),
         (dict(plan_levels_dropout=-0.1), "plan_levels_dropout"),
+        (dict(codebook_sizes=[1000], fsq_levels=[16, 16, 4]), r"must be \[1024\]"),
+        (dict(kind="vq", codebook_sizes=[1024], fsq_levels=[16, 16, 4]), "kind fsq"),
+        (dict(codebook_sizes=[16], fsq_levels=[16, 1]), "values >= 2"),
     ],
 )
 def test_invalid_configs(kw, msg):
@@ -145,4 +148,19 @@ def test_per_level_codebook_sizes_in_matryoshka():
     q.eval()
     with torch.no_grad():
         out = q(torch.randn(64, q.dim))
+    assert torch.allclose(q.decode_indices(out.indices), out.quantized, atol=1e-5)
+
+
+@pytest.mark.parametrize("hierarchy", HIERARCHIES)
+def test_fsq_levels_set_every_levels_dimensions(hierarchy):
+    cfg = QuantizerConfig(levels=3, codebook_sizes=[1024], fsq_levels=[16, 16, 4], hierarchy=hierarchy)
+    cfg.prefix_dist = "uniform"
+    q = MultiLevelQuantizer(cfg)
+    assert q.codebook_sizes == [1024] * 3
+    if hierarchy == "matryoshka":
+        assert q.level_dims == [3, 3, 3]
+    q.eval()
+    with torch.no_grad():
+        out = q(torch.randn(512, q.dim) * 3)
+    assert int(out.indices.max()) < 1024 and int(out.indices.max()) >= 1000  # beyond the table's 1000 codes
     assert torch.allclose(q.decode_indices(out.indices), out.quantized, atol=1e-5)

@@ -49,12 +49,65 @@ class Budget:
     baseline: str | None = None  # a flat LM run whose continuations of the same prompts are scored beside
     tokenizer_overrides: list[str] = field(default_factory=list)  # for every cell, before the cell's own
     planner_overrides: list[str] = field(default_factory=list)
+    planner: bool = True  # False: a cell is its tokenizer alone, scored on reconstruction (the pixel grid)
+
+
+# The budget rule a cell's table states: a tokenizer counts as trained when its held-out reconstruction loss fell
+# by less than this fraction over the last TRAINED_SPAN of its steps (held-out checks every fifth of the steps).
+TRAINED_GAIN, TRAINED_SPAN = 0.01, 0.2
+RULE = (
+    f"Budget rule: a cell counts as trained when its tokenizer's held-out reconstruction loss fell by less than "
+    f"{TRAINED_GAIN:.0%} over its last {TRAINED_SPAN:.0%} of steps (`trained`: seeds that met it; `steps`: each "
+    "run's tokenizer steps). Differences inside the seeds' spread (± one sd) are not results."
+)
+
+
+def trained_rule(run_dir: Path) -> dict[str, float | int | bool | None]:
+    """A tokenizer run's steps, the relative fall of its held-out `recon` over its last TRAINED_SPAN of steps
+    (from the last check at or before that point to the final one) and whether that is under TRAINED_GAIN.
+
+    Returns:
+        {"steps", "last_fifth_gain", "trained"}; the gain and the verdict are None without an earlier check.
+    """
+    checks = [(m["step"], m["recon"]) for m in _metrics(run_dir) if m.get("split") == "eval" and "recon" in m]
+    if not checks:
+        return {"steps": None, "last_fifth_gain": None, "trained": None}
+    checks.sort()
+    last_step, last = checks[-1]
+    earlier = [(step, value) for step, value in checks if step <= (1 - TRAINED_SPAN) * last_step]
+    if not earlier or earlier[-1][1] <= 0:
+        return {"steps": last_step, "last_fifth_gain": None, "trained": None}
+    gain = (earlier[-1][1] - last) / earlier[-1][1]
+    return {"steps": last_step, "last_fifth_gain": gain, "trained": bool(gain < TRAINED_GAIN)}
+
+
+def _metrics(run_dir: Path) -> list[dict]:
+    path = run_dir / METRICS_FILE
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def with_seeds(cells: list[Cell], seeds: int) -> list[Cell]:
+    """Each cell once per seed 0..seeds-1: named <cell>-s<seed>, both stages trained with train.seed=<seed>, labelled
+    with its `seed` and its seedless `base_cell`."""
+    if seeds < 1:
+        raise UserError(f"--seeds must be >= 1, got {seeds}")
+    return [
+        Cell(
+            f"{c.name}-s{seed}",
+            [*c.tokenizer_overrides, f"train.seed={seed}"],
+            {**c.labels, "base_cell": c.name, "seed": seed},
+            [*c.planner_overrides, f"train.seed={seed}"],
+        )
+        for c in cells
+        for seed in range(seeds)
+    ]
 
 
 def _budget_overrides(data: str | None, steps: int | None, extra: list[str]) -> list[str]:
     out = [f"data.source={data}"] if data else []
-    if steps is not None:
-        out += [f"train.max_steps={steps}", f"train.eval_every={steps}", f"train.save_every={max(1, steps // 2)}"]
+    if steps is not None:  # held-out checks every fifth of the steps: the budget rule (`trained_rule`) reads them
+        every = max(1, steps // 5)
+        out += [f"train.max_steps={steps}", f"train.eval_every={every}", f"train.save_every={max(1, steps // 2)}"]
     return out + ["train.progress=false", *extra]
 
 
@@ -120,6 +173,34 @@ def evaluate_cell(tok_dir: Path, plan_dir: Path, budget: Budget) -> dict[str, fl
     return row
 
 
+def evaluate_tokenizer(tok_dir: Path, budget: Budget) -> dict[str, float | str | None]:
+    """A tokenizer-only cell's reconstruction: exact match at level 1 and at full depth (exact frames for a video
+    run, with pixel accuracy and the objects drawn right), code bits and utilization (text)."""
+    from hiertok.evaluate import evaluate_run
+    from hiertok.video_eval import VideoTokenizerEval
+
+    tok = evaluate_run(str(tok_dir), budget.data, budget.eval_docs)
+    if isinstance(tok, VideoTokenizerEval):
+        full = max(tok.by_level)
+        return {
+            "exact_match_k1": tok.by_level[1]["exact_frame"],
+            "exact_match_full": tok.by_level[full]["exact_frame"],
+            "pixel_accuracy_full": tok.by_level[full]["pixel_accuracy"],
+            "objects_right_full": tok.by_level[full]["objects_right"],
+            "exact_match_by_prefix": json.dumps({k: v["exact_frame"] for k, v in tok.by_level.items()}),
+        }
+    levels = len(tok.utilization_by_level)
+    return {
+        "code_bits": tok.bits_per_idea_by_prefix[str(levels)],
+        "exact_match_k1": tok.exact_match_by_prefix["1"],
+        "exact_match_full": tok.exact_match_by_prefix[str(levels)],
+        "exact_match_by_prefix": json.dumps(tok.exact_match_by_prefix),
+        "token_accuracy_full": tok.token_accuracy_by_prefix[str(levels)],
+        "utilization_mean": sum(tok.utilization_by_level.values()) / levels,
+        "utilization_by_level": json.dumps(tok.utilization_by_level),
+    }
+
+
 def _check_settings(cell_dir: Path, settings: dict) -> None:
     """Record a cell's settings on first use; raise UserError if a later run asks for other ones."""
     path = cell_dir / SETTINGS_FILE
@@ -159,13 +240,15 @@ def run_cell(cell: Cell, root: Path, budget: Budget) -> dict:
         return json.loads(cached.read_text())
     state = PartialState()
     train_stage("tokenizer", budget.tokenizer_config, tok_dir, tok_over)
-    train_stage("planner", budget.planner_config, plan_dir, plan_over)
+    if budget.planner:
+        train_stage("planner", budget.planner_config, plan_dir, plan_over)
     row: dict = {"cell": cell.name, **cell.labels}
     if state.is_main_process:
         t0 = time.perf_counter()
-        row.update(evaluate_cell(tok_dir, plan_dir, budget))
+        row.update(evaluate_cell(tok_dir, plan_dir, budget) if budget.planner else evaluate_tokenizer(tok_dir, budget))
+        row.update(trained_rule(tok_dir))
         row["tokenizer_seconds"] = train_seconds(tok_dir)
-        row["planner_seconds"] = train_seconds(plan_dir)
+        row["planner_seconds"] = train_seconds(plan_dir) if budget.planner else None
         row["eval_seconds"] = round(time.perf_counter() - t0, 1)
         atomic_write_text(cached, json.dumps(row, indent=2) + "\n")
     state.wait_for_everyone()
@@ -188,8 +271,11 @@ def run_grid(cells: list[Cell], root: Path, budget: Budget) -> list[dict]:
     return rows
 
 
-def write_table(rows: list[dict], columns: list[str], csv_path: Path, md_path: Path, title: str) -> None:
-    """All columns of every row to CSV; the chosen `columns` as a markdown table (floats to 3 places)."""
+def write_table(
+    rows: list[dict], columns: list[str], csv_path: Path, md_path: Path, title: str, note: str = ""
+) -> None:
+    """All columns of every row to CSV; the chosen `columns` as a markdown table (floats to 3 places, as "mean ±
+    sd" where the row has the column's `_sd`: `harness.seeds.aggregate`), `note` under the title."""
     keys = list(dict.fromkeys(k for row in rows for k in row))
     with csv_path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=keys)
@@ -201,6 +287,11 @@ def write_table(rows: list[dict], columns: list[str], csv_path: Path, md_path: P
             return "-"
         return f"{v:.3f}" if isinstance(v, float) else str(v)
 
-    lines = [f"# {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(fmt(row.get(c)) for c in columns) + " |" for row in rows]
+    def cell(row: dict, c: str) -> str:
+        sd = row.get(f"{c}_sd")
+        return fmt(row.get(c)) if sd is None or row.get(c) is None else f"{fmt(row[c])} ± {fmt(sd)}"
+
+    lines = [f"# {title}", "", *([note, ""] if note else [])]
+    lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row, c) for c in columns) + " |" for row in rows]
     md_path.write_text("\n".join(lines) + "\n")

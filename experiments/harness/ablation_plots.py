@@ -17,7 +17,8 @@ def _usable(rows: list[dict], *keys: str) -> list[dict]:
 
 
 def line_plot(rows: list[dict], x: str, y: str, group: list[str], path: Path, title: str, logx: bool = False) -> None:
-    """One line per value of the `group` columns, points sorted by `x`.
+    """One line per value of the `group` columns, points sorted by `x`; error bars where rows have `y`'s `_sd`
+    (seed-aggregated rows, `harness.seeds.aggregate`).
 
     Args:
         rows: result rows.
@@ -27,15 +28,19 @@ def line_plot(rows: list[dict], x: str, y: str, group: list[str], path: Path, ti
         title: figure title.
         logx: logarithmic x axis (codebook sizes).
     """
-    lines: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    lines: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     for r in _usable(rows, x, y):
-        lines[" ".join(str(r[g]) for g in group)].append((float(r[x]), float(r[y])))
+        lines[" ".join(str(r[g]) for g in group)].append((float(r[x]), float(r[y]), float(r.get(f"{y}_sd") or 0.0)))
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (name, points) in enumerate(sorted(lines.items())):
         points.sort()
         k = i // 10 % 3  # the colour cycle has 10 colours: later lines change line style and marker
-        xs, ys = [p[0] for p in points], [p[1] for p in points]
-        ax.plot(xs, ys, marker="os^"[k], linestyle=("-", "--", ":")[k], label=name)
+        xs, ys, sds = ([p[i] for p in points] for i in range(3))
+        style = dict(marker="os^"[k], linestyle=("-", "--", ":")[k], label=name)
+        if any(sds):
+            ax.errorbar(xs, ys, yerr=sds, capsize=3, **style)
+        else:
+            ax.plot(xs, ys, **style)
     if logx:
         ax.set_xscale("log", base=2)
     ax.set(xlabel=x, ylabel=y, title=title)
