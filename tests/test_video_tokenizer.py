@@ -3,6 +3,7 @@ loaded, encoding videos to one idea per frame and decoding frames back."""
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from hiertok.config import DataConfig
 from hiertok.data.corpus import video_splits
 from hiertok.data.video import VideoWorld, VideoWorldConfig
 from hiertok.data.video_files import write_videos
+from hiertok.data.video_floor import distinct_frames
 from hiertok.errors import UserError
 from hiertok.tokenizer import IdeaTokenizer
 
@@ -336,3 +338,41 @@ def test_a_rollout_asks_the_search_for_exactly_its_frames(video_planner, monkeyp
     rollout(pipe, context, steps=2, sample=True, temperature=0.5, seed=4)
     assert [(s.max_ideas, s.allow_end, s.num_beams) for s in asked] == [(3, False, 2), (2, False, 1)]
     assert asked[0].temperature == 0.0 and asked[1].temperature == 0.5
+
+
+def test_compress_256_tables_pixel_and_text_runs_against_the_frame_floor(video_run, toy_run, tmp_path, capsys):
+    """experiments/compress_256.py on the toy runs: one row per k and kind, bits of k codes, floors of the world."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "compress_256", Path(__file__).parents[1] / "experiments" / "compress_256.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "c256"
+    args = [
+        "--pixels",
+        str(video_run),
+        "--text",
+        str(toy_run),
+        "--out",
+        str(out),
+        "--text-ks",
+        "1,2",
+        "--max-docs",
+        "3",
+    ]
+    assert script.main(args) == 0
+    result = json.loads((out / "results.json").read_text())
+    rows = {(r["chunk"], r["k"]): r for r in result["rows"]}
+    levels = IdeaTokenizer.from_pretrained(video_run).levels
+    assert set(rows) == {("pixels", k) for k in (1, 2, 4, 8) if k <= levels} | {("text", 1), ("text", 2)}
+    assert rows[("pixels", 2)]["bits_per_chunk"] == pytest.approx(2 * math.log2(1000))
+    assert all(0 <= r["exact_match"] <= 1 and r["runs"] == 1 for r in rows.values())
+    assert rows[("text", 2)]["bpb"] > 0 and "bpb" not in rows[("pixels", 1)]
+    assert result["floors"]["frame_alone"] == pytest.approx(math.log2(distinct_frames(WORLD)))
+    assert result["floors"]["frame_given_past"] == 0.0  # deterministic videos
+    assert (out / "compress_256.png").stat().st_size > 0 and "| pixels | 1 |" in (out / "results.md").read_text()
+    assert script.main(["--pixels", str(toy_run), "--out", str(out)]) == 2
+    assert "not a video tokenizer run" in error_line(capsys.readouterr().err, "compress_256")
+    assert script.main(["--text", str(toy_run), "--out", str(out), "--text-ks", "64"]) == 2
