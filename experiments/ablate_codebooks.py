@@ -48,6 +48,18 @@ COLUMNS = [
     "steps",
     "trained",
 ]
+RECON_COLUMNS = [  # --tokenizer-only on text: reconstruction alone
+    "cell",
+    "code_bits",
+    "exact_match_k1",
+    "exact_match_full",
+    "token_accuracy_full",
+    "utilization_mean",
+    "tokenizer_seconds",
+    "steps",
+    "last_fifth_gain",
+    "trained",
+]
 PIXEL_COLUMNS = [  # --tokenizer-only on video runs: reconstruction of frames
     "cell",
     "exact_match_k1",
@@ -56,6 +68,7 @@ PIXEL_COLUMNS = [  # --tokenizer-only on video runs: reconstruction of frames
     "objects_right_full",
     "tokenizer_seconds",
     "steps",
+    "last_fifth_gain",
     "trained",
 ]
 
@@ -110,22 +123,25 @@ def grid(kinds: list[str], hierarchies: list[str], layouts: list[str]) -> list[C
     return cells
 
 
-def plot(rows: list[dict], out: Path) -> None:
+def plot(rows: list[dict], out: Path, planner: bool = True) -> None:
     group = ["kind", "hierarchy"]
-    line_plot(rows, "code_bits", "exact_match_full", group, out / "exact_match_vs_bits.png", "Reconstruction")
+    if any(r.get("code_bits") is not None for r in rows):
+        line_plot(rows, "code_bits", "exact_match_full", group, out / "exact_match_vs_bits.png", "Reconstruction")
     for r in rows:
-        r["layout_series"] = f"{r['kind']} {r['hierarchy']} L={r['levels']}"
+        r["series"] = f"{r['kind']} {r['hierarchy']} L={r['levels']}"
     line_plot(
         rows,
         "codebook_size",
         "exact_match_full",
-        ["layout_series"],
+        ["series"],
         out / "exact_match_vs_codebook_size.png",
         "Reconstruction at full depth",
         logx=True,
     )
-    for r in rows:
-        r["series"] = f"{r['kind']} {r['hierarchy']} L={r['levels']}"
+    if any(r.get("utilization_by_level") for r in rows):
+        utilization_plot(rows, out / "utilization_by_level.png", "Code utilization per level")
+    if not planner:
+        return
     line_plot(
         rows,
         "codebook_size",
@@ -137,7 +153,6 @@ def plot(rows: list[dict], out: Path) -> None:
     )
     line_plot(rows, "code_bits", "bpb_hier", group, out / "bpb_vs_bits.png", "Total codelength (bits per byte)")
     bpb_bars(rows, out / "bpb_by_cell.png", "Total codelength by cell")
-    utilization_plot(rows, out / "utilization_by_level.png", "Code utilization per level")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,10 +177,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def report(rows: list[dict], out: Path) -> None:
         rows.sort(key=lambda r: (r["kind"], r["hierarchy"], r["levels"], r["codebook_size"]))
-        columns = PIXEL_COLUMNS if base == "video" else COLUMNS
+        columns = COLUMNS if budget.planner else PIXEL_COLUMNS if base == "video" else RECON_COLUMNS
         title = f"Codebook ablation ({base} configs, {args.seeds} seed{'s' if args.seeds > 1 else ''})"
         write_table(rows, columns, out / "results.csv", out / "results.md", title, RULE)
-        plot(rows, out)
+        plot(rows, out, budget.planner)
 
     return run_and_report("ablate_codebooks", cells, args, budget, report)
 

@@ -90,7 +90,7 @@ def run_and_report(
         return 1
     per_seed = ["cell", "seed", "steps", "last_fifth_gain", "trained", "tokenizer_seconds", "exact_match_full"]
     write_table(rows, per_seed, out / "results_by_seed.csv", out / "results_by_seed.md", f"{name}: every run", RULE)
-    labels = {key for cell in runs for key in cell.labels}
+    labels = {key for cell in runs for key in cell.labels} | {"steps"}  # a cell's seeds train as many steps
     metrics = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in labels and _numeric(rows, k)]
     report(aggregate(rows, metrics), out)
     print((out / "results.md").read_text())
