@@ -58,6 +58,7 @@ RECON_COLUMNS = [  # --tokenizer-only on text: reconstruction alone
     "tokenizer_seconds",
     "steps",
     "last_fifth_gain",
+    "last_fifth_exact_gain",
     "trained",
 ]
 PIXEL_COLUMNS = [  # --tokenizer-only on video runs: reconstruction of frames
@@ -69,6 +70,7 @@ PIXEL_COLUMNS = [  # --tokenizer-only on video runs: reconstruction of frames
     "tokenizer_seconds",
     "steps",
     "last_fifth_gain",
+    "last_fifth_exact_gain",
     "trained",
 ]
 

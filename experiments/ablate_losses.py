@@ -20,9 +20,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.ablation import Cell, write_table
+from harness.ablation import RULE, Cell, write_table
 from harness.ablation_cli import add_grid_arguments, budget_from_args, run_and_report
 from harness.ablation_plots import bpb_bars, metric_bars
+
+from hiertok.errors import UserError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TINY_STEPS = 600  # tokenizer and planner steps per cell on the tiny configs
@@ -60,6 +62,7 @@ COLUMNS = [
     "continuous_next_top1_level1",
     "continuous_next_top1_full",
     "tokenizer_seconds",
+    "trained",
 ]
 
 
@@ -74,10 +77,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ablate_losses: error: unknown cell {unknown[0]!r} (choose from {', '.join(CELLS)})", file=sys.stderr)
         return 2
     cells = [Cell(name, CELLS[name], {}) for name in args.cells.split(",")]
-    budget, base = budget_from_args(args, CONFIGS, TINY_STEPS, [*RECON_ONLY, *args.set])
+    try:
+        budget, base = budget_from_args(args, CONFIGS, TINY_STEPS, [*RECON_ONLY, *args.set])
+    except UserError as e:
+        print(f"ablate_losses: error: {e}", file=sys.stderr)
+        return 2
 
     def report(rows: list[dict], out: Path) -> None:
-        write_table(rows, COLUMNS, out / "results.csv", out / "results.md", f"Loss ablation ({base} configs)")
+        title = f"Loss ablation ({base} configs, {args.seeds} seed{'s' if args.seeds > 1 else ''})"
+        write_table(rows, COLUMNS, out / "results.csv", out / "results.md", title, RULE)
         metrics = ["exact_match_full", "event_nmi_level1", "next_top1_level1", "plan_adherence_level1"]
         shown = [m for m in metrics if any(r.get(m) is not None for r in rows)]
         metric_bars(rows, shown, out / "metrics.png", "Losses")

@@ -2,6 +2,7 @@
 and the experiment scripts write their tables and plots."""
 
 import argparse
+import csv
 import dataclasses
 import importlib.util
 import json
@@ -116,6 +117,11 @@ def test_codebook_layouts():
 def test_loss_script_rejects_unknown_cells(capsys):
     assert _script("ablate_losses").main(["--runs", "unused", "--out", "unused", "--cells", "recon,nope"]) == 2
     assert "unknown cell 'nope'" in error_line(capsys.readouterr().err, "ablate_losses")
+    missing = {"nope": "configs/tokenizer/nope.yaml", "tiny-recon": "configs/planner/tiny-recon.yaml"}
+    for name in ("ablate_losses", "ablate_codebooks"):  # a base config that does not exist, or has no planner
+        for base, path in missing.items():
+            assert _script(name).main(["--runs", "unused", "--out", "unused", "--base-configs", base]) == 2
+            assert f"no {path}" in error_line(capsys.readouterr().err, name)
 
 
 def test_tinystories_seeds_redoes_an_evaluation_of_another_candidate_count(tmp_path, monkeypatch):
@@ -179,12 +185,20 @@ def test_aggregate_gives_mean_and_sample_sd_per_cell():
 
 def test_trained_rule_reads_the_last_fifth_of_held_out_checks(tmp_path):
     def write(losses):
-        lines = [json.dumps({"step": 20 * (i + 1), "split": "eval", "recon": v}) for i, v in enumerate(losses)]
+        lines = [
+            json.dumps({"step": 20 * (i + 1), "split": "eval", "recon": v, "exact_match_k1": 0.0, "exact_match_k16": v})
+            for i, v in enumerate(losses)
+        ]
         (tmp_path / "metrics.jsonl").write_text("\n".join([json.dumps({"step": 5, "split": "train"}), *lines]) + "\n")
         return trained_rule(tmp_path)
 
     still_falling = write([2.0, 1.5, 1.2, 1.0, 0.9])  # 0.9 against 1.0 at step 80 of 100: 10% gain
-    assert still_falling == {"steps": 100, "last_fifth_gain": pytest.approx(0.1), "trained": False}
+    assert still_falling == {
+        "steps": 100,
+        "last_fifth_gain": pytest.approx(0.1),
+        "trained": False,
+        "last_fifth_exact_gain": pytest.approx(-0.1),  # exact match at full depth (k16, not k1): 0.9 - 1.0
+    }
     assert write([2.0, 1.5, 1.2, 1.0, 0.995])["trained"] is True
     assert write([1.0])["trained"] is None  # no check before the last fifth: no verdict
 
@@ -203,7 +217,8 @@ def test_tokenizer_only_grid_over_seeds_reports_mean_and_sd(tmp_path):
     assert not (tmp_path / "runs" / "fsq-s0" / "planner").exists()
     (row,) = seen
     assert row["seeds"] == 2 and "exact_match_full_sd" in row and row["code_bits"] > 0
-    runs = [json.loads((tmp_path / "runs" / f"fsq-s{s}" / "result.json").read_text()) for s in (0, 1)]
-    assert [r["steps"] for r in runs] == [20, 20] and all(isinstance(r["trained"], bool) for r in runs)
-    assert runs[0]["exact_match_full"] is not None and "±" in (tmp_path / "out" / "results.md").read_text()
-    assert "fsq-s1" in (tmp_path / "out" / "results_by_seed.md").read_text()
+    with (tmp_path / "out" / "results_by_seed.csv").open() as f:
+        runs = list(csv.DictReader(f))
+    assert [(r["cell"], r["steps"]) for r in runs] == [("fsq-s0", "20"), ("fsq-s1", "20")]
+    assert all(r["trained"] in ("True", "False") and r["exact_match_full"] for r in runs)
+    assert "±" in (tmp_path / "out" / "results.md").read_text()

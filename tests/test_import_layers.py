@@ -36,6 +36,7 @@ LAYERS: dict[str, set[str]] = {
         "hiertok.data.synthetic",
         "hiertok.data.pixels",
         "hiertok.data.video",
+        "hiertok.data.video_floor",
         "hiertok.data.video_files",
         "hiertok.video_objects",
     },

@@ -57,28 +57,36 @@ class Budget:
 TRAINED_GAIN, TRAINED_SPAN = 0.01, 0.2
 RULE = (
     f"Budget rule: a cell counts as trained when its tokenizer's held-out reconstruction loss fell by less than "
-    f"{TRAINED_GAIN:.0%} over its last {TRAINED_SPAN:.0%} of steps (`trained`: seeds that met it; `steps`: each "
+    f"{TRAINED_GAIN:.0%} over its last {TRAINED_SPAN:.0%} of steps (`trained`: seeds that met it; `last_fifth_gain`: "
+    "that fall; `last_fifth_exact_gain`: the same span's rise in held-out exact match at full depth; `steps`: each "
     "run's tokenizer steps). Differences inside the seeds' spread (± one sd) are not results."
 )
 
 
 def trained_rule(run_dir: Path) -> dict[str, float | int | bool | None]:
     """A tokenizer run's steps, the relative fall of its held-out `recon` over its last TRAINED_SPAN of steps
-    (from the last check at or before that point to the final one) and whether that is under TRAINED_GAIN.
+    (from the last check at or before that point to the final one), whether that is under TRAINED_GAIN, and the
+    same span's rise in held-out exact match at full depth (a reconstruction loss nearing 0 keeps falling by
+    large fractions while exact match levels off).
 
     Returns:
-        {"steps", "last_fifth_gain", "trained"}; the gain and the verdict are None without an earlier check.
+        {"steps", "last_fifth_gain", "trained", "last_fifth_exact_gain"}; all but the steps None without an
+        earlier check.
     """
-    checks = [(m["step"], m["recon"]) for m in _metrics(run_dir) if m.get("split") == "eval" and "recon" in m]
+    evals = [m for m in _metrics(run_dir) if m.get("split") == "eval" and "recon" in m]
+    checks = sorted(((m["step"], m) for m in evals), key=lambda check: check[0])
     if not checks:
-        return {"steps": None, "last_fifth_gain": None, "trained": None}
-    checks.sort()
+        return {"steps": None, "last_fifth_gain": None, "trained": None, "last_fifth_exact_gain": None}
     last_step, last = checks[-1]
-    earlier = [(step, value) for step, value in checks if step <= (1 - TRAINED_SPAN) * last_step]
-    if not earlier or earlier[-1][1] <= 0:
-        return {"steps": last_step, "last_fifth_gain": None, "trained": None}
-    gain = (earlier[-1][1] - last) / earlier[-1][1]
-    return {"steps": last_step, "last_fifth_gain": gain, "trained": bool(gain < TRAINED_GAIN)}
+    earlier = [m for step, m in checks if step <= (1 - TRAINED_SPAN) * last_step]
+    if not earlier or earlier[-1]["recon"] <= 0:
+        return {"steps": last_step, "last_fifth_gain": None, "trained": None, "last_fifth_exact_gain": None}
+    before = earlier[-1]
+    gain = (before["recon"] - last["recon"]) / before["recon"]
+    exact = max((k for k in last if k.startswith("exact_match_k")), key=lambda k: int(k[13:]), default=None)
+    rise = last[exact] - before[exact] if exact and exact in before else None
+    trained = bool(gain < TRAINED_GAIN)
+    return {"steps": last_step, "last_fifth_gain": gain, "trained": trained, "last_fifth_exact_gain": rise}
 
 
 def _metrics(run_dir: Path) -> list[dict]:
@@ -236,8 +244,8 @@ def run_cell(cell: Cell, root: Path, budget: Budget) -> dict:
             raise UserError(f"config file not found: {path}")
         settings["budget"][key] = Path(path).read_text() if path else None
     _check_settings(cell_dir, settings)  # a finished or half-done cell must not be reused under other settings
-    if cached.exists():
-        return json.loads(cached.read_text())
+    if cached.exists():  # the budget verdict is read again from the run's log: a rule changed later applies
+        return {**json.loads(cached.read_text()), **trained_rule(tok_dir)}
     state = PartialState()
     train_stage("tokenizer", budget.tokenizer_config, tok_dir, tok_over)
     if budget.planner:
@@ -246,13 +254,12 @@ def run_cell(cell: Cell, root: Path, budget: Budget) -> dict:
     if state.is_main_process:
         t0 = time.perf_counter()
         row.update(evaluate_cell(tok_dir, plan_dir, budget) if budget.planner else evaluate_tokenizer(tok_dir, budget))
-        row.update(trained_rule(tok_dir))
         row["tokenizer_seconds"] = train_seconds(tok_dir)
         row["planner_seconds"] = train_seconds(plan_dir) if budget.planner else None
         row["eval_seconds"] = round(time.perf_counter() - t0, 1)
         atomic_write_text(cached, json.dumps(row, indent=2) + "\n")
     state.wait_for_everyone()
-    return json.loads(cached.read_text())
+    return {**json.loads(cached.read_text()), **trained_rule(tok_dir)}
 
 
 def run_grid(cells: list[Cell], root: Path, budget: Budget) -> list[dict]:

@@ -88,7 +88,8 @@ def run_and_report(
     if not rows:
         print(f"{name}: error: no cell finished", file=sys.stderr)
         return 1
-    per_seed = ["cell", "seed", "steps", "last_fifth_gain", "trained", "tokenizer_seconds", "exact_match_full"]
+    per_seed = ["cell", "seed", "steps", "last_fifth_gain", "trained", "last_fifth_exact_gain", "exact_match_full"]
+    per_seed.append("tokenizer_seconds")
     write_table(rows, per_seed, out / "results_by_seed.csv", out / "results_by_seed.md", f"{name}: every run", RULE)
     labels = {key for cell in runs for key in cell.labels} | {"steps"}  # a cell's seeds train as many steps
     metrics = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in labels and _numeric(rows, k)]

@@ -35,7 +35,7 @@ def line_plot(rows: list[dict], x: str, y: str, group: list[str], path: Path, ti
     for i, (name, points) in enumerate(sorted(lines.items())):
         points.sort()
         k = i // 10 % 3  # the colour cycle has 10 colours: later lines change line style and marker
-        xs, ys, sds = ([p[i] for p in points] for i in range(3))
+        xs, ys, sds = ([p[j] for p in points] for j in range(3))
         style = dict(marker="os^"[k], linestyle=("-", "--", ":")[k], label=name)
         if any(sds):
             ax.errorbar(xs, ys, yerr=sds, capsize=3, **style)
@@ -84,13 +84,15 @@ def utilization_plot(rows: list[dict], path: Path, title: str) -> None:
 
 
 def metric_bars(rows: list[dict], metrics: list[str], path: Path, title: str) -> None:
-    """Grouped bars: for each cell, one bar per metric (metrics on comparable 0..1 scales)."""
+    """Grouped bars: for each cell, one bar per metric (metrics on comparable 0..1 scales), with error bars where
+    rows have the metric's `_sd` (seed-aggregated rows)."""
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(rows)), 4))
     width = 0.8 / len(metrics)
     for j, metric in enumerate(metrics):
         xs = [i + j * width for i, r in enumerate(rows) if r.get(metric) is not None]
         ys = [r[metric] for r in rows if r.get(metric) is not None]
-        ax.bar(xs, ys, width=width, label=metric)
+        sds = [r.get(f"{metric}_sd") or 0.0 for r in rows if r.get(metric) is not None]
+        ax.bar(xs, ys, width=width, label=metric, yerr=sds if any(sds) else None, capsize=2)
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(rows))], [r["cell"] for r in rows], rotation=45, ha="right")
     ax.set(title=title, ylim=(0, 1.05))
     ax.grid(axis="y", alpha=0.3)

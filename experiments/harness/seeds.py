@@ -17,7 +17,8 @@ def aggregate(rows: list[dict], metrics: list[str]) -> list[dict]:
 
     Each row keeps the cell's labels, `seeds` (how many finished), `trained` ("k/n": seeds whose tokenizer met the
     budget rule, `experiments.harness.ablation.trained_rule`), and for each metric its mean `m` and sample
-    standard deviation `m_sd` (0 for one seed; None where no seed has the metric).
+    standard deviation `m_sd` (None for one seed, which has no spread to show; m None where no seed has the
+    metric).
     """
     groups: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
@@ -34,7 +35,7 @@ def aggregate(rows: list[dict], metrics: list[str]) -> list[dict]:
                 merged[m] = merged[f"{m}_sd"] = None
                 continue
             mean = sum(values) / len(values)
-            var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
-            merged[m], merged[f"{m}_sd"] = mean, math.sqrt(var)
+            sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None
+            merged[m], merged[f"{m}_sd"] = mean, sd
         out.append(merged)
     return out
