@@ -22,12 +22,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from harness.seeds import aggregate
 
 from hiertok.data.corpus import heldout_split
 from hiertok.data.ideas import IdeaCorpus
 from hiertok.data.video_floor import frame_floor_bits, next_frame_floor_bits
 from hiertok.errors import UserError
-from hiertok.evaluate import corpus_codes, teacher_forced
+from hiertok.evaluate import corpus_codes, prefix_bits, teacher_forced
 from hiertok.tokenizer import IdeaTokenizer
 from hiertok.video_eval import eval_videos
 
@@ -41,11 +42,6 @@ def levels_kept(tok: IdeaTokenizer, ks: tuple[int, ...], run: str) -> list[int]:
     if not kept:
         raise UserError(f"{run} has {tok.levels} levels: none of k = {','.join(map(str, ks))}")
     return kept
-
-
-def code_bits(tok: IdeaTokenizer, k: int) -> float:
-    """Raw bits of an idea's first k codes."""
-    return float(sum(math.log2(s) for s in tok.codebook_sizes[:k]))
 
 
 def pixel_rows(run: str, max_docs: int | None, ks: tuple[int, ...] = PIXEL_KS) -> list[dict]:
@@ -62,7 +58,7 @@ def pixel_rows(run: str, max_docs: int | None, ks: tuple[int, ...] = PIXEL_KS) -
             {
                 "chunk": "pixels",
                 "k": k,
-                "bits_per_chunk": code_bits(tok, k),
+                "bits_per_chunk": prefix_bits(tok.codebook_sizes, k),
                 "exact_match": float((decoded == videos).all((-2, -1)).mean()),
                 "token_accuracy": float((decoded == videos).mean()),
             }
@@ -84,7 +80,7 @@ def text_rows(run: str, max_docs: int | None, ks: tuple[int, ...] = TEXT_KS) -> 
     for k in levels_kept(tok, ks, run):
         decoded = [t for doc in tok.decode_ideas(codes, levels=k) for t in doc]
         nats, accuracy = teacher_forced(tok, corpus, codes.prefix(k))
-        bits = code_bits(tok, k)
+        bits = prefix_bits(tok.codebook_sizes, k)
         rows.append(
             {
                 "chunk": "text",
@@ -100,17 +96,16 @@ def text_rows(run: str, max_docs: int | None, ks: tuple[int, ...] = TEXT_KS) -> 
 
 
 def over_seeds(per_run: list[list[dict]]) -> list[dict]:
-    """Rows of several runs of one kind -> one row per k with each figure's mean and `_sd` (sample sd)."""
+    """Rows of several runs of one kind -> one row per k with each figure's mean and `_sd` (the ablation
+    harness's `aggregate`: sample sd, None for one run) and `runs`."""
     if len({tuple(r["k"] for r in rows) for rows in per_run}) > 1:
         raise UserError("the runs of one kind decode different levels: give seeds of one config")
-    out = []
-    for rows in zip(*per_run):
-        row = {"chunk": rows[0]["chunk"], "k": rows[0]["k"], "runs": len(rows)}
-        for key in (k for k in rows[0] if k not in ("chunk", "k")):
-            values = np.array([r[key] for r in rows], dtype=float)
-            row[key] = float(values.mean())
-            row[f"{key}_sd"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-        out.append(row)
+    rows = [{**r, "cell": f"{r['chunk']}-k{r['k']}"} for run in per_run for r in run]
+    figures = [key for key in rows[0] if key not in ("cell", "chunk", "k")]
+    out = aggregate(rows, figures)
+    for row in out:
+        row["runs"] = row.pop("seeds")
+        del row["cell"]
     return out
 
 
@@ -118,7 +113,8 @@ def table(rows: list[dict], floors: dict[str, float]) -> str:
     def cell(row: dict, key: str) -> str:
         if key not in row:
             return "-"
-        return f"{row[key]:.3f} ± {row[f'{key}_sd']:.3f}" if row["runs"] > 1 else f"{row[key]:.3f}"
+        sd = row[f"{key}_sd"]
+        return f"{row[key]:.3f}" if sd is None else f"{row[key]:.3f} ± {sd:.3f}"
 
     keys = ["exact_match", "token_accuracy", "bpb"]
     lines = ["# 256 tokens -> k codes", ""]
@@ -156,7 +152,7 @@ def plot(rows: list[dict], floors: dict[str, float], path: Path) -> None:
             ax.errorbar(
                 xs,
                 [r["exact_match"] for r in mine],
-                yerr=[r["exact_match_sd"] for r in mine],
+                yerr=[r["exact_match_sd"] or 0.0 for r in mine],
                 marker=marker,
                 capsize=3,
                 label=f"{chunk} (256 {'pixels' if chunk == 'pixels' else 'BPE tokens'})",

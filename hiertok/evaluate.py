@@ -70,6 +70,11 @@ class TokenizerEval:
         return asdict(self)
 
 
+def prefix_bits(codebook_sizes: Sequence[int], k: int) -> float:
+    """Raw bits of an idea's first k codes: the sum of log2 of their codebook sizes."""
+    return float(sum(math.log2(s) for s in codebook_sizes[:k]))
+
+
 def corpus_codes(tok: IdeaTokenizer, corpus: IdeaCorpus) -> Codes:
     """Encode every idea of a corpus into a (docs, ideas, L) `Codes` grid."""
     flat = tok.encode_ideas([corpus.idea(i) for i in range(corpus.num_ideas)])
@@ -182,7 +187,7 @@ def evaluate_tokenizer(
         sim[str(k)] = float(np.mean([difflib.SequenceMatcher(None, d, t).ratio() for d, t in zip(decoded, texts)]))
         nats, acc[str(k)] = teacher_forced(tok, corpus, codes.prefix(k))
         bpb[str(k)] = nats / math.log(2) / n_bytes
-        bits[str(k)] = float(sum(math.log2(s) for s in tok.codebook_sizes[:k]))
+        bits[str(k)] = prefix_bits(tok.codebook_sizes, k)
     perm = torch.randperm(len(flat), generator=torch.Generator().manual_seed(0))
     shuffled = codes.ids.clone()
     shuffled[codes.mask] = flat[perm]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -145,20 +146,20 @@ def validate(cfg: QuantizerConfig) -> list[int]:
     return sizes
 
 
-def actual_codebook_size(kind: str, nominal: int) -> int:
+def actual_codebook_size(kind: str, nominal: int, fsq_levels: Sequence[int] = ()) -> int:
     """FSQ's implicit codebook is the product of its levels (1000 for a nominal 1024)."""
-    return math.prod(FSQ_LEVELS[nominal]) if kind == "fsq" else nominal
+    return math.prod(fsq_levels_of(nominal, fsq_levels)) if kind == "fsq" else nominal
 
 
-def fsq_levels_of(cfg: QuantizerConfig, size: int) -> list[int]:
-    """FSQ's values per dimension for a level of nominal codebook size `size`: `cfg.fsq_levels`, or the table's."""
-    return list(cfg.fsq_levels) or FSQ_LEVELS[size]
+def fsq_levels_of(size: int, fsq_levels: Sequence[int] = ()) -> list[int]:
+    """FSQ's values per dimension for a level of nominal codebook size `size`: `fsq_levels` (the config's
+    `quantizer.fsq_levels`) when given, else the table's."""
+    return list(fsq_levels) or FSQ_LEVELS[size]
 
 
-def _natural_dim(cfg: QuantizerConfig, size: int) -> int:
-    kind = cfg.kind
+def _natural_dim(kind: str, size: int, fsq_levels: Sequence[int] = ()) -> int:
     if kind == "fsq":
-        return len(fsq_levels_of(cfg, size))
+        return len(fsq_levels_of(size, fsq_levels))
     if kind == "lfq":
         return int(math.log2(size))
     return 16
@@ -172,17 +173,18 @@ class MultiLevelQuantizer(nn.Module):
         nominal = validate(cfg)
         self.cfg = cfg
         self.levels = cfg.levels
-        fsq = cfg.kind == "fsq"
-        self.codebook_sizes = [math.prod(fsq_levels_of(self.cfg, s)) if fsq else s for s in nominal]
+        self.codebook_sizes = [actual_codebook_size(cfg.kind, s, cfg.fsq_levels) for s in nominal]
         if cfg.hierarchy == "matryoshka":
-            self.level_dims = [cfg.level_dim or _natural_dim(cfg, s) for s in nominal]
+            self.level_dims = [cfg.level_dim or _natural_dim(cfg.kind, s, cfg.fsq_levels) for s in nominal]
             self.dim = sum(self.level_dims)
             self.quantizers = nn.ModuleList(self._single(d, s) for d, s in zip(self.level_dims, nominal))
             # Equal FSQ levels run as one FSQ with L codebooks: same math, one call instead of L.
             self.fused = None
             if cfg.kind == "fsq" and len(set(nominal)) == 1 and not cfg.level_dim:
                 self.fused = FSQ(
-                    levels=fsq_levels_of(self.cfg, nominal[0]), num_codebooks=cfg.levels, keep_num_codebooks_dim=True
+                    levels=fsq_levels_of(nominal[0], cfg.fsq_levels),
+                    num_codebooks=cfg.levels,
+                    keep_num_codebooks_dim=True,
                 )
             # What a decoder sees for a level it was not given (prefix decoding, nested dropout).
             self.absent = nn.Parameter(torch.zeros(self.dim))
@@ -194,7 +196,7 @@ class MultiLevelQuantizer(nn.Module):
     def _single(self, dim: int, size: int) -> nn.Module:
         c = self.cfg
         if c.kind == "fsq":
-            return FSQ(levels=fsq_levels_of(self.cfg, size), dim=dim)
+            return FSQ(levels=fsq_levels_of(size, c.fsq_levels), dim=dim)
         if c.kind == "lfq":
             return LFQ(dim=dim, codebook_size=size, entropy_loss_weight=c.lfq_entropy_weight)
         return VectorQuantize(
@@ -210,7 +212,7 @@ class MultiLevelQuantizer(nn.Module):
         c = self.cfg
         common = dict(dim=c.residual_dim, num_quantizers=c.levels, quantize_dropout=c.levels > 1)
         if c.kind == "fsq":
-            return ResidualFSQ(levels=fsq_levels_of(self.cfg, size), **common)
+            return ResidualFSQ(levels=fsq_levels_of(size, c.fsq_levels), **common)
         if c.kind == "lfq":
             return ResidualLFQ(codebook_size=size, entropy_loss_weight=c.lfq_entropy_weight, **common)
         return ResidualVQ(

@@ -4,6 +4,7 @@ loaded, encoding videos to one idea per frame and decoding frames back."""
 import dataclasses
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -344,9 +345,10 @@ def test_compress_256_tables_pixel_and_text_runs_against_the_frame_floor(video_r
     """experiments/compress_256.py on the toy runs: one row per k and kind, bits of k codes, floors of the world."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(
-        "compress_256", Path(__file__).parents[1] / "experiments" / "compress_256.py"
-    )
+    experiments = Path(__file__).parents[1] / "experiments"
+    if str(experiments) not in sys.path:  # as when run: its directory first, for `harness`
+        sys.path.insert(0, str(experiments))
+    spec = importlib.util.spec_from_file_location("compress_256", experiments / "compress_256.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     out = tmp_path / "c256"

@@ -15,10 +15,10 @@ def _number(value) -> bool:
 def aggregate(rows: list[dict], metrics: list[str]) -> list[dict]:
     """Rows of `with_seeds` cells (labelled `base_cell`) -> one row per base cell, in first-seen order.
 
-    Each row keeps the cell's labels, `seeds` (how many finished), `trained` ("k/n": seeds whose tokenizer met the
-    budget rule, `experiments.harness.ablation.trained_rule`), and for each metric its mean `m` and sample
-    standard deviation `m_sd` (None for one seed, which has no spread to show; m None where no seed has the
-    metric).
+    Each row keeps the cell's labels, `seeds` (how many finished), `trained` where the rows carry a verdict ("k/n":
+    seeds whose tokenizer met the budget rule, `experiments.harness.ablation.trained_rule`), and for each metric
+    its mean `m` and sample standard deviation `m_sd` (None for one seed, which has no spread to show; m None where
+    no seed has the metric). Rows without `base_cell` are grouped by their `cell`.
     """
     groups: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
@@ -27,8 +27,9 @@ def aggregate(rows: list[dict], metrics: list[str]) -> list[dict]:
     for name, group in groups.items():
         merged = {k: v for k, v in group[0].items() if k not in PER_SEED and k not in metrics}
         merged.update(cell=name, seeds=len(group))
-        verdicts = [r.get("trained") for r in group]
-        merged["trained"] = f"{sum(v is True for v in verdicts)}/{len(group)}"
+        if any("trained" in r for r in group):  # training runs (not evaluations of given runs)
+            verdicts = [r.get("trained") for r in group]
+            merged["trained"] = f"{sum(v is True for v in verdicts)}/{len(group)}"
         for m in metrics:
             values = [float(r[m]) for r in group if _number(r.get(m))]
             if not values:
