@@ -20,17 +20,16 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange, repeat
+from einops import repeat
 from torch import Tensor, nn
 from x_transformers import TransformerWrapper
 from x_transformers.x_transformers import LayerIntermediates
 
 from decoder.copy import CopyHead
+from decoder.story_context import ABSENT, StoryContext
 from hiertok.errors import UserError
 from hiertok.layers import rotary_layers, start_raster
-
-# How a context slot shows an earlier idea.
-ABSENT, TEXT, CODES = 0, 1, 2
+from hiertok.patches import Unpatch, check_patch, first_of_patches, patched_length
 
 
 @dataclass
@@ -61,6 +60,9 @@ class DecoderConfig:
     # carry the whole idea (a non-autoregressive decoder, for ideas of fixed size such as a frame's 256 pixels: an
     # autoregressive one draws a square from its first pixels and leaves the codes to say little of where it is).
     parallel: bool = False
+    # With `parallel`: P neighbouring tokens written from one position (hiertok/patches.py, as MegaByte's patches),
+    # each from its own linear map of the position's state: a frame as 64 strips of 4 pixels. 1: a position a token.
+    patch: int = 1
     context: int = 0  # previous ideas of the story the decoder reads (0: each idea decodes from its codes alone)
     context_text: bool = True  # show earlier ideas whose text is known by their tokens (False: never)
     context_codes: bool = False  # show earlier ideas not shown by text by their codes
@@ -109,6 +111,13 @@ class DecoderConfig:
             raise UserError(f"model.decoder.state_dim must be >= 0, got {self.state_dim}")
         if self.parallel and self.input_dropout:
             raise UserError("model.decoder.input_dropout does nothing with model.decoder.parallel (every input is PAD)")
+        check_patch(self.patch, "model.decoder")
+        if self.patch > 1 and not self.parallel:
+            raise UserError("model.decoder.patch writes several tokens a position: it needs model.decoder.parallel")
+        if self.raster_width % self.patch:
+            raise UserError(
+                f"model.decoder.raster_width ({self.raster_width}) must be a multiple of patch ({self.patch})"
+            )
         if self.context_layers < 0:
             raise UserError(f"model.decoder.context_layers must be >= 0, got {self.context_layers}")
         if self.context_layers and not self.context:
@@ -171,74 +180,6 @@ class Condition:
         return Condition(fn(self.prefix), *(None if t is None else fn(t) for t in keep))
 
 
-class StoryContext(nn.Module):
-    """Embeds each row's earlier ideas into one cross-attention sequence: tokens of ideas shown by text, one
-    vector per idea shown by codes, each tagged with its kind, its distance back and its token position."""
-
-    def __init__(self, cfg: DecoderConfig, cond_dim: int):
-        super().__init__()
-        self.to_codes = nn.Linear(cond_dim, cfg.dim) if cfg.context_codes else None
-        self.distance = nn.Parameter(torch.zeros(cfg.context, cfg.dim))
-        self.position = nn.Parameter(torch.zeros(cfg.max_len + 1, cfg.dim))
-        self.kind = nn.Parameter(torch.zeros(2, cfg.dim))  # TEXT, CODES
-        nn.init.normal_(self.distance, std=0.02)
-        nn.init.normal_(self.position, std=0.02)
-        nn.init.normal_(self.kind, std=0.02)
-        self.encoder = None
-        if cfg.context_layers:  # bidirectional over each row's packed context: the receiver has all of it
-            self.encoder = rotary_layers(
-                causal=False, dim=cfg.dim, depth=cfg.context_layers, heads=cfg.heads, dim_head=cfg.dim_head
-            )
-
-    def forward(
-        self, kinds: Tensor, tokens: Tensor, mask: Tensor, codes: Tensor | None, token_emb: nn.Module
-    ) -> tuple[Tensor, Tensor]:
-        """The context sequence of a batch.
-
-        Args:
-            kinds: (B, C) ABSENT / TEXT / CODES per earlier idea, nearest first.
-            tokens: (B, C, T) token ids of the earlier ideas (read where TEXT).
-            mask: (B, C, T) True at their real tokens.
-            codes: (B, C, D) their code vectors (read where CODES), or None.
-            token_emb: the decoder's own token embedding (a copied name is the same vector); passed, not held,
-                so that the shared table is saved once.
-
-        Returns:
-            context (B, S, W), its mask (B, S) and token ids (B, S; -1 at code vectors and padding): the shown
-            tokens and code vectors of each row, packed.
-        """
-        c, t = tokens.shape[1:]
-        text_mask = rearrange(mask & (kinds == TEXT)[..., None], "b c t -> b (c t)")
-        # Pack before embedding: each earlier idea is padded to the longest, and neither the embedding nor
-        # cross-attention need pay for that padding.
-        order, text_mask = _packed_order(text_mask)
-        ids = rearrange(tokens, "b c t -> b (c t)").gather(1, order).masked_fill(~text_mask, -1)
-        slot = torch.arange(c * t, device=tokens.device)
-        at = (slot % t).clamp(max=len(self.position) - 1)[order]  # longer ideas share the last position
-        text = token_emb(ids.clamp(min=0)) + self.position[at] + self.distance[(slot // t)[order]] + self.kind[0]
-        if self.to_codes is None or codes is None:
-            return self._encode(text, text_mask), text_mask, ids
-        shown = self.to_codes(codes) + self.distance[:c] + self.kind[1]
-        seq, seq_mask = torch.cat([text, shown], dim=1), torch.cat([text_mask, kinds == CODES], dim=1)
-        order, seq_mask = _packed_order(seq_mask)
-        ids = torch.cat([ids, torch.full_like(kinds, -1)], dim=1).gather(1, order)
-        return self._encode(seq.gather(1, order[..., None].expand(-1, -1, seq.shape[-1])), seq_mask), seq_mask, ids
-
-    def _encode(self, seq: Tensor, mask: Tensor) -> Tensor:
-        """(B, S, W) packed context -> the same, each position having read the row's others (`context_layers`)."""
-        if self.encoder is None:
-            return seq
-        return self.encoder(seq, mask=mask).masked_fill(~mask[..., None], 0.0)  # a row with no context stays finite
-
-
-def _packed_order(mask: Tensor) -> tuple[Tensor, Tensor]:
-    """The positions (B, S') that move each row's real positions to its front (in order), S' the longest row's
-    count, and the packed mask (B, S')."""
-    order = torch.sort((~mask).to(torch.uint8), dim=1, stable=True).indices
-    order = order[:, : max(1, int(mask.sum(1).max()))]
-    return order, mask.gather(1, order)
-
-
 class IdeaDecoder(nn.Module):
     """Code vector (+ story context) -> autoregressive token logits."""
 
@@ -256,7 +197,7 @@ class IdeaDecoder(nn.Module):
         self.special = special
         self.net = TransformerWrapper(
             num_tokens=vocab_size,
-            max_seq_len=cfg.max_len + 1,
+            max_seq_len=patched_length(cfg.max_len + 1, cfg.patch),
             use_abs_pos_emb=cfg.abs_positions,
             emb_dropout=cfg.dropout,
             attn_layers=rotary_layers(
@@ -270,7 +211,9 @@ class IdeaDecoder(nn.Module):
                 abs_positions=cfg.abs_positions,
             ),
         )
-        start_raster(self.net, cfg.abs_positions, cfg.raster_width, "model.decoder")  # position t writes pixel t
+        # position t writes pixel t (patch t the pixels of a raster P times narrower)
+        start_raster(self.net, cfg.abs_positions, cfg.raster_width // cfg.patch, "model.decoder")
+        self.unpatch = Unpatch(cfg.dim, cfg.patch) if cfg.patch > 1 else None
         self.to_prefix = nn.Linear(cond_dim, cfg.dim)
         self.slot = nn.Parameter(torch.zeros(1, cfg.dim))  # marks the prefix position
         self.story = StoryContext(cfg, cond_dim) if cfg.context else None
@@ -375,6 +318,9 @@ class IdeaDecoder(nn.Module):
     ) -> tuple[Tensor, LayerIntermediates]:
         """The final hidden states (B, T, W) of the token positions (the prefix cut off), and the new cache."""
         kw = {} if cond.context is None else {"context": cond.context, "context_mask": cond.context_mask}
+        length = tokens.shape[1]
+        if self.unpatch is not None:  # parallel: the inputs are BOS then PAD, so a patch's first id is all it has
+            tokens = first_of_patches(tokens, self.unpatch.patch)
         if self.cfg.code_every_token and cond.prefix.shape[1]:
             kw["sum_embeds"] = cond.prefix[:, :1].expand(-1, tokens.shape[1], -1)  # cut to the new tokens with a cache
         hidden, inter = self.net(
@@ -382,6 +328,8 @@ class IdeaDecoder(nn.Module):
         )
         if cache is None:
             hidden = hidden[:, cond.prefix.shape[1] :]
+        if self.unpatch is not None:
+            hidden = self.unpatch(hidden)[:, :length]
         return hidden, inter
 
     def drop_inputs(self, inp: Tensor) -> Tensor:

@@ -18,7 +18,8 @@ import torch
 from einops import rearrange, repeat
 from torch import Tensor, nn
 
-from decoder.model import ABSENT, CODES, TEXT, Condition, DecoderConfig, IdeaDecoder, SpecialIds
+from decoder.model import Condition, DecoderConfig, IdeaDecoder, SpecialIds
+from decoder.story_context import ABSENT, CODES, TEXT
 from hiertok.data.ideas import IdeaBatch
 from hiertok.detail_noise import copyable_partners, swap_details
 from hiertok.encoder import EncoderConfig, IdeaEncoder

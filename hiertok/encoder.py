@@ -20,6 +20,7 @@ from x_transformers import TransformerWrapper
 
 from hiertok.errors import UserError
 from hiertok.layers import rotary_layers, start_raster
+from hiertok.patches import PatchEmbed, check_patch, first_of_patches, patch_mask, patched_length
 
 
 @dataclass
@@ -41,6 +42,9 @@ class EncoderConfig:
     # Set Transformer's pooling does), or "flatten" (the states of all max_len positions, padding as zeros,
     # concatenated and mapped by one linear layer): a frame's few square pixels vanish in a mean over its 256 pixels.
     pool: str = "mean"
+    # Tokens merged into one position before the stack (hiertok/patches.py, as MegaByte's patches): a frame's 256
+    # pixels attend as 64 strips of 4, P^2 times cheaper attention. 1: a position a token.
+    patch: int = 1
 
 
 POOLS = ("mean", "attention", "flatten")
@@ -59,9 +63,14 @@ class IdeaEncoder(nn.Module):
             idea_dim: width D of the idea vector the quantizer receives.
         """
         super().__init__()
+        check_patch(cfg.patch, "model.encoder")
+        if cfg.raster_width % cfg.patch:
+            raise UserError(
+                f"model.encoder.raster_width ({cfg.raster_width}) must be a multiple of patch ({cfg.patch})"
+            )
         self.net = TransformerWrapper(
             num_tokens=vocab_size,
-            max_seq_len=max_len,
+            max_seq_len=patched_length(max_len, cfg.patch),
             use_abs_pos_emb=cfg.abs_positions,
             return_only_embed=True,
             emb_dropout=cfg.dropout,
@@ -78,13 +87,15 @@ class IdeaEncoder(nn.Module):
         # LayerNorm keeps the idea vector in the quantizers' working range: unnormalised outputs drift into
         # FSQ's saturated tanh, where codes stick to the codebook corners and gradients vanish.
         self.to_idea = nn.Sequential(nn.Linear(cfg.dim, idea_dim), nn.LayerNorm(idea_dim))
-        start_raster(self.net, cfg.abs_positions, cfg.raster_width, "model.encoder")
+        # A patch of a raster's row is a pixel of a raster P times narrower.
+        start_raster(self.net, cfg.abs_positions, cfg.raster_width // cfg.patch, "model.encoder")
+        self.to_patches = PatchEmbed(cfg.dim, cfg.patch) if cfg.patch > 1 else None
         if cfg.pool not in POOLS:
             raise UserError(f"model.encoder.pool must be one of {POOLS}, got {cfg.pool!r}")
         self.pool_query = self.pool_attention = self.pool_flat = None
-        self.max_len = max_len
+        self.max_len = patched_length(max_len, cfg.patch)  # positions of the stack
         if cfg.pool == "flatten":
-            self.pool_flat = nn.Linear(max_len * cfg.dim, cfg.dim)
+            self.pool_flat = nn.Linear(self.max_len * cfg.dim, cfg.dim)
         if cfg.pool == "attention":
             self.pool_query = nn.Parameter(torch.randn(1, 1, cfg.dim) * 0.02)
             self.pool_attention = nn.MultiheadAttention(cfg.dim, cfg.heads, batch_first=True)
@@ -106,8 +117,14 @@ class IdeaEncoder(nn.Module):
         Returns:
             (B, D) idea vectors.
         """
-        replace = None if soft_embeddings is None else (lambda _: soft_embeddings.to(self.token_embedding.weight.dtype))
-        hidden = self.net(tokens, mask=mask, transform_token_embeds=replace)  # (B, T, W)
+        dtype = self.token_embedding.weight.dtype
+        replace = None if soft_embeddings is None else (lambda _: soft_embeddings.to(dtype))
+        if self.to_patches is not None:  # the wrapper runs on each patch's first id, its embeddings replaced
+            embeds = self.net.token_emb(tokens) if soft_embeddings is None else soft_embeddings.to(dtype)
+            patches, size = self.to_patches(embeds, mask), self.to_patches.patch
+            tokens, mask = first_of_patches(tokens, size), patch_mask(mask, size)
+            replace = lambda _: patches  # noqa: E731
+        hidden = self.net(tokens, mask=mask, transform_token_embeds=replace)  # (B, T, W), T in patches with `patch`
         if self.pool_attention is not None:
             query = self.pool_query.expand(hidden.shape[0], -1, -1).to(hidden.dtype)
             pooled, _ = self.pool_attention(query, hidden, hidden, key_padding_mask=~mask, need_weights=False)

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from decoder.generate import GenerationConfig, generate
-from decoder.model import TEXT, Condition, DecoderConfig, IdeaDecoder, SpecialIds
+from decoder.model import Condition, DecoderConfig, IdeaDecoder, SpecialIds
+from decoder.story_context import TEXT
 from hiertok.errors import UserError
 from hiertok.sampling import filter_logits
 
@@ -309,12 +310,15 @@ def test_code_every_token_reaches_every_input_and_the_cache_still_holds():
         assert out.tokens == uncached_greedy(every, cond, 12)
 
 
-def test_a_parallel_decoder_writes_every_token_from_the_code_alone_in_one_pass():
+@pytest.mark.parametrize("patch", [1, 3])
+def test_a_parallel_decoder_writes_every_token_from_the_code_alone_in_one_pass(patch: int):
     """`parallel`: the teacher-forced inputs after BOS are PAD, so no position reads the tokens before it; decoding
     is one forward pass whose per-position argmax, cut at the first EOS, is what the teacher-forced scores predict,
-    with their log-probability; a budget-long idea ends at the last position; beams decode greedily."""
+    with their log-probability; a budget-long idea ends at the last position; beams decode greedily. With `patch`,
+    3 tokens come from each position (11 inputs: 4 positions, the last one's extra tokens cut)."""
     torch.manual_seed(4)
-    d = IdeaDecoder(DecoderConfig(dim=32, depth=2, heads=2, parallel=True, abs_positions=True), 40, 8, SPECIAL).eval()
+    cfg = DecoderConfig(dim=32, depth=2, heads=2, parallel=True, abs_positions=True, patch=patch)
+    d = IdeaDecoder(cfg, 40, 8, SPECIAL).eval()
     inp, target, _ = d.teacher_forcing(torch.tensor([[5, 6, 7], [8, 0, 0]]), torch.tensor([[1, 1, 1], [1, 0, 0]]) > 0)
     assert inp.tolist() == [[1, 0, 0, 0], [1, 0, 0, 0]] and target.tolist() == [[5, 6, 7, 2], [8, 2, 0, 0]]
     with torch.no_grad():  # positions far apart and EOS often the argmax: ideas of several lengths, 10 the budget
@@ -322,6 +326,7 @@ def test_a_parallel_decoder_writes_every_token_from_the_code_alone_in_one_pass()
         d.net.to_logits.weight.mul_(4)
         d.net.to_logits.bias = torch.nn.Parameter(torch.zeros(40))
         d.net.to_logits.bias[SPECIAL.eos] = 1.0
+        d.net.to_logits.bias[SPECIAL.pad] = -1e4  # trained decoders never write PAD; the check reads it as padding
     cond = d.condition(torch.randn(32, 8) * 3)
     budget = 10
     out = generate(d, cond, GenerationConfig(max_tokens=budget))
@@ -341,3 +346,17 @@ def test_a_parallel_decoder_writes_every_token_from_the_code_alone_in_one_pass()
     assert a == generate(d, cond, sampling, generator=torch.Generator().manual_seed(1)).tokens and a != out.tokens
     with pytest.raises(ValueError, match="input_dropout"):
         DecoderConfig(parallel=True, input_dropout=0.1).validate()
+    assert d.net.pos_emb.emb.weight.shape[0] == -(-(cfg.max_len + 1) // patch)  # 129 tokens in positions
+
+
+@pytest.mark.parametrize(
+    "cfg, message",
+    [
+        (DecoderConfig(patch=2), "needs model.decoder.parallel"),
+        (DecoderConfig(patch=0, parallel=True), "patch must be >= 1"),
+        (DecoderConfig(patch=4, parallel=True, abs_positions=True, raster_width=6), "multiple of patch"),
+    ],
+)
+def test_decoder_patches_that_cannot_work_are_one_line_errors(cfg: DecoderConfig, message: str):
+    with pytest.raises(UserError, match=message):
+        cfg.validate()

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from decoder.model import ABSENT, CODES, TEXT, DecoderConfig, SpecialIds
+from decoder.model import DecoderConfig, SpecialIds
+from decoder.story_context import ABSENT, CODES, TEXT
 from hiertok.autoencoder import IdeaAutoencoder, LossConfig, ModelConfig, validate_losses
 from hiertok.data.ideas import IdeaCollator, IdeaCorpus
 from hiertok.encoder import EncoderConfig, IdeaEncoder

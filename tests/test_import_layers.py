@@ -21,6 +21,7 @@ LAYERS: dict[str, set[str]] = {
         "hiertok.config",
         "hiertok.errors",
         "hiertok.layers",
+        "hiertok.patches",
         "hiertok.loop",
         "hiertok.sampling",
         "hiertok.shipped_configs",
@@ -40,7 +41,14 @@ LAYERS: dict[str, set[str]] = {
         "hiertok.data.video_files",
         "hiertok.video_objects",
     },
-    "decoder": {"decoder", "decoder.copy", "decoder.drafts", "decoder.generate", "decoder.model"},
+    "decoder": {
+        "decoder",
+        "decoder.copy",
+        "decoder.drafts",
+        "decoder.generate",
+        "decoder.model",
+        "decoder.story_context",
+    },
     "tokenizer": {
         "hiertok.autoencoder",
         "hiertok.detail_noise",
