@@ -191,7 +191,7 @@ def test_a_bare_no_for_mixed_precision_means_no():
     assert cfg.train.mixed_precision == "no"
 
 
-@pytest.mark.parametrize("choice", [{"max_docs": 0}, {"eval_docs": 0}])
+@pytest.mark.parametrize("choice", [{"max_docs": 0}, {"eval_docs": 0}, {"synthetic_docs": 0}])
 def test_a_later_stage_choosing_zero_documents_is_refused(choice):
     """A planner's or a flat LM's `data.max_docs=0` fell back to the tokenizer's setting unseen."""
     from hiertok.config import DataConfig
@@ -200,3 +200,4 @@ def test_a_later_stage_choosing_zero_documents_is_refused(choice):
     with pytest.raises(ConfigError, match=f"data.{next(iter(choice))} must be >= 1"):
         DocumentChoice(**choice).apply(DataConfig())
     assert DocumentChoice(max_docs=5).apply(DataConfig()).max_docs == 5
+    assert DocumentChoice(synthetic_docs=7).apply(DataConfig()).synthetic_docs == 7

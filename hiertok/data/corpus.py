@@ -39,10 +39,18 @@ class DocumentChoice:
     source: str | None = None  # None: the tokenizer's training source
     max_docs: int | None = None  # None: the tokenizer's setting
     eval_docs: int | None = None  # held-out documents (None: the tokenizer's setting)
+    # Documents a built-in world generates (None: the tokenizer's): a planner of a deterministic world learns its
+    # rules from many more videos than an autoencoder needs frames, and memorises a small set.
+    synthetic_docs: int | None = None
 
     def apply(self, data: DataConfig) -> DataConfig:
         """The tokenizer's data settings with this choice of documents."""
-        changes = {"source": self.source, "max_docs": self.max_docs, "eval_docs": self.eval_docs}
+        changes = {
+            "source": self.source,
+            "max_docs": self.max_docs,
+            "eval_docs": self.eval_docs,
+            "synthetic_docs": self.synthetic_docs,
+        }
         chosen = dataclasses.replace(data, **{k: v for k, v in changes.items() if v is not None})
         chosen.validate()  # max_docs=0 would fall back to the tokenizer's setting unseen
         return chosen
