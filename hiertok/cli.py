@@ -108,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", default=None, help="with --frames: write the context and the rollout to FILE.npy")
     gen.add_argument("--gif", default=None, help="with --frames: draw the context and the rollout as FILE.gif")
     gen.add_argument("--truth", default=None, help="with --gif: the true videos (whole, FILE.npy) drawn beside")
+    gen.add_argument(
+        "--goal-frame",
+        default=None,
+        help="with --frames: a goal for frame --steps, FILE.npy (H, W) or (B, H, W) (a planner of goals at a distance)",
+    )
 
     ev = sub.add_parser("eval", help="evaluate a trained stage")
     ev_sub = ev.add_subparsers(dest="stage", required=True, metavar="STAGE")
@@ -150,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ep.add_argument("--context-frames", type=int, default=4, help="a video run: rollouts start from this many frames")
     ep.add_argument("--rollout-frames", type=int, default=16, help="a video run: frames each rollout generates")
+    ep.add_argument(
+        "--goal-steps",
+        type=int,
+        default=8,
+        help="a video planner of goals at a distance: goal-conditioned rollouts toward the true frame this far ahead",
+    )
     ep.add_argument("--out", "-o", help="write the results as JSON here")
     ec = ev_sub.add_parser("codelength", help="hierarchical vs flat bits per byte on the same held-out bytes")
     ec.add_argument("--ckpt", required=True, help="planner run directory")
@@ -288,6 +299,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 parse_device(args.device),
                 args.context_frames,
                 args.rollout_frames,
+                args.goal_steps,
             )
         elif args.stage == "codelength":
             from hiertok.codelength import evaluate_codelength_run

@@ -27,6 +27,7 @@ def generate_command(args: argparse.Namespace) -> int:
         ("--out", args.out is not None),
         ("--gif", args.gif is not None),
         ("--truth", args.truth is not None),
+        ("--goal-frame", args.goal_frame is not None),
     ):
         if given:
             raise UserError(f"{flag} goes with --frames (a video run's rollout); a text prompt uses --sentences")

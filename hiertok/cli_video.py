@@ -57,7 +57,7 @@ def generate_frames(args: argparse.Namespace) -> int:
     """`hiertok generate --frames CONTEXT.npy`: the context and its rollout to `--out` (.npy); returns the exit code."""
     from hiertok.config import parse_device
     from hiertok.pipeline import Pipeline
-    from hiertok.rollout import rollout
+    from hiertok.rollout import goal_frames, rollout
     from hiertok.video_gif import write_gif
 
     for flag, given in (
@@ -87,6 +87,14 @@ def generate_frames(args: argparse.Namespace) -> int:
         raise UserError(f"{args.ckpt} was trained on text: --frames needs a planner run on video frames")
     frames = load_npy(args.frames)
     context = check_videos(frames, pipe.tokenizer.bpe, args.frames)  # (B, T, H, W); errors name the file
+    goal = None
+    if args.goal_frame is not None:
+        if pipe.planner.goal_left is None:
+            raise UserError(
+                f"--goal-frame needs a planner of goals at a distance (model.goal_distance > 0, as "
+                f"configs/planner/video-stochastic.yaml); {args.ckpt} was trained without"
+            )
+        goal = goal_frames(load_npy(args.goal_frame), len(context), pipe.tokenizer.bpe, args.goal_frame)
     truth = None
     if args.truth is not None:
         raw = load_npy(args.truth)
@@ -105,6 +113,7 @@ def generate_frames(args: argparse.Namespace) -> int:
         args.top_k,
         args.seed,
         progress=sys.stderr.isatty(),
+        goal=goal,
     )
     if args.out is not None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

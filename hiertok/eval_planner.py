@@ -269,6 +269,7 @@ def evaluate_planner_run(
     device: str | torch.device = "cpu",
     context_frames: int = 4,
     rollout_frames: int = 16,
+    goal_steps: int = 8,
 ) -> PlannerEval | VideoPlannerEval:
     """What `hiertok eval planner` runs: held-out documents of `data` (default: the planner's held-out part).
 
@@ -276,12 +277,12 @@ def evaluate_planner_run(
     `decode_passes` its `search.decode_passes` (0: until nothing changes);
     `baseline`: a flat LM run whose continuations of the same prompts are scored beside the planner's.
     A video run is scored by `hiertok.rollout.evaluate_video_planner` (rollouts of `rollout_frames` frames from
-    `context_frames`, with `beams`).
+    `context_frames`, with `beams`; toward the true frame `goal_steps` ahead for a planner of goals at a distance).
     """
     pipe = Pipeline.from_pretrained(ckpt, tokenizer=tokenizer, device=device)
     if pipe.tokenizer.is_video:
         videos = eval_videos(data_config(pipe.cfg, pipe.tokenizer), data, max_docs)
-        return evaluate_video_planner(pipe, videos, context_frames, rollout_frames, beams)
+        return evaluate_video_planner(pipe, videos, context_frames, rollout_frames, beams, goal_steps)
     if decode_candidates is not None:
         pipe.cfg.search.decode_candidates = decode_candidates
     if decode_passes is not None:

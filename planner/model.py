@@ -40,6 +40,28 @@ class PlannerModelConfig:
     depth_head_blocks: int = 2  # residual MLP blocks per level step
     dropout: float = 0.0
     tie_embeddings: bool = True  # one code embedding table for the input, the depth head and its output
+    # > 0: goals at a given distance. Training windows are cut at a goal 1..N ideas ahead, and every position is told
+    # how many ideas remain until the goal (N or more: N), so that a video's planner can be asked for frame N to be
+    # a given frame. 0: the goal is the document's final idea, at a distance nobody states (text).
+    goal_distance: int = 0
+
+
+def goal_steps_left(goal_at: Tensor, first: int, count: int) -> Tensor:
+    """How far the idea each input predicts is from the goal, as `Planner.context` reads it.
+
+    Input j (0 the start slot, j the j-th idea) predicts idea j (0-based); it is told goal_at - j + 1 (1: the idea it
+    predicts is the goal), and 0 past the goal or where there is none.
+
+    Args:
+        goal_at: (B,) the goal's index among the ideas (-1: no goal).
+        first, count: the inputs first .. first + count - 1.
+
+    Returns:
+        (B, count) long distances.
+    """
+    j = torch.arange(first, first + count, device=goal_at.device)
+    left = goal_at[:, None] - j[None] + 1
+    return torch.where((goal_at[:, None] >= 0) & (left > 0), left, 0)
 
 
 class DepthHead(nn.Module):
@@ -123,6 +145,10 @@ class Planner(nn.Module):
         self.start_emb = nn.Parameter(torch.randn(2, cfg.dim) * 0.02)  # [document start, continuation]
         self.goal_tag = nn.Parameter(torch.randn(cfg.dim) * 0.02)  # marks the goal slot's idea as a goal
         self.no_goal = nn.Parameter(torch.randn(cfg.dim) * 0.02)
+        # row 0: no goal, or past it; row d: the idea this position predicts is d - 1 ideas before the goal
+        self.goal_left = nn.Embedding(cfg.goal_distance + 1, cfg.dim) if cfg.goal_distance else None
+        if self.goal_left is not None:
+            nn.init.normal_(self.goal_left.weight, std=0.02)
         self.net = ContinuousTransformerWrapper(
             dim_in=None,
             dim_out=None,
@@ -143,7 +169,14 @@ class Planner(nn.Module):
         """(..., L) unified ids -> (..., D) idea embeddings."""
         return self.idea_norm(self.code_emb(ids).sum(-2))
 
-    def context(self, ideas: Tensor, goal: Tensor | None, goal_on: Tensor | None, cont: Tensor | None) -> Tensor:
+    def context(
+        self,
+        ideas: Tensor,
+        goal: Tensor | None,
+        goal_on: Tensor | None,
+        cont: Tensor | None,
+        left: Tensor | None = None,
+    ) -> Tensor:
         """Input embeddings [goal slot, start slot, ideas...].
 
         Args:
@@ -151,6 +184,8 @@ class Planner(nn.Module):
             goal: (B, L) unified ids of the goal idea, or None for no goal.
             goal_on: (B,) bool, False where the goal is dropped (None: all on).
             cont: (B,) bool, True where the window continues a document (None: all document starts).
+            left: (B, T + 1) with `goal_distance`: for the start slot and each idea, the distance (1..N, 0: none)
+                of the idea it predicts from the goal (`goal_steps_left`); None: none.
 
         Returns:
             (B, T + 2, D).
@@ -165,7 +200,13 @@ class Planner(nn.Module):
                 goal_slot = torch.where(goal_on[:, None], goal_slot, no_goal)
         kind = cont.long() if cont is not None else torch.zeros(b, dtype=torch.long, device=ideas.device)
         slots = torch.stack([goal_slot, self.start_emb[kind]], dim=1)
-        return torch.cat([slots, self.embed_ideas(ideas)], dim=1)
+        x = torch.cat([slots, self.embed_ideas(ideas)], dim=1)
+        return x if self.goal_left is None or left is None else x + F.pad(self.steps_left(left), (0, 0, 1, 0))
+
+    def steps_left(self, left: Tensor) -> Tensor:
+        """(...) distances to the goal (`context`'s `left`) -> (..., D) the embeddings added to the inputs; a
+        distance past N is N."""
+        return self.goal_left(left.clamp(0, self.cfg.goal_distance))
 
     def hidden(self, x: Tensor, cache: LayerIntermediates | None = None) -> tuple[Tensor, LayerIntermediates]:
         """Main transformer states for new inputs `x` (B, S, D), continuing `cache` when given."""
@@ -173,13 +214,27 @@ class Planner(nn.Module):
             x, return_embeddings=True, return_intermediates=True, cache=cache, input_not_include_cache=cache is not None
         )
 
-    def states(self, ideas: Tensor, goal: Tensor | None, goal_on: Tensor | None, cont: Tensor | None) -> Tensor:
+    def states(
+        self,
+        ideas: Tensor,
+        goal: Tensor | None,
+        goal_on: Tensor | None,
+        cont: Tensor | None,
+        left: Tensor | None = None,
+    ) -> Tensor:
         """(B, T + 1, D) states that predict idea 1..T and what follows idea T (arguments as `context`)."""
-        h, _ = self.hidden(self.context(ideas, goal, goal_on, cont))
+        h, _ = self.hidden(self.context(ideas, goal, goal_on, cont, left))
         return h[:, 1:]
 
     def forward(
-        self, ideas: Tensor, mask: Tensor, ends: Tensor, goal: Tensor, goal_on: Tensor, cont: Tensor
+        self,
+        ideas: Tensor,
+        mask: Tensor,
+        ends: Tensor,
+        goal: Tensor,
+        goal_on: Tensor,
+        cont: Tensor,
+        left: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Teacher-forced code negative log-likelihood of a batch of windows.
 
@@ -190,12 +245,13 @@ class Planner(nn.Module):
             goal: (B, L) unified ids of each document's final idea.
             goal_on: (B,) whether the goal is shown.
             cont: (B,) whether the window starts inside its document.
+            left: (B, T + 1) distances to the goal (`context`), or None.
 
         Returns:
             nll (B, T + 1, L) nats per predicted code (0 where nothing is predicted), and its mask.
         """
         b, t, levels = ideas.shape
-        h = self.states(ideas, goal, goal_on, cont)
+        h = self.states(ideas, goal, goal_on, cont, left)
         targets = torch.full((b, t + 1, levels), -1, dtype=torch.long, device=ideas.device)
         targets[:, :t] = torch.where(mask[..., None], ideas, -1)
         lengths = mask.sum(1)

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from hiertok.checks import MAX_BEAMS, MAX_IDEAS, MAX_SAMPLES, check_float, check_int, check_mass, check_temperature
 from hiertok.errors import UserError
 from hiertok.sampling import filter_logits
-from planner.model import Planner
+from planner.model import Planner, goal_steps_left
 
 NEG = float("-inf")
 
@@ -103,9 +103,21 @@ class _Rows:
         self.ideas = self.prompt[:, :0]  # (R, i, L) unified ids of planned ideas
         self.device = prompt.device
         self.idea_logprobs = torch.zeros(self.b * k, 0, device=self.device)
-        h, self.cache = planner.hidden(planner.context(self.prompt, self.goal, None, self.cont))
+        # A planner of goals at a distance is asked for the goal as the plan's last idea (max_ideas ahead).
+        self.goal_at = None
+        if goal is not None and planner.goal_left is not None:
+            at = self.prompt.shape[1] + cfg.max_ideas - 1
+            self.goal_at = torch.full((self.b * k,), at, dtype=torch.long, device=self.device)
+        h, self.cache = planner.hidden(planner.context(self.prompt, self.goal, None, self.cont, self.left(0)))
         self.h = h[:, -1]
         self.origin = torch.arange(self.b * k, device=self.device)  # row of the main cache each row descends from
+
+    def left(self, first: int, count: int | None = None) -> Tensor | None:
+        """Distances to the goal of inputs first .. (default: the start slot and every idea so far), or None."""
+        if self.goal_at is None:
+            return None
+        count = self.prompt.shape[1] + self.ideas.shape[1] + 1 - first if count is None else count
+        return goal_steps_left(self.goal_at, first, count)
 
     def reorder(self, rows: Tensor) -> None:
         self.ideas, self.idea_logprobs = self.ideas[rows], self.idea_logprobs[rows]
@@ -120,10 +132,13 @@ class _Rows:
             for inter in self.cache.attn_intermediates:
                 if inter.cached_kv is not None:
                     inter.cached_kv = tuple(kv[self.origin] for kv in inter.cached_kv)
-            h, self.cache = p.hidden(p.embed_ideas(ids[:, None]), self.cache)
+            x = p.embed_ideas(ids[:, None])
+            if self.goal_at is not None:
+                x = x + p.steps_left(self.left(self.prompt.shape[1] + self.ideas.shape[1], 1))
+            h, self.cache = p.hidden(x, self.cache)
         else:
             full = torch.cat([self.prompt, self.ideas], dim=1)
-            h, _ = p.hidden(p.context(full, self.goal, None, self.cont))
+            h, _ = p.hidden(p.context(full, self.goal, None, self.cont, self.left(0)))
         self.h, self.origin = h[:, -1], torch.arange(len(ids), device=self.device)
 
 

@@ -84,7 +84,8 @@ def train(cfg: PlannerConfig, run_dir: str | Path, resume: bool = False) -> Plan
     )
 
     def loss_fn(micro: int) -> tuple[torch.Tensor, dict[str, float]]:
-        batch = windows.batch(plan.indices(micro), vocab, cfg.goal_dropout, seed=tc.seed * 1_000_003 + micro)
+        indices, seed = plan.indices(micro), tc.seed * 1_000_003 + micro
+        batch = windows.batch(indices, vocab, cfg.goal_dropout, seed=seed, goal_distance=cfg.model.goal_distance)
         nll, mask = model(*batch.to(acc.device).args())
         loss = nll.sum() / mask.sum()
         bits_per_idea = float(nll.detach().sum()) / float(batch.mask.sum()) / math.log(2)  # END bits included

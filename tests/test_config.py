@@ -3,6 +3,7 @@
 import pytest
 
 from hiertok.config import ConfigError, load_config, split_planner_overrides, to_yaml
+from hiertok.errors import UserError
 from hiertok.tokenizer import TokenizerConfig
 
 
@@ -201,3 +202,17 @@ def test_a_later_stage_choosing_zero_documents_is_refused(choice):
         DocumentChoice(**choice).apply(DataConfig())
     assert DocumentChoice(max_docs=5).apply(DataConfig()).max_docs == 5
     assert DocumentChoice(synthetic_docs=7).apply(DataConfig()).synthetic_docs == 7
+
+
+def test_a_later_stage_changes_the_video_worlds_knobs_it_names_only():
+    """A planner's `data.video: {turn_prob: 0.1}` keeps the tokenizer's other knobs (an 8 x 8 world stays 8 x 8)."""
+    from hiertok.config import DataConfig
+    from hiertok.data.corpus import DocumentChoice
+    from hiertok.data.video import VideoWorldConfig
+
+    data = DataConfig(source="video", video=VideoWorldConfig(height=8, width=8, frames=6))
+    assert DocumentChoice(video={"turn_prob": 0.1}).apply(data).video == VideoWorldConfig(8, 8, 6, turn_prob=0.1)
+    assert DocumentChoice().apply(data).video == data.video
+    for bad, words in (({"turn": 0.1}, "Key 'turn' not in"), ({"turn_prob": "x"}, "could not be converted")):
+        with pytest.raises(UserError, match=words):
+            DocumentChoice(video=bad).apply(data)

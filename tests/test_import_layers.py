@@ -40,6 +40,7 @@ LAYERS: dict[str, set[str]] = {
         "hiertok.data.video_floor",
         "hiertok.data.video_files",
         "hiertok.video_objects",
+        "hiertok.video_moves",
     },
     "decoder": {
         "decoder",

@@ -167,10 +167,13 @@ def video_planner(video_run, tmp_path_factory):
 def test_a_planner_trains_on_a_video_runs_codes(video_run, video_planner):
     import dataclasses
 
+    from hiertok.pipeline import Pipeline
+    from planner.config import data_config
     from planner.shards import load_corpus, shard_dir_for
 
-    tok = IdeaTokenizer.from_pretrained(video_run)
-    data = tok.cfg.data
+    pipe = Pipeline.from_pretrained(video_planner)
+    tok = pipe.tokenizer
+    data = data_config(pipe.cfg, tok)  # the planner's choice of videos (a file: the same videos)
     corpus = load_corpus(shard_dir_for(video_run, data, "train"))
     assert corpus.num_docs == 26 and corpus.codes.shape == (26 * 6, tok.levels)  # 30 videos, 4 held out
     first = np.load(data.source)[4]  # the first training video

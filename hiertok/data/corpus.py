@@ -10,14 +10,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from hiertok.config import DataConfig
 from hiertok.data.pixels import PixelVocab
 from hiertok.data.sources import is_synthetic, iter_documents
 from hiertok.data.synthetic import StoryWorld
-from hiertok.data.video import COLOURS, VideoWorld
+from hiertok.data.video import COLOURS, VideoWorld, VideoWorldConfig
 from hiertok.data.video_files import read_videos
 from hiertok.errors import UserError
 
@@ -42,6 +45,9 @@ class DocumentChoice:
     # Documents a built-in world generates (None: the tokenizer's): a planner of a deterministic world learns its
     # rules from many more videos than an autoencoder needs frames, and memorises a small set.
     synthetic_docs: int | None = None
+    # Knobs of the video world that differ from the tokenizer's (the others stay), e.g. {turn_prob: 0.1}: a planner of
+    # turning squares on a tokenizer of frames drawn without turns (a frame is a frame).
+    video: dict[str, Any] | None = None
 
     def apply(self, data: DataConfig) -> DataConfig:
         """The tokenizer's data settings with this choice of documents."""
@@ -50,10 +56,19 @@ class DocumentChoice:
             "max_docs": self.max_docs,
             "eval_docs": self.eval_docs,
             "synthetic_docs": self.synthetic_docs,
+            "video": None if self.video is None else _video_knobs(data.video, self.video),
         }
         chosen = dataclasses.replace(data, **{k: v for k, v in changes.items() if v is not None})
         chosen.validate()  # max_docs=0 would fall back to the tokenizer's setting unseen
         return chosen
+
+
+def _video_knobs(world: VideoWorldConfig, changes: dict[str, Any]) -> VideoWorldConfig:
+    """The world with some knobs changed (typed as the config's), or a one-line UserError."""
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(world), changes))
+    except OmegaConfBaseException as e:
+        raise UserError(f"data.video: {str(e).splitlines()[0]}") from None
 
 
 def eval_seed(data: DataConfig) -> int:
