@@ -131,7 +131,7 @@ class IdeaEncoder(nn.Module):
             return self.to_idea(pooled[:, 0])
         if self.pool_flat is not None:
             if hidden.shape[1] > self.max_len:
-                raise UserError(f"an idea of {hidden.shape[1]} tokens is longer than this encoder's {self.max_len}")
+                raise UserError(f"an idea of {hidden.shape[1]} positions is longer than this encoder's {self.max_len}")
             states = F.pad(hidden.masked_fill(~mask[..., None], 0.0), (0, 0, 0, self.max_len - hidden.shape[1]))
             return self.to_idea(self.pool_flat(rearrange(states, "b t w -> b (t w)")))
         m = mask.unsqueeze(-1).to(hidden.dtype)
