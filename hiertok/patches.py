@@ -28,6 +28,11 @@ def patched_length(length: int, patch: int) -> int:
     return math.ceil(length / patch)
 
 
+def _padding(length: int, patch: int) -> int:
+    """Positions that pad `length` tokens to whole patches."""
+    return patched_length(length, patch) * patch - length
+
+
 def first_of_patches(ids: Tensor, patch: int) -> Tensor:
     """(B, T) token ids -> (B, ceil(T / P)): each patch's first id (what the wrapper is called with; its
     embeddings are then replaced by the patches')."""
@@ -36,8 +41,8 @@ def first_of_patches(ids: Tensor, patch: int) -> Tensor:
 
 def patch_mask(mask: Tensor, patch: int) -> Tensor:
     """(B, T) real tokens -> (B, ceil(T / P)) patches with at least one real token."""
-    pad = patched_length(mask.shape[1], patch) * patch - mask.shape[1]
-    return rearrange(F.pad(mask, (0, pad), value=False), "b (n p) -> b n p", p=patch).any(-1)
+    padded = F.pad(mask, (0, _padding(mask.shape[1], patch)), value=False)
+    return rearrange(padded, "b (n p) -> b n p", p=patch).any(-1)
 
 
 class PatchEmbed(nn.Module):
@@ -58,7 +63,7 @@ class PatchEmbed(nn.Module):
         Returns:
             (B, ceil(T / P), W) patch embeddings.
         """
-        pad = patched_length(embeds.shape[1], self.patch) * self.patch - embeds.shape[1]
+        pad = _padding(embeds.shape[1], self.patch)
         embeds = F.pad(embeds.masked_fill(~mask[..., None], 0.0), (0, 0, 0, pad))
         return self.proj(rearrange(embeds, "b (n p) w -> b n (p w)", p=self.patch))
 

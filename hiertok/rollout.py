@@ -137,9 +137,7 @@ class VideoPlannerEval:
     # the true frame `goal_steps` after the context as the goal, with `goal_beams` beams.
     goal_steps: int | None = None
     goal_beams: int | None = None
-    goal_valid_and_reached: float | None = (
-        None  # every step a legal move (hiertok/video_moves.py), and the last frame the goal
-    )
+    goal_valid_and_reached: float | None = None  # every step legal (hiertok/video_moves.py), the last frame the goal
     goal_reached: float | None = None
     goal_valid: float | None = None
 
