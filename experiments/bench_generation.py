@@ -6,9 +6,10 @@ nothing, which gives what decoding the ideas one after another gives), one row e
 
 Both contenders produce the same number of output tokens: the flat LM (x-transformers' cached greedy
 generation, no EOS) writes exactly as many tokens per row as the hierarchical system's decoded ideas
-hold on average. The flat LM has the parameter count of tokenizer + planner (depth matched at the
-baseline's width); its weights do not matter for speed, so an untrained one stands in unless
---baseline names a trained run. Contenders alternate, repeats take the median. Peak memory: how far one
+hold on average, for each of `--prompts` batches of held-out prompts (one prompt's plan may run long
+or short; the times are summed). The flat LM has the parameter count of tokenizer + planner (depth
+matched at the baseline's width); its weights do not matter for speed, so an untrained one stands in
+unless --baseline names a trained run. Contenders alternate, repeats take the median. Peak memory: how far one
 generation of one contender raises the resident set of a fresh child process, at its peak, above what
 the loaded models take.
 
@@ -43,13 +44,14 @@ from planner.search import SearchConfig
 class Row:
     ideas: int
     batch: int
+    prompts: int  # batches of prompts generated one after the other; the times are their sums
     passes: int  # decoding passes asked for (0: until nothing changes)
     tokens_per_row: float
     hier_s: float
     flat_s: float
     speedup: float  # flat_s / hier_s
-    hier_tokens_per_s: float
-    flat_tokens_per_s: float
+    hier_tokens_per_s: float = 0.0
+    flat_tokens_per_s: float = 0.0
     hier_peak_mb: float | None = None
     flat_peak_mb: float | None = None
 
@@ -67,9 +69,10 @@ def load(planner: str, baseline: str | None) -> tuple[Pipeline, FlatLM]:
     return pipe, flat.eval()
 
 
-def prompts(pipe: Pipeline, batch: int) -> tuple[torch.Tensor, list[list[list[int]]]]:
-    """(batch, 1, L) codes of the first sentences of held-out synthetic stories, and their token ids."""
-    stories = StoryWorld().generate(batch, seed=4242)
+def prompts(pipe: Pipeline, batch: int, group: int = 0) -> tuple[torch.Tensor, list[list[list[int]]]]:
+    """(batch, 1, L) codes of the first sentences of held-out synthetic stories (the `group`-th batch of them), and
+    their token ids."""
+    stories = StoryWorld().generate(batch * (group + 1), seed=4242)[batch * group :]
     first = [s.sentences[0] for s in stories]
     return pipe.tokenizer.encode(first).ids[:, :1, : pipe.levels], [pipe.tokenizer.split(t)[:1] for t in first]
 
@@ -127,10 +130,11 @@ def added_peak_mb(fn) -> float:
     return max(0, peak[0] - base) / 2**20
 
 
-def peak_mb(args: argparse.Namespace, who: str, ideas: int, batch: int, tokens: int, passes: int) -> float:
-    """MB by which one generation of `who` raises a fresh child process's resident set, at its peak."""
+def peak_mb(args: argparse.Namespace, who: str, ideas: int, batch: int, tokens: int, passes: int, group: int) -> float:
+    """MB by which one generation of `who` (of the `group`-th batch of prompts) raises a fresh child process's
+    resident set, at its peak."""
     cmd = [sys.executable, __file__, "--planner", args.planner, "--passes", str(passes)]
-    cmd += ["--child", who, str(ideas), str(batch), str(tokens)]
+    cmd += ["--child", who, str(ideas), str(batch), str(tokens), str(group)]
     if args.baseline:
         cmd += ["--baseline", args.baseline]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -147,13 +151,14 @@ def main() -> None:
     p.add_argument("--passes", type=int, nargs="+", default=[1, 0], help="decoding passes (0: until stable)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default="experiments/results/generation")
-    p.add_argument("--child", nargs=4, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--prompts", type=int, default=8, help="batches of prompts, one after the other (times summed)")
+    p.add_argument("--child", nargs=5, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     torch.set_num_threads(1)  # the numbers are per core; a second thread did not speed decoding here
     pipe, flat = load(args.planner, args.baseline)
     if args.child:  # one generation, then report this process's peak memory
-        who, ideas, batch, tokens = args.child[0], *map(int, args.child[1:])
-        prompt = prompts(pipe, batch)
+        who, ideas, batch, tokens, group = args.child[0], *map(int, args.child[1:])
+        prompt = prompts(pipe, batch, group)
         if who == "hier":
             added = added_peak_mb(lambda: run_hier(pipe, prompt, ideas, args.beams, args.passes[0]))
         else:
@@ -165,36 +170,45 @@ def main() -> None:
     for batch in args.batches:
         for ideas in args.ideas:
             for passes in args.passes:
-                prompt = prompts(pipe, batch)
-                tokens = run_hier(pipe, prompt, ideas, args.beams, passes)  # warm-up, and the token count to match
-                per_row = max(1, round(tokens / batch))
-                run_flat(flat, pipe.tokenizer.bpe.bos_id, batch, per_row)
+                groups = [prompts(pipe, batch, g) for g in range(args.prompts)]
+                # warm-up, and the token count the flat LM matches for each batch of prompts
+                per_row = [
+                    max(1, round(run_hier(pipe, prompt, ideas, args.beams, passes) / batch)) for prompt in groups
+                ]
+                run_flat(flat, pipe.tokenizer.bpe.bos_id, batch, per_row[0])
                 hier, fl = [], []
                 for _ in range(args.repeats):  # alternate the contenders
-                    t = time.perf_counter()
-                    run_hier(pipe, prompt, ideas, args.beams, passes)
-                    hier.append(time.perf_counter() - t)
-                    t = time.perf_counter()
-                    run_flat(flat, pipe.tokenizer.bpe.bos_id, batch, per_row)
-                    fl.append(time.perf_counter() - t)
+                    h = f = 0.0
+                    for prompt, n in zip(groups, per_row):
+                        t = time.perf_counter()
+                        run_hier(pipe, prompt, ideas, args.beams, passes)
+                        h += time.perf_counter() - t
+                        t = time.perf_counter()
+                        run_flat(flat, pipe.tokenizer.bpe.bos_id, batch, n)
+                        f += time.perf_counter() - t
+                    hier.append(h)
+                    fl.append(f)
                 h, f = statistics.median(hier), statistics.median(fl)
-                row = Row(ideas, batch, passes, tokens / batch, h, f, f / h, tokens / h, per_row * batch / f)
-                row.hier_peak_mb = peak_mb(args, "hier", ideas, batch, per_row, passes)
-                row.flat_peak_mb = peak_mb(args, "flat", ideas, batch, per_row, passes)
+                tokens = sum(per_row) * batch
+                row = Row(ideas, batch, args.prompts, passes, tokens / batch / args.prompts, h, f, f / h)
+                row.hier_tokens_per_s, row.flat_tokens_per_s = tokens / h, tokens / f
+                peak = max(range(args.prompts), key=per_row.__getitem__)  # memory of the longest generation
+                row.hier_peak_mb = peak_mb(args, "hier", ideas, batch, per_row[peak], passes, peak)
+                row.flat_peak_mb = peak_mb(args, "flat", ideas, batch, per_row[peak], passes, peak)
                 rows.append(row)
                 print(json.dumps(asdict(row)))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
     lines = [
-        "| ideas | batch | passes | tokens/row | hier s | flat s | speed-up | hier tok/s | flat tok/s "
+        "| ideas | batch | prompts | passes | tokens/row | hier s | flat s | speed-up | hier tok/s | flat tok/s "
         "| hier +MB | flat +MB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r.ideas} | {r.batch} | {r.passes or 'until stable'} | {r.tokens_per_row:.0f} | {r.hier_s:.3f} | "
-            f"{r.flat_s:.3f} | {r.speedup:.2f}x | "
+            f"| {r.ideas} | {r.batch} | {r.prompts} | {r.passes or 'until stable'} | {r.tokens_per_row:.0f} | "
+            f"{r.hier_s:.3f} | {r.flat_s:.3f} | {r.speedup:.2f}x | "
             f"{r.hier_tokens_per_s:.0f} | {r.flat_tokens_per_s:.0f} | {r.hier_peak_mb:.0f} | {r.flat_peak_mb:.0f} |"
         )
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
