@@ -80,6 +80,15 @@ VARIANTS: dict[str, list[str]] = {
     # after the hero had gone elsewhere, and the hero's name for the friend, from context tokens that knew nothing
     # of their sentence (experiments/README.md, "Three more seeds, 4 planned levels, context tokens ...")
     "context_layer": ["model.decoder.context_layers=1"],
+    # tiny.yaml's tokenizer made 42% cheaper a step (session 27, not adopted): heads as wide as the model, and the
+    # next-idea loss predicting from the one idea before, encoded without gradients (experiments/README.md, "Lean
+    # tokenizer steps")
+    "lean": [
+        "model.encoder.dim_head=32",
+        "model.decoder.dim_head=32",
+        "model.loss.context=1",
+        "model.loss.context_grad=false",
+    ],
 }
 METRICS = [
     "story_valid",

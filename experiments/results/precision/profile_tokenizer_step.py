@@ -6,40 +6,17 @@ them; the optimizer is plain AdamW.
     python experiments/results/precision/profile_tokenizer_step.py bf16     # torch.autocast("cpu", bfloat16)
 """
 
-import contextlib
-import itertools
 import sys
 import time
+from pathlib import Path
 
-import numpy as np
-import torch
 from torch.profiler import ProfilerActivity, profile
 
-from hiertok.config import load_config
-from hiertok.data.bpe import BPE
-from hiertok.data.corpus import train_split
-from hiertok.tokenizer import IdeaTokenizer, TokenizerConfig
-from hiertok.train_tokenizer import build_corpora, training_collator
-from hiertok.training import StepBatches
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tokenizer_step import tokenizer_step  # noqa: E402
 
 bf16 = sys.argv[1:] == ["bf16"]
-cfg = load_config(TokenizerConfig, "configs/tokenizer/tiny.yaml")
-bpe = BPE.train(itertools.islice(train_split(cfg.data).docs(), cfg.data.bpe_docs), cfg.data.vocab_size)
-corpus, _ = build_corpora(cfg, bpe)
-collate = training_collator(cfg, corpus, bpe.pad_id)
-lengths = np.diff(corpus.idea_offsets)
-plan = StepBatches(corpus.num_ideas, cfg.train.batch_size, 0, 0, 1, lengths=lengths, pool=cfg.train.bucket_pool)
-model = IdeaTokenizer(cfg, bpe).model.train()
-optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-
-
-def step(i: int) -> None:
-    batch = collate(plan.indices(i))
-    with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
-        out = model(batch)
-    out.loss.backward()
-    optimizer.step()
-    optimizer.zero_grad()
+step = tokenizer_step([], bf16)
 
 
 for i in range(5):  # warm up
