@@ -154,6 +154,8 @@ def main() -> None:
     p.add_argument("--prompts", type=int, default=8, help="batches of prompts, one after the other (times summed)")
     p.add_argument("--child", nargs=5, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.prompts < 1:
+        p.error(f"--prompts must be >= 1, got {args.prompts}")
     torch.set_num_threads(1)  # the numbers are per core; a second thread did not speed decoding here
     pipe, flat = load(args.planner, args.baseline)
     if args.child:  # one generation, then report this process's peak memory
