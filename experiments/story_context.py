@@ -89,6 +89,16 @@ VARIANTS: dict[str, list[str]] = {
         "model.loss.context=1",
         "model.loss.context_grad=false",
     ],
+    # 4 levels in all (FSQ 256, then 3 of 1000: about 38 bits an idea), planned in full: tiny.yaml's codes hold little
+    # past level 3 (bits per byte stop falling there), and a planner of 16 levels costs 2.3x one of 4. Heads as wide as
+    # the model and the next-idea loss from the one idea before, with gradients (session 28)
+    "compact": [
+        "model.quantizer.levels=4",
+        "model.encoder.dim_head=32",
+        "model.decoder.dim_head=32",
+        "model.loss.context=1",
+        "planner.model.dim_head=32",
+    ],
 }
 METRICS = [
     "story_valid",
