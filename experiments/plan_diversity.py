@@ -14,9 +14,12 @@ import json
 import sys
 from collections import Counter
 
-from hiertok import eval_planner
+from hiertok.data.corpus import heldout_split
 from hiertok.data.story_state import CastChecker
 from hiertok.errors import UserError
+from hiertok.eval_planner import best_plans, held_out_prompts
+from hiertok.pipeline import Pipeline
+from planner.config import data_config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,34 +28,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prompts", type=int, default=100, help="held-out stories prompted with their first sentence")
     p.add_argument("--beams", type=int, default=4)
     args = p.parse_args(argv)
-    seen: list[tuple[list[tuple[int, ...]], list[list[str]], list[str]]] = []
-    generate = eval_planner._generate
-
-    def recording(pipe, first, first_ideas, goals, cfg):  # the evaluation's own generation, its plans kept
-        plans, texts = generate(pipe, first, first_ideas, goals, cfg)
-        keys = [tuple(int(c) for c in plan.codes[:, 0]) for plan in plans]
-        seen.append((keys, texts, [pipe.tokenizer.join(ideas) for ideas in first_ideas]))
-        return plans, texts
-
-    eval_planner._generate = recording
     try:
-        result = eval_planner.evaluate_planner_run(
-            args.planner, max_docs=args.prompts, prompts=args.prompts, beams=args.beams
-        )
+        pipe = Pipeline.from_pretrained(args.planner)
+        data = data_config(pipe.cfg, pipe.tokenizer)
+        docs = list(heldout_split(data, limit=args.prompts).docs())
+        prompts = held_out_prompts(pipe, docs, args.prompts, synthetic=True, beams=args.beams)
     except (UserError, OSError) as e:
         print(f"plan_diversity: error: {e}", file=sys.stderr)
         return 2
-    finally:
-        eval_planner._generate = generate
-    keys, texts, prompts = seen[0]  # the first call plans without a goal; the second toward each story's last sentence
+    plans, texts = best_plans(pipe, prompts)  # as `hiertok eval planner` plans them, without a goal
+    keys = [tuple(int(c) for c in plan.codes[:, 0]) for plan in plans]
+    stories = [[pipe.tokenizer.join(ideas), *t] for ideas, t in zip(prompts.ideas, texts)]
     ranked = Counter(keys).most_common()
     check = CastChecker()
     top = []
     for key, serves in ranked[:5]:
-        stories = [[p, *t] for k, p, t in zip(keys, prompts, texts) if k == key]
-        top.append({"serves": serves, "breaks": check.count_breaks(stories)})
+        served = [story for k, story in zip(keys, stories) if k == key]
+        top.append({"serves": serves, "breaks": check.count_breaks(served)})
     out = {"prompts": len(keys), "distinct_level1_plans": len(ranked), "most_common_plans": top}
-    print(json.dumps({**out, "story_valid": result.story_valid, "cast_breaks": result.cast_breaks}))
+    story_valid = sum(check.story_valid(story) for story in stories) / len(stories)
+    print(json.dumps({**out, "story_valid": story_valid, "cast_breaks": check.count_breaks(stories)}))
     return 0
 
 

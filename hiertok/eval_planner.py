@@ -101,29 +101,91 @@ def _adherence(pipe: Pipeline, plans: list[Plan], texts: list[list[str]]) -> tup
     return float((again[:, 0] == planned[:, 0]).sum()) / n, float((again == planned).all(1).sum()) / n
 
 
-def _generate(
+@dataclass
+class HeldOutPrompts:
+    """What `evaluate_planner` generates from: the first idea of each held-out document that has two or more."""
+
+    docs: list[int]  # the documents prompted, as indices of the held-out documents
+    first: torch.Tensor  # (P, 1, L) the prompts' codes (each document's first idea)
+    last: torch.Tensor  # (P, L) each document's last idea's codes: the goal of a goal-directed plan
+    ideas: list[list[list[int]]]  # per prompt, [its first idea's token ids]
+    goal_ideas: list[list[int]]  # per prompt, its document's last idea's token ids
+    search: SearchConfig  # greedy beam search of the evaluation's width, `max_ideas` ideas at most
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+
+def held_out_prompts(
     pipe: Pipeline,
-    prompts: torch.Tensor,
-    prompt_ideas: list[list[list[int]]],
-    goals: torch.Tensor | None,
-    cfg: SearchConfig,
-    chunk: int = 50,
-    goal_ideas: list[list[int]] | None = None,
-):
-    """Best plan per prompt and its decoded ideas, in chunks of prompts searched together (with `goals`, their
-    token ids `goal_ideas`: a plan that arrives at its goal ends with the goal sentence, `Pipeline.expand`)."""
+    docs: list[str],
+    prompts: int,
+    synthetic: bool,
+    beams: int = 4,
+    held: CodeCorpus | None = None,
+) -> HeldOutPrompts:
+    """The prompts `evaluate_planner` generates from (and scripts that look at its generations).
+
+    Args:
+        pipe: tokenizer + planner.
+        docs: held-out documents.
+        prompts: documents to prompt with at most (those with two ideas or more, in order).
+        synthetic: the documents come from the story world: a plan may run 4 ideas past the longest document
+            prompted (else the run's `search.max_ideas`).
+        beams: beam width of the search.
+        held: the documents' codes cut to the planner's levels, when the caller has them (else encoded here).
+
+    Returns:
+        HeldOutPrompts.
+    """
+    if held is None:
+        codes, offsets = encode_documents(pipe.tokenizer, docs)
+        held = CodeCorpus(codes, offsets, {}).prefix(pipe.levels)
+    usable = [d for d in range(held.num_docs) if len(held.doc(d)) >= 2][:prompts]
+    if not usable:
+        raise UserError("no held-out document has two ideas or more to prompt with")
+    max_ideas = max(len(held.doc(d)) for d in usable) + 4 if synthetic else pipe.cfg.search.max_ideas
+    split = [pipe.tokenizer.split(docs[d]) for d in usable]
+    return HeldOutPrompts(
+        docs=usable,
+        first=torch.as_tensor(np.stack([held.doc(d)[0] for d in usable])).long()[:, None],
+        last=torch.as_tensor(np.stack([held.doc(d)[-1] for d in usable])).long(),
+        ideas=[[ideas[0]] for ideas in split],
+        goal_ideas=[ideas[-1] for ideas in split],
+        search=dataclasses.replace(
+            pipe.cfg.search, num_beams=beams, temperature=0.0, diverse_groups=1, max_ideas=max_ideas
+        ),
+    )
+
+
+def best_plans(
+    pipe: Pipeline, prompts: HeldOutPrompts, toward_goals: bool = False, chunk: int = 50
+) -> tuple[list[Plan], list[list[str]]]:
+    """Each prompt's best plan and its decoded sentences, `chunk` prompts searched together.
+
+    Args:
+        pipe: tokenizer + planner.
+        prompts: `held_out_prompts`.
+        toward_goals: search each plan toward its document's last idea; a plan that arrives at it ends with the
+            goal's own sentence (`Pipeline.expand`).
+        chunk: prompts per search.
+
+    Returns:
+        The plans (one a prompt) and, per prompt, the plan's decoded sentences.
+    """
     plans, texts = [], []
+    goals = prompts.last if toward_goals else None
     for lo in range(0, len(prompts), chunk):
         part = slice(lo, lo + chunk)
-        found = pipe.plans(prompts[part], None if goals is None else goals[part], cfg)
+        found = pipe.plans(prompts.first[part], None if goals is None else goals[part], prompts.search)
         best = [[per[0]] for per in found]
         plans += [b[0] for b in best]
         expanded = pipe.expand(
-            prompts[part],
+            prompts.first[part],
             best,
-            prompt_ideas=prompt_ideas[part],
+            prompt_ideas=prompts.ideas[part],
             goal_codes=None if goals is None else goals[part],
-            goal_ideas=None if goal_ideas is None else goal_ideas[part],
+            goal_ideas=None if goals is None else prompts.goal_ideas[part],
         )
         texts += [per[0] for per in expanded]
     return plans, texts
@@ -170,19 +232,12 @@ def evaluate_planner(
     )
     if prompts == 0:
         return result
-    usable = [d for d in range(held.num_docs) if len(held.doc(d)) >= 2][:prompts]
-    if not usable:
-        raise UserError("no held-out document has two ideas or more to prompt with")
-    first = torch.as_tensor(np.stack([held.doc(d)[0] for d in usable])).long()[:, None]
-    last = torch.as_tensor(np.stack([held.doc(d)[-1] for d in usable])).long()
-    max_ideas = max(len(held.doc(d)) for d in usable) + 4 if synthetic else pipe.cfg.search.max_ideas
-    cfg = dataclasses.replace(pipe.cfg.search, num_beams=beams, temperature=0.0, diverse_groups=1, max_ideas=max_ideas)
-    first_ideas = [[pipe.tokenizer.split(docs[d])[0]] for d in usable]
-    plans, texts = _generate(pipe, first, first_ideas, None, cfg)
+    asked = held_out_prompts(pipe, docs, prompts, synthetic, beams, held)
+    plans, texts = best_plans(pipe, asked)
     adh1, adh_full = _adherence(pipe, plans, texts)
-    prompt_texts = [pipe.tokenizer.join(ideas) for ideas in first_ideas]
-    result.prompts, result.plan_adherence_level1, result.plan_adherence_full = len(usable), adh1, adh_full
-    for i in range(min(5, len(usable))):
+    prompt_texts = [pipe.tokenizer.join(ideas) for ideas in asked.ideas]
+    result.prompts, result.plan_adherence_level1, result.plan_adherence_full = len(asked), adh1, adh_full
+    for i in range(min(5, len(asked))):
         result.examples.append(
             {
                 "prompt": prompt_texts[i],
@@ -197,25 +252,24 @@ def evaluate_planner(
     for key, value in scores.items():
         setattr(result, key, value)
     if check is not None:
-        goal_ids = [pipe.tokenizer.split(docs[d])[-1] for d in usable]
-        goal_plans, goal_texts = _generate(pipe, first, first_ideas, last, cfg, goal_ideas=goal_ids)
-        goals = [pipe.tokenizer.bpe.decode(ids).strip() for ids in goal_ids]
+        _, goal_texts = best_plans(pipe, asked, toward_goals=True)
+        goals = [pipe.tokenizer.bpe.decode(ids).strip() for ids in asked.goal_ideas]
         goal_events = [check.world.classify(g) for g in goals]
         result.goal_reached = float(
             np.mean([bool(t) and check.world.classify(t[-1]) == g for t, g in zip(goal_texts, goal_events)])
         )
         result.goal_exact = float(np.mean([bool(t) and t[-1].strip() == g for t, g in zip(goal_texts, goals)]))
         rng = np.random.default_rng(0)
-        drawn = [train_codes.codes[rng.integers(0, len(train_codes.codes), len(held.doc(d)) - 1)] for d in usable]
+        drawn = [train_codes.codes[rng.integers(0, len(train_codes.codes), len(held.doc(d)) - 1)] for d in asked.docs]
         random_plans = [[Plan(torch.as_tensor(c).long(), True, 0.0, 0.0)] for c in drawn]
-        random_texts = [per[0] for per in pipe.expand(first, random_plans, prompt_ideas=first_ideas)]
+        random_texts = [per[0] for per in pipe.expand(asked.first, random_plans, prompt_ideas=asked.ideas)]
         result.grammar_valid_unigram = float(
             np.mean([check.grammar_valid([p, *t]) for p, t in zip(prompt_texts, random_texts)])
         )
     if not synthetic:
         result.named_prompts = sum(n is not None for n in names)
     if flat is not None:
-        written = flat.continue_ideas(prompt_texts, max_ideas, GenerationConfig(num_beams=beams))
+        written = flat.continue_ideas(prompt_texts, asked.search.max_ideas, GenerationConfig(num_beams=beams))
         result.flat = {"examples": [{"prompt": p, "text": "".join(t)} for p, t in list(zip(prompt_texts, written))[:5]]}
         result.flat.update(_continuation_scores(prompt_texts, written, check, names))
     return result

@@ -284,3 +284,31 @@ def test_a_plan_that_arrives_at_its_goal_ends_with_the_goal_sentence(toy_pipe, m
     monkeypatch.setattr(Pipeline, "expand", lambda self, *a, **kw: handed.append(kw) or expand(self, *a, **kw))
     toy_pipe.generate(prompt, sentences=2, beams=2, goal=goal)
     assert torch.equal(handed[0]["goal_codes"], goal_codes) and handed[0]["goal_ideas"] == [tok.split(goal)[0]]
+
+
+def test_held_out_prompts_and_their_best_plans(toy_pipe):
+    from hiertok.data.synthetic import StoryWorld
+    from hiertok.errors import UserError
+    from hiertok.eval_planner import best_plans, held_out_prompts
+
+    tok = toy_pipe.tokenizer
+    stories = [s.text for s in StoryWorld().generate(4, seed=7)]
+    docs = ["Only one sentence here.", *stories]  # a document of one idea has nothing to continue: skipped
+    prompts = held_out_prompts(toy_pipe, docs, 3, synthetic=True, beams=2)
+    assert prompts.docs == [1, 2, 3] and len(prompts) == 3
+    assert prompts.first.shape == (3, 1, toy_pipe.levels) and prompts.last.shape == (3, toy_pipe.levels)
+    for i, d in enumerate(prompts.docs):
+        ideas = tok.split(docs[d])
+        assert prompts.ideas[i] == [ideas[0]] and prompts.goal_ideas[i] == ideas[-1]
+        assert prompts.first[i, 0].tolist() == tok.encode_ideas([ideas[0]])[0, : toy_pipe.levels].tolist()
+    assert prompts.search.num_beams == 2 and prompts.search.temperature == 0.0
+    assert prompts.search.max_ideas == max(len(tok.split(docs[d])) for d in prompts.docs) + 4
+    for toward_goals in (False, True):
+        plans, texts = best_plans(toy_pipe, prompts, toward_goals=toward_goals, chunk=2)  # two searches
+        assert len(plans) == len(texts) == 3
+        assert [len(t) for t in texts] == [len(p.codes) for p in plans]
+        for i, plan in enumerate(plans):  # a plan that arrives at its goal ends with the goal's own sentence
+            if toward_goals and plan.codes[-1].tolist() == prompts.last[i].tolist():
+                assert texts[i][-1] == tok.bpe.decode(prompts.goal_ideas[i])
+    with pytest.raises(UserError, match="two ideas or more"):
+        held_out_prompts(toy_pipe, ["Only one sentence here."], 3, synthetic=True)
