@@ -1,6 +1,7 @@
 """The video world's information floors: distinct frames counted against a brute force over `render`, and the
 next frame's entropy at the deterministic and the turning extremes."""
 
+import dataclasses
 import itertools
 import math
 
@@ -41,6 +42,13 @@ def test_drawable_frames_are_a_brute_force_over_render(objects):
     assert distinct_frames(cfg) <= states
     if objects > 1:  # a covered square makes several states one frame
         assert distinct_frames(cfg) < states
+
+
+def test_a_held_out_pair_leaves_its_frames_out_of_the_floor():
+    one = VideoWorldConfig(height=5, width=6, objects=1)
+    every = 3 * ((5 - 1) * (6 - 1) + (5 - 2) * (6 - 2))
+    assert distinct_frames(dataclasses.replace(one, exclude=[1, 2])) == every - (5 - 1) * (6 - 1)
+    assert distinct_frames(dataclasses.replace(one, require=[1, 2])) == (5 - 1) * (6 - 1)
 
 
 def test_the_default_frame_floor_is_about_19_bits():

@@ -78,3 +78,41 @@ def test_turns_redraw_velocities_only_when_asked():
 def test_impossible_worlds_are_one_line_errors(knobs, fragment):
     with pytest.raises(UserError, match=fragment):
         VideoWorld(VideoWorldConfig(**knobs))
+
+
+def test_speed_2_moves_squares_up_to_2_pixels_an_axis_and_still_reflects():
+    cfg = VideoWorldConfig(speed=2, objects=3)
+    world = VideoWorld(cfg)
+    assert len(world.velocities) == 24 and (0, 0) not in {tuple(v) for v in world.velocities}
+    rng, fastest = np.random.default_rng(0), 0
+    for _ in range(50):
+        frames, states = world.video(rng)
+        for before, after in zip(states, states[1:]):
+            limit = np.stack([cfg.width - after.size, cfg.height - after.size], axis=1)
+            assert (after.pos >= 0).all() and (after.pos <= limit).all()
+            # each axis: the plain move, or its reflection off the wall it crossed
+            plain = before.pos + before.vel
+            reflected = np.where(plain < 0, -plain, 2 * limit - plain)
+            assert ((after.pos == plain) | (after.pos == reflected)).all()
+            assert (np.abs(after.vel) <= 2).all() and (np.abs(after.vel).sum(1) > 0).all()
+            fastest = max(fastest, int(np.abs(after.pos - before.pos).max()))
+    assert fastest == 2
+    assert np.array_equal(VideoWorld().generate(3, seed=5), VideoWorld(VideoWorldConfig(speed=1)).generate(3, seed=5))
+
+
+def test_a_colour_and_size_pair_can_be_held_out_of_videos_or_required_in_each():
+    def pairs(cfg):
+        rng, world, seen = np.random.default_rng(0), VideoWorld(cfg), []
+        for _ in range(200):
+            first = world.video(rng)[1][0]
+            seen.append({(int(c), int(s)) for c, s in zip(first.colour, first.size)})
+        return seen
+
+    assert all((3, 2) not in p for p in pairs(VideoWorldConfig(exclude=[3, 2])))
+    assert all((3, 2) in p for p in pairs(VideoWorldConfig(require=[3, 2])))
+    assert any((3, 2) in p for p in pairs(VideoWorldConfig()))  # the default world draws it
+    for bad in ({"exclude": [0, 2]}, {"require": [1, 4]}, {"exclude": [3]}, {"exclude": [2, 3], "require": [2, 3]}):
+        with pytest.raises(UserError):
+            VideoWorld(VideoWorldConfig(**bad))
+    with pytest.raises(UserError, match="speed"):
+        VideoWorld(VideoWorldConfig(speed=14))

@@ -11,10 +11,16 @@ numbers) are valid input:
   p' = 2 (L - s) - p', v = -v (L: the width for x, the height for y);
 - before each step, with probability `turn_prob`, an object's velocity is drawn again from the 8 options;
 - a frame paints the objects in increasing colour (3 covers 2 covers 1), so it is a function of their states.
+
+Knobs for generalisation tests, off by default: `speed` 2 draws velocity components from {-2, ..., 2} (not both 0;
+the same reflection rule); `exclude` [colour, size] draws no square of that colour and size (a pair held out of a
+training run), `require` [colour, size] gives every video one (the videos to score that pair on). Both condition the
+drawing of frame 0's squares (drawn again until they hold); without them the random stream is the default's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,8 +29,15 @@ from hiertok.errors import UserError
 
 COLOURS = 4  # colour indices 0..3, 0 the background
 SIZES = (2, 3)
-# The 8 velocities: every (vx, vy) in {-1, 0, 1}^2 but (0, 0).
-VELOCITIES = np.array([(vx, vy) for vx in (-1, 0, 1) for vy in (-1, 0, 1) if (vx, vy) != (0, 0)], dtype=np.int64)
+
+
+def velocities(speed: int = 1) -> np.ndarray:
+    """(N, 2) every velocity (vx, vy) with components in {-speed, ..., speed}, but (0, 0)."""
+    steps = range(-speed, speed + 1)
+    return np.array([(vx, vy) for vx in steps for vy in steps if (vx, vy) != (0, 0)], dtype=np.int64)
+
+
+VELOCITIES = velocities(1)  # the default world's 8
 
 
 @dataclass
@@ -36,9 +49,18 @@ class VideoWorldConfig:
     frames: int = 20  # T, frame 0 included
     objects: int = 2
     turn_prob: float = 0.0  # per object and step, the chance its velocity is drawn again
+    speed: int = 1  # velocity components in {-speed, ..., speed}, not both 0
+    exclude: list[int] | None = None  # [colour, size]: no square of this colour and size
+    require: list[int] | None = None  # [colour, size]: every video has a square of this colour and size
 
     def validate(self) -> None:
         """Raise UserError with one line if the world cannot be drawn."""
+        for name in ("exclude", "require"):
+            pair = getattr(self, name)
+            if pair is not None and (len(pair) != 2 or not 1 <= pair[0] < COLOURS or pair[1] not in SIZES):
+                raise UserError(f"{name} is [colour, size] with a colour in 1..{COLOURS - 1} and a size in {SIZES}")
+        if self.exclude is not None and self.require is not None and list(self.exclude) == list(self.require):
+            raise UserError("exclude and require name the same colour and size: no video can hold both")
         if not 1 <= self.objects <= COLOURS - 1:
             raise UserError(f"a video has 1 to {COLOURS - 1} objects (one colour each), got {self.objects}")
         if min(self.height, self.width) < max(SIZES) + 1:
@@ -47,6 +69,9 @@ class VideoWorldConfig:
             raise UserError(f"a video has at least one frame, got {self.frames}")
         if not 0.0 <= self.turn_prob <= 1.0:
             raise UserError(f"turn_prob must be in [0, 1], got {self.turn_prob}")
+        if not 1 <= self.speed <= min(self.height, self.width) - max(SIZES):
+            # a faster square could cross the frame in one step, which one reflection does not undo
+            raise UserError(f"speed must be in 1..{min(self.height, self.width) - max(SIZES)}, got {self.speed}")
 
 
 @dataclass
@@ -100,15 +125,29 @@ class VideoWorld:
     def __init__(self, cfg: VideoWorldConfig | None = None):
         self.cfg = cfg or VideoWorldConfig()
         self.cfg.validate()
+        self.velocities = velocities(self.cfg.speed)
 
     def initial(self, rng: np.random.Generator) -> Objects:
-        """The objects of a new video at frame 0."""
+        """The objects of a new video at frame 0 (drawn again until they hold `exclude` and `require`: every
+        draw does with probability 1/6 or more, so this ends)."""
+        while True:
+            obj = self._draw(rng)
+            if self.allows(obj.colour, obj.size):
+                return obj
+
+    def allows(self, colours: Sequence[int] | np.ndarray, sizes: Sequence[int] | np.ndarray) -> bool:
+        """Whether squares of these colours and sizes (one each) keep `exclude` and `require`."""
+        pairs = {(int(c), int(s)) for c, s in zip(colours, sizes)}
+        ex, req = self.cfg.exclude, self.cfg.require
+        return (ex is None or tuple(ex) not in pairs) and (req is None or tuple(req) in pairs)
+
+    def _draw(self, rng: np.random.Generator) -> Objects:
         k, c = self.cfg.objects, self.cfg
         colour = rng.choice(np.arange(1, COLOURS), size=k, replace=False)
         size = rng.choice(SIZES, size=k)
         x = rng.integers(0, c.width - size + 1)  # inclusive bounds [0, W - s]
         y = rng.integers(0, c.height - size + 1)
-        vel = VELOCITIES[rng.integers(0, len(VELOCITIES), size=k)]
+        vel = self.velocities[rng.integers(0, len(self.velocities), size=k)]
         return Objects(colour, size, np.stack([x, y], axis=1), vel)
 
     def video(self, rng: np.random.Generator) -> tuple[np.ndarray, list[Objects]]:
@@ -126,7 +165,7 @@ class VideoWorld:
         for _ in range(c.frames - 1):
             turn = rng.random(c.objects) < c.turn_prob
             if turn.any():
-                drawn = VELOCITIES[rng.integers(0, len(VELOCITIES), size=c.objects)]
+                drawn = self.velocities[rng.integers(0, len(self.velocities), size=c.objects)]
                 obj = Objects(obj.colour, obj.size, obj.pos, np.where(turn[:, None], drawn, obj.vel))
             obj = step(obj, c.height, c.width)
             states.append(obj)

@@ -5,8 +5,9 @@
 - A frame given the earlier ones: the entropy of the next frame given the objects' states, averaged over the states
   of drawn videos. The earlier frames tell at most the states, so this is a lower bound on what a model of the
   frames before can reach: 0 bits for deterministic videos (`turn_prob` 0); with `turn_prob` p each object keeps its
-  velocity with probability 1 - p + p/8, and next states that draw the same frame (a bounce, a covered square)
-  count once.
+  velocity with probability 1 - p + p/N (N: the world's velocities, 8 at speed 1), and next states that draw the
+  same frame (a bounce, a covered square) count once.
+- `exclude` and `require` (hiertok/data/video.py) leave out the frames whose squares break them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections import Counter
 
 import numpy as np
 
-from hiertok.data.video import COLOURS, SIZES, VELOCITIES, VideoWorld, VideoWorldConfig, render, step
+from hiertok.data.video import COLOURS, SIZES, VideoWorld, VideoWorldConfig, render, step
 
 CHUNK = 1 << 18  # frames rendered at once while counting
 
@@ -59,10 +60,12 @@ def distinct_frames(cfg: VideoWorldConfig) -> int:
 
 def drawable_frames(cfg: VideoWorldConfig) -> np.ndarray:
     """(N,) every different frame the rules can draw, each packed into one opaque row (`packed`), sorted."""
-    cfg.validate()
+    world = VideoWorld(cfg)
     seen: list[np.ndarray] = []
     for colours in itertools.combinations(range(1, COLOURS), cfg.objects):
         for sizes in itertools.product(SIZES, repeat=cfg.objects):
+            if not world.allows(colours, sizes):
+                continue
             per_object = [
                 np.array([(x, y) for y in range(cfg.height - s + 1) for x in range(cfg.width - s + 1)]) for s in sizes
             ]
@@ -91,20 +94,20 @@ def next_frame_floor_bits(cfg: VideoWorldConfig, videos: int = 200, seed: int = 
     Returns:
         Bits per predicted frame.
     """
-    cfg.validate()
+    world, rng = VideoWorld(cfg), np.random.default_rng(seed)
     if cfg.turn_prob == 0 or cfg.frames < 2:
         return 0.0
-    keep = 1 - cfg.turn_prob + cfg.turn_prob / len(VELOCITIES)
-    world, rng = VideoWorld(cfg), np.random.default_rng(seed)
+    options = world.velocities
+    keep = 1 - cfg.turn_prob + cfg.turn_prob / len(options)
     total, count = 0.0, 0
     for _ in range(videos):
         _, states = world.video(rng)
         for before in states[:-1]:
             outcomes: Counter[bytes] = Counter()
-            for choice in itertools.product(range(len(VELOCITIES)), repeat=cfg.objects):
-                drawn = VELOCITIES[list(choice)]
+            for choice in itertools.product(range(len(options)), repeat=cfg.objects):
+                drawn = options[list(choice)]
                 same = (drawn == before.vel).all(1)
-                p = math.prod(keep if s else cfg.turn_prob / len(VELOCITIES) for s in same)
+                p = math.prod(keep if s else cfg.turn_prob / len(options) for s in same)
                 moved = step(dataclasses.replace(before, vel=drawn), cfg.height, cfg.width)
                 outcomes[render(moved, cfg.height, cfg.width).tobytes()] += p
             probs = np.array(list(outcomes.values()))

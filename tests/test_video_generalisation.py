@@ -1,0 +1,78 @@
+"""experiments/video_generalisation.py on toy runs: a planner scored on faster squares, and one trained without a
+colour x size pair scored on videos that each have it, each beside its own world."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hiertok.cli import main
+
+from .test_video_tokenizer import VIDEO_TOY, video_planner, video_run  # noqa: F401  (fixtures)
+
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "video_generalisation.py"
+
+
+def _script():
+    if str(SCRIPT.parent) not in sys.path:
+        sys.path.insert(0, str(SCRIPT.parent))
+    spec = importlib.util.spec_from_file_location("video_generalisation", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def pair_planner(tmp_path_factory):
+    """A toy tokenizer and planner on the built-in video world without squares of colour 3 and size 2."""
+    root = tmp_path_factory.mktemp("video_pair")
+    world = ["data.source=video", "data.synthetic_docs=30", "data.video.exclude=[3,2]"]
+    assert main(["train", "tokenizer", "--out", str(root / "tok"), *VIDEO_TOY, *world]) == 0
+    tiny = ["model.dim=32", "model.depth=1", "train.batch_size=8", "train.max_steps=4", "train.eval_every=4"]
+    config = str(Path(__file__).parents[1] / "configs" / "planner" / "video.yaml")
+    argv = ["train", "planner", "--config", config, "--out", str(root / "plan"), f"tokenizer={root / 'tok'}"]
+    assert main([*argv, "data.synthetic_docs=30", *tiny]) == 0
+    return root / "plan"
+
+
+def test_generalisation_rows_beside_their_own_world(pair_planner, tmp_path):
+    out = tmp_path / "gen"
+    flags = ["--videos", "3", "--context", "2", "--steps", "3", "--out", str(out)]
+    assert _script().main(["--planner", str(pair_planner), "--pair-planner", str(pair_planner), *flags]) == 0
+    rows = json.loads((out / "results.json").read_text())
+    assert [r["videos"] for r in rows] == [
+        "its own world",
+        "speed 2",
+        "its own world (no colour 3 size 2)",
+        "each with colour 3 size 2",
+    ]
+    for r in rows:
+        assert r["count"] == 3 and len(r["rollout_exact_per_step"]) == 3
+        assert 0.0 <= r["rollout_all_exact"] <= 1.0 and 0.0 <= r["next_frame_exact"] <= 1.0
+        assert 0.0 <= r["exact_frame_k1"] <= 1.0
+    assert "| each with colour 3 size 2 | 3 |" in (out / "results.md").read_text()
+
+
+def test_the_held_out_videos_are_the_planners_world_with_the_knobs_changed(pair_planner):
+    from hiertok.pipeline import Pipeline
+
+    script, pipe = _script(), Pipeline.from_pretrained(pair_planner)
+    own, fast = script.held_out(pipe, 20), script.held_out(pipe, 20, speed=2)
+    assert own.shape == fast.shape == (20, 6, 8, 8) and not np.array_equal(own, fast)
+    colour_3 = (own[:, 0] == 3).sum((-2, -1))  # colour 3 is painted last, so its square shows whole
+    assert set(colour_3.tolist()) <= {0, 9}  # trained without 2 x 2 squares of colour 3
+    unseen = script.held_out(pipe, 20, exclude=None, require=[3, 2])
+    assert ((unseen[:, 0] == 3).sum((-2, -1)) == 4).all()
+
+
+def test_runs_the_tests_cannot_score_are_one_line_errors(video_planner, tmp_path, capsys):  # noqa: F811
+    script = _script()
+    assert script.main(["--planner", str(video_planner), "--out", str(tmp_path)]) == 2  # trained on a .npy file
+    assert "not on the built-in video world" in capsys.readouterr().err
+    assert script.main(["--pair-planner", str(video_planner), "--out", str(tmp_path)]) == 2
+    assert "data.video.exclude" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        script.main(["--out", str(tmp_path)])  # neither run given: argparse's usage error
