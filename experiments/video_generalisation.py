@@ -9,7 +9,7 @@
 
 Each row: the tokenizer's exact frames and objects right at every level (`hiertok eval tokenizer`'s figures, no
 probe), the next frame teacher-forced, and 16-frame rollouts from 4 frames (`hiertok eval planner`'s). Report only:
-the issue sets no bar here. Writes results.json and results.md to --out.
+the issue sets no bar here. Writes results.json, results.csv and results.md to --out.
 
     hiertok train tokenizer --config configs/tokenizer/video.yaml --out runs/vgen/tok data.video.exclude=[3,2]
     hiertok train planner --config configs/planner/video.yaml --out runs/vgen/plan tokenizer=runs/vgen/tok
@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from harness.ablation import write_table
 
 from hiertok.data.corpus import eval_seed
 from hiertok.data.video import VideoWorld
@@ -63,15 +64,6 @@ def score(pipe: Pipeline, videos: np.ndarray, label: str, context: int, steps: i
     return row
 
 
-def table(rows: list[dict]) -> str:
-    """Markdown: one line a row, the per-step rollout curve left to the JSON."""
-    keys = [k for k in rows[0] if k != "rollout_exact_per_step"]
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    for r in rows:
-        lines.append("| " + " | ".join(f"{r[k]:.3f}" if isinstance(r[k], float) else str(r[k]) for k in keys) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--planner", help="a video planner run trained on the default world: the speed-2 test")
@@ -106,8 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
-    (out / "results.md").write_text(table(rows))
-    print(table(rows))
+    columns = [c for c in rows[0] if c != "rollout_exact_per_step"]  # the per-step curve: results.json
+    title = "Video generalisation (each test beside its own world)"
+    write_table(rows, columns, out / "results.csv", out / "results.md", title)
+    print((out / "results.md").read_text())
     return 0
 
 

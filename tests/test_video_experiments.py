@@ -1,5 +1,6 @@
-"""experiments/video_generalisation.py on toy runs: a planner scored on faster squares, and one trained without a
-colour x size pair scored on videos that each have it, each beside its own world."""
+"""The video experiment scripts on toy runs: experiments/video_generalisation.py (a planner scored on faster squares,
+and one trained without a colour x size pair scored on videos that each have it, each beside its own world) and
+experiments/coarse_planning.py (one planner per number of planned levels)."""
 
 import importlib.util
 import json
@@ -53,7 +54,7 @@ def test_generalisation_rows_beside_their_own_world(pair_planner, tmp_path):
         assert r["count"] == 3 and len(r["rollout_exact_per_step"]) == 3
         assert 0.0 <= r["rollout_all_exact"] <= 1.0 and 0.0 <= r["next_frame_exact"] <= 1.0
         assert 0.0 <= r["exact_frame_k1"] <= 1.0
-    assert "| each with colour 3 size 2 | 3 |" in (out / "results.md").read_text()
+    assert "| each with colour 3 size 2 | 3 |" in (out / "results.md").read_text() and (out / "results.csv").is_file()
 
 
 def test_the_held_out_videos_are_the_planners_world_with_the_knobs_changed(pair_planner):
@@ -76,3 +77,20 @@ def test_runs_the_tests_cannot_score_are_one_line_errors(video_planner, tmp_path
     assert "data.video.exclude" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         script.main(["--out", str(tmp_path)])  # neither run given: argparse's usage error
+
+
+def test_coarse_planning_trains_one_planner_per_k_and_reuses_it(video_run, tmp_path):  # noqa: F811
+    spec = importlib.util.spec_from_file_location("coarse_planning", SCRIPT.parent / "coarse_planning.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    tiny = ["model.dim=32", "model.depth=1", "train.batch_size=8", "train.max_steps=4", "train.eval_every=4"]
+    argv = ["--tokenizer", str(video_run), "--levels", "1", "2", "--runs", str(tmp_path / "runs")]
+    argv += ["--out", str(tmp_path / "out"), "--videos", "3", "--context", "2", "--steps", "3", "--set", *tiny]
+    assert script.main(argv) == 0
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [r["planned_levels"] for r in rows] == [1, 2]
+    assert all(not r["decoder_saw_earlier_frames"] and len(r["rollout_exact_per_step"]) == 3 for r in rows)
+    weights = tmp_path / "runs" / "k1" / "model.safetensors"
+    assert "levels: 1" in (tmp_path / "runs" / "k1" / "config.yaml").read_text()
+    before = weights.stat().st_mtime_ns
+    assert script.main(argv) == 0 and weights.stat().st_mtime_ns == before  # a finished planner is reused
