@@ -16,13 +16,14 @@ import sys
 from pathlib import Path
 
 from harness.ablation import write_table
+from omegaconf import OmegaConf
 
 from hiertok.cli import main as hiertok
 from hiertok.errors import UserError
 from hiertok.pipeline import Pipeline
 from hiertok.rollout import evaluate_video_planner
 from hiertok.tokenizer import WEIGHTS_FILE
-from hiertok.training import METRICS_FILE
+from hiertok.training import CONFIG_FILE, METRICS_FILE
 from hiertok.video_eval import eval_videos
 from planner.config import data_config
 
@@ -30,21 +31,26 @@ CONFIG = Path(__file__).resolve().parents[1] / "configs" / "planner" / "video.ya
 
 
 def train(tokenizer: str, k: int, run: Path, overrides: list[str]) -> None:
-    """The planner of the first k levels, trained into `run` (reused when finished, resumed when interrupted)."""
+    """The planner of the first k levels, trained into `run` (reused when finished, resumed when interrupted; a run
+    there of another tokenizer or depth is a UserError, not reused)."""
+    if (run / CONFIG_FILE).exists():
+        cfg = OmegaConf.load(run / CONFIG_FILE)
+        if Path(cfg.tokenizer).resolve() != Path(tokenizer).resolve() or cfg.levels != k:
+            raise UserError(f"{run} holds a planner of {cfg.levels} levels on {cfg.tokenizer}: give another --runs")
     if (run / WEIGHTS_FILE).exists():
         return
-    argv = ["train", "planner", "--config", str(CONFIG), "--out", str(run), f"tokenizer={tokenizer}", f"levels={k}"]
-    if (run / METRICS_FILE).exists():
-        argv.append("--resume")
-    if hiertok([*argv, *overrides]) != 0:
+    argv = ["train", "planner", "--config", str(CONFIG), "--out", str(run)]
+    argv += ["--resume"] if (run / METRICS_FILE).exists() else []
+    if hiertok([*argv, f"tokenizer={tokenizer}", f"levels={k}", *overrides]) != 0:
         raise UserError(f"training the planner of {k} levels into {run} failed (its error is above)")
 
 
-def score(run: Path, k: int, videos: int, context: int, steps: int) -> dict:
-    """One row: the planner of k levels, its next frames and rollouts on the held-out videos of its world."""
+def score(run: Path, k: int, videos: int, context: int, steps: int, beams: int) -> dict:
+    """One row: the planner of k levels, its next frames and rollouts (`beams` wide) on the held-out videos of its
+    world."""
     pipe = Pipeline.from_pretrained(run)
     held = eval_videos(data_config(pipe.cfg, pipe.tokenizer), None, videos)
-    result = evaluate_video_planner(pipe, held, context, steps)
+    result = evaluate_video_planner(pipe, held, context, steps, beams)
     return {
         "planned_levels": k,
         "tokenizer_levels": pipe.tokenizer.levels,
@@ -68,23 +74,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--videos", type=int, default=50, help="held-out videos scored")
     p.add_argument("--context", type=int, default=4, help="frames a rollout starts from")
     p.add_argument("--steps", type=int, default=16, help="frames a rollout generates")
+    p.add_argument("--beams", type=int, default=4, help="beam width of the rollouts (eval planner's default)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for every planner")
     args = p.parse_args(argv)
-    if min(args.levels + [args.videos, args.context, args.steps]) < 1:
-        p.error("--levels, --videos, --context and --steps must be >= 1")
+    if min(args.levels + [args.videos, args.context, args.steps, args.beams]) < 1:
+        p.error("--levels, --videos, --context, --steps and --beams must be >= 1")
     rows = []
     try:
         for k in args.levels:
             run = Path(args.runs) / f"k{k}"
             train(args.tokenizer, k, run, args.set)
-            rows.append(score(run, k, args.videos, args.context, args.steps))
+            rows.append(score(run, k, args.videos, args.context, args.steps, args.beams))
     except (UserError, OSError) as e:
         print(f"coarse_planning: error: {e}", file=sys.stderr)
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
-    columns = [c for c in rows[0] if c != "rollout_exact_per_step"]  # the per-step curve: results.json
+    columns = [c for c in dict.fromkeys(k for r in rows for k in r) if c != "rollout_exact_per_step"]  # curve: JSON
     title = "Coarse-only planning of videos (one planner per k)"
     write_table(rows, columns, out / "results.csv", out / "results.md", title)
     print((out / "results.md").read_text())

@@ -32,13 +32,13 @@ def main(argv: list[str] | None = None) -> int:
         pipe = Pipeline.from_pretrained(args.planner)
         data = data_config(pipe.cfg, pipe.tokenizer)
         docs = list(heldout_split(data, limit=args.prompts).docs())
-        prompts = held_out_prompts(pipe, docs, args.prompts, synthetic=True, beams=args.beams)
+        asked = held_out_prompts(pipe, docs, args.prompts, synthetic=True, beams=args.beams)
     except (UserError, OSError) as e:
         print(f"plan_diversity: error: {e}", file=sys.stderr)
         return 2
-    plans, texts = best_plans(pipe, prompts)  # as `hiertok eval planner` plans them, without a goal
+    plans, texts = best_plans(pipe, asked)  # as `hiertok eval planner` plans them, without a goal
     keys = [tuple(int(c) for c in plan.codes[:, 0]) for plan in plans]
-    stories = [[pipe.tokenizer.join(ideas), *t] for ideas, t in zip(prompts.ideas, texts)]
+    stories = [[pipe.tokenizer.join(ideas), *t] for ideas, t in zip(asked.ideas, texts)]
     ranked = Counter(keys).most_common()
     check = CastChecker()
     top = []

@@ -119,7 +119,7 @@ class HeldOutPrompts:
 def held_out_prompts(
     pipe: Pipeline,
     docs: list[str],
-    prompts: int,
+    count: int,
     synthetic: bool,
     beams: int = 4,
     held: CodeCorpus | None = None,
@@ -129,7 +129,7 @@ def held_out_prompts(
     Args:
         pipe: tokenizer + planner.
         docs: held-out documents.
-        prompts: documents to prompt with at most (those with two ideas or more, in order).
+        count: documents to prompt with at most (those with two ideas or more, in order).
         synthetic: the documents come from the story world: a plan may run 4 ideas past the longest document
             prompted (else the run's `search.max_ideas`).
         beams: beam width of the search.
@@ -141,7 +141,7 @@ def held_out_prompts(
     if held is None:
         codes, offsets = encode_documents(pipe.tokenizer, docs)
         held = CodeCorpus(codes, offsets, {}).prefix(pipe.levels)
-    usable = [d for d in range(held.num_docs) if len(held.doc(d)) >= 2][:prompts]
+    usable = [d for d in range(held.num_docs) if len(held.doc(d)) >= 2][:count]
     if not usable:
         raise UserError("no held-out document has two ideas or more to prompt with")
     max_ideas = max(len(held.doc(d)) for d in usable) + 4 if synthetic else pipe.cfg.search.max_ideas

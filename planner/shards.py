@@ -89,11 +89,22 @@ def shard_dir_for(tok_dir: str | Path, data: DataConfig, split: str) -> Path:
             data.eval_docs,
             data.synthetic_docs,
             data.seed,
-            dataclasses.asdict(data.video) if is_video(data.source) else None,
+            _video_key(data.video) if is_video(data.source) else None,
             tokenizer_hash(tok_dir),
         ]
     )
     return Path(tok_dir) / "codes" / f"{split}-{hashlib.sha256(selection.encode()).hexdigest()[:12]}"
+
+
+# Knobs the video world gained after codes were first cached: left out of the key at their defaults, so that the codes
+# cached before them are still found.
+_LATER_VIDEO_KNOBS = {"speed": 1, "exclude": None, "require": None}
+
+
+def _video_key(video) -> dict:
+    """The video world's knobs as the cache key reads them."""
+    knobs = dataclasses.asdict(video)
+    return {k: v for k, v in knobs.items() if k not in _LATER_VIDEO_KNOBS or v != _LATER_VIDEO_KNOBS[k]}
 
 
 def _batches(docs: Iterable[str], n: int) -> Iterator[list[str]]:

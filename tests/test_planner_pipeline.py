@@ -303,12 +303,19 @@ def test_held_out_prompts_and_their_best_plans(toy_pipe):
         assert prompts.first[i, 0].tolist() == tok.encode_ideas([ideas[0]])[0, : toy_pipe.levels].tolist()
     assert prompts.search.num_beams == 2 and prompts.search.temperature == 0.0
     assert prompts.search.max_ideas == max(len(tok.split(docs[d])) for d in prompts.docs) + 4
-    for toward_goals in (False, True):
-        plans, texts = best_plans(toy_pipe, prompts, toward_goals=toward_goals, chunk=2)  # two searches
-        assert len(plans) == len(texts) == 3
-        assert [len(t) for t in texts] == [len(p.codes) for p in plans]
-        for i, plan in enumerate(plans):  # a plan that arrives at its goal ends with the goal's own sentence
-            if toward_goals and plan.codes[-1].tolist() == prompts.last[i].tolist():
-                assert texts[i][-1] == tok.bpe.decode(prompts.goal_ideas[i])
+    plans, texts = best_plans(toy_pipe, prompts, chunk=2)  # two searches
+    assert len(plans) == len(texts) == 3 and [len(t) for t in texts] == [len(p.codes) for p in plans]
+    search = toy_pipe.plans
+
+    def arriving(first, goals, cfg):  # the search toward goals, each best plan made to end at its goal
+        found = search(first, goals, cfg)
+        ends = [torch.cat([per[0].codes[:-1], goals[i][None]]) for i, per in enumerate(found)]
+        return [[dataclasses.replace(per[0], codes=end)] for per, end in zip(found, ends)]
+
+    toy_pipe.plans = arriving
+    plans, texts = best_plans(toy_pipe, prompts, toward_goals=True, chunk=2)
+    assert [p.codes[-1].tolist() for p in plans] == prompts.last.tolist()
+    for i in range(3):  # a plan that arrives at its goal ends with the goal's own sentence
+        assert texts[i][-1].strip() == tok.bpe.decode(prompts.goal_ideas[i]).strip()
     with pytest.raises(UserError, match="two ideas or more"):
         held_out_prompts(toy_pipe, ["Only one sentence here."], 3, synthetic=True)

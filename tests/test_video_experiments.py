@@ -4,6 +4,7 @@ experiments/coarse_planning.py (one planner per number of planned levels)."""
 
 import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -14,13 +15,14 @@ from hiertok.cli import main
 
 from .test_video_tokenizer import VIDEO_TOY, video_planner, video_run  # noqa: F401  (fixtures)
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "video_generalisation.py"
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
 
-def _script():
-    if str(SCRIPT.parent) not in sys.path:
-        sys.path.insert(0, str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location("video_generalisation", SCRIPT)
+def _script(name: str):
+    """An experiment script as a module, importing as it does when run (its directory first on sys.path)."""
+    if str(EXPERIMENTS) not in sys.path:
+        sys.path.insert(0, str(EXPERIMENTS))
+    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -41,11 +43,12 @@ def pair_planner(tmp_path_factory):
 
 def test_generalisation_rows_beside_their_own_world(pair_planner, tmp_path):
     out = tmp_path / "gen"
-    flags = ["--videos", "3", "--context", "2", "--steps", "3", "--out", str(out)]
-    assert _script().main(["--planner", str(pair_planner), "--pair-planner", str(pair_planner), *flags]) == 0
+    flags = ["--videos", "3", "--context", "2", "--steps", "3", "--beams", "2", "--out", str(out)]
+    runs = ["--planner", str(pair_planner), "--pair-planner", str(pair_planner)]
+    assert _script("video_generalisation").main([*runs, *flags]) == 0
     rows = json.loads((out / "results.json").read_text())
     assert [r["videos"] for r in rows] == [
-        "its own world",
+        "its own world (speed 1)",
         "speed 2",
         "its own world (no colour 3 size 2)",
         "each with colour 3 size 2",
@@ -60,7 +63,7 @@ def test_generalisation_rows_beside_their_own_world(pair_planner, tmp_path):
 def test_the_held_out_videos_are_the_planners_world_with_the_knobs_changed(pair_planner):
     from hiertok.pipeline import Pipeline
 
-    script, pipe = _script(), Pipeline.from_pretrained(pair_planner)
+    script, pipe = _script("video_generalisation"), Pipeline.from_pretrained(pair_planner)
     own, fast = script.held_out(pipe, 20), script.held_out(pipe, 20, speed=2)
     assert own.shape == fast.shape == (20, 6, 8, 8) and not np.array_equal(own, fast)
     colour_3 = (own[:, 0] == 3).sum((-2, -1))  # colour 3 is painted last, so its square shows whole
@@ -70,7 +73,7 @@ def test_the_held_out_videos_are_the_planners_world_with_the_knobs_changed(pair_
 
 
 def test_runs_the_tests_cannot_score_are_one_line_errors(video_planner, tmp_path, capsys):  # noqa: F811
-    script = _script()
+    script = _script("video_generalisation")
     assert script.main(["--planner", str(video_planner), "--out", str(tmp_path)]) == 2  # trained on a .npy file
     assert "not on the built-in video world" in capsys.readouterr().err
     assert script.main(["--pair-planner", str(video_planner), "--out", str(tmp_path)]) == 2
@@ -79,18 +82,23 @@ def test_runs_the_tests_cannot_score_are_one_line_errors(video_planner, tmp_path
         script.main(["--out", str(tmp_path)])  # neither run given: argparse's usage error
 
 
-def test_coarse_planning_trains_one_planner_per_k_and_reuses_it(video_run, tmp_path):  # noqa: F811
-    spec = importlib.util.spec_from_file_location("coarse_planning", SCRIPT.parent / "coarse_planning.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+def test_coarse_planning_trains_one_planner_per_k_and_reuses_it(video_run, tmp_path, capsys):  # noqa: F811
+    script = _script("coarse_planning")
     tiny = ["model.dim=32", "model.depth=1", "train.batch_size=8", "train.max_steps=4", "train.eval_every=4"]
-    argv = ["--tokenizer", str(video_run), "--levels", "1", "2", "--runs", str(tmp_path / "runs")]
-    argv += ["--out", str(tmp_path / "out"), "--videos", "3", "--context", "2", "--steps", "3", "--set", *tiny]
-    assert script.main(argv) == 0
+    runs = tmp_path / "runs"
+    argv = ["--levels", "1", "2", "--runs", str(runs), "--out", str(tmp_path / "out"), "--videos", "3"]
+    argv += ["--context", "2", "--steps", "3", "--beams", "2", "--set", *tiny]
+    assert script.main(["--tokenizer", str(video_run), *argv]) == 0
     rows = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [r["planned_levels"] for r in rows] == [1, 2]
     assert all(not r["decoder_saw_earlier_frames"] and len(r["rollout_exact_per_step"]) == 3 for r in rows)
-    weights = tmp_path / "runs" / "k1" / "model.safetensors"
-    assert "levels: 1" in (tmp_path / "runs" / "k1" / "config.yaml").read_text()
+    assert "levels: 1" in (runs / "k1" / "config.yaml").read_text()
+    weights = runs / "k1" / "model.safetensors"
     before = weights.stat().st_mtime_ns
-    assert script.main(argv) == 0 and weights.stat().st_mtime_ns == before  # a finished planner is reused
+    assert script.main(["--tokenizer", str(video_run), *argv]) == 0 and weights.stat().st_mtime_ns == before  # reused
+    weights.unlink()  # as if interrupted after its last checkpoint: resumed, with the same overrides
+    assert script.main(["--tokenizer", str(video_run), *argv]) == 0 and weights.is_file()
+    other = tmp_path / "other_tok"
+    shutil.copytree(video_run, other)  # another tokenizer run: the planners trained on the first are not reused
+    assert script.main(["--tokenizer", str(other), *argv]) == 2
+    assert "give another --runs" in capsys.readouterr().err

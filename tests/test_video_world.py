@@ -1,5 +1,7 @@
 """The video world follows its rules exactly: shapes, colours, sizes, moves, bounces, painting order, turns."""
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -97,7 +99,8 @@ def test_speed_2_moves_squares_up_to_2_pixels_an_axis_and_still_reflects():
             assert (np.abs(after.vel) <= 2).all() and (np.abs(after.vel).sum(1) > 0).all()
             fastest = max(fastest, int(np.abs(after.pos - before.pos).max()))
     assert fastest == 2
-    assert np.array_equal(VideoWorld().generate(3, seed=5), VideoWorld(VideoWorldConfig(speed=1)).generate(3, seed=5))
+    # the default world draws the videos it drew before the knobs existed (their digest, taken then)
+    assert hashlib.md5(VideoWorld().generate(3, seed=0).tobytes()).hexdigest() == "4b73dd543e8d9e6aeaea79a7272d0c05"
 
 
 def test_a_colour_and_size_pair_can_be_held_out_of_videos_or_required_in_each():

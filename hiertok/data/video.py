@@ -6,16 +6,20 @@ numbers) are valid input:
 
 - each video has `objects` squares (1-3), each of its own colour drawn without repeats from {1, 2, 3}, of size
   s in {2, 3}, top-left corner (x, y) uniform over [0, W - s] x [0, H - s], velocity (vx, vy) uniform over
-  {-1, 0, 1}^2 without (0, 0); objects pass through each other;
+  {-1, 0, 1}^2 without (0, 0) (the 8 velocities; {-speed, ..., speed}^2 with `speed`); objects pass through each
+  other;
 - a step moves every object on every axis: p' = p + v; p' < 0 gives p' = -p', v = -v; p' > L - s gives
   p' = 2 (L - s) - p', v = -v (L: the width for x, the height for y);
-- before each step, with probability `turn_prob`, an object's velocity is drawn again from the 8 options;
+- before each step, with probability `turn_prob`, an object's velocity is drawn again from the world's velocities;
 - a frame paints the objects in increasing colour (3 covers 2 covers 1), so it is a function of their states.
 
-Knobs for generalisation tests, off by default: `speed` 2 draws velocity components from {-2, ..., 2} (not both 0;
-the same reflection rule); `exclude` [colour, size] draws no square of that colour and size (a pair held out of a
-training run), `require` [colour, size] gives every video one (the videos to score that pair on). Both condition the
-drawing of frame 0's squares (drawn again until they hold); without them the random stream is the default's.
+Knobs for generalisation tests, off by default:
+- `speed` 2 draws velocity components from {-2, ..., 2} (not both 0; the same reflection rule, after which a square
+  may stay where it was: hiertok/video_moves.py's legality check and hiertok/video_objects.py's bounces assume
+  speed 1);
+- `exclude` [colour, size] draws no square of that colour and size (a pair held out of a training run), `require`
+  [colour, size] gives every video one (the videos to score that pair on). Both condition the drawing of frame 0's
+  squares (drawn again until they hold); without them the random stream is the default's.
 """
 
 from __future__ import annotations

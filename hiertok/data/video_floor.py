@@ -50,7 +50,8 @@ def distinct_frames(cfg: VideoWorldConfig) -> int:
     """The number of different frames the rules can draw (module docstring).
 
     Args:
-        cfg: the world's knobs (size, number of objects; velocities and turns do not change what a frame can be).
+        cfg: the world's knobs (size, number of objects, `exclude` / `require`; velocities and turns do not change
+            what a frame can be).
 
     Returns:
         The count.
