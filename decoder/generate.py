@@ -31,6 +31,9 @@ class GenerationConfig:
     top_p: float = 1.0  # 1 = off
     num_beams: int = 1
     length_penalty: float = 1.0  # beam score = logprob / length ** length_penalty
+    # Frames only: a decoded frame that does not encode back to its codes is searched over its m least sure pixels
+    # (hiertok/frame_search.py, analysis by synthesis). 0: off.
+    search_pixels: int = 0
 
 
 @dataclass

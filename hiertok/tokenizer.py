@@ -27,6 +27,7 @@ from hiertok.data.ideas import Segmentation, join_ideas, pad_ideas, segment_docu
 from hiertok.data.pixels import PIXELS_FILE, PixelVocab
 from hiertok.data.video_files import check_videos
 from hiertok.errors import UserError
+from hiertok.frame_search import search_frames
 from hiertok.story_decoding import decode_stories
 from hiertok.training import CONFIG_FILE, WEIGHTS_FILE, load_weights, save_weights
 
@@ -59,6 +60,8 @@ class IdeaTokenizer:
         self.bpe = bpe
         self.model = model if model is not None else build_model(cfg, bpe)
         self.segmentation = segmentation_of(cfg.data)
+        if cfg.generation.search_pixels and not self.is_video:
+            raise UserError("generation.search_pixels searches a frame's pixels: this run is trained on text")
 
     @property
     def levels(self) -> int:
@@ -243,8 +246,17 @@ class IdeaTokenizer:
         flat = self.encode_ideas([frame.tolist() for video in ids for frame in video])
         return Codes.from_flat(flat, [videos.shape[1]] * len(videos), self.codebook_sizes)
 
-    def decode_frames(self, codes: Codes, levels: int | None = None, **kw) -> np.ndarray:
+    def decode_frames(
+        self, codes: Codes, levels: int | None = None, search_pixels: int | None = None, **kw
+    ) -> np.ndarray:
         """Videos decoded from their codes (as `decode_to_ids`, whose settings `kw` takes).
+
+        Args:
+            codes: codes of videos; only the first `levels` levels are read (None: all).
+            search_pixels: m > 0 checks each frame decoded from every level by encoding it again and, where it does
+                not encode back to its codes, searches its m least sure pixels (hiertok/frame_search.py); None: the
+                run's `generation.search_pixels`. A coarse prefix leaves most frames short of their codes, each a
+                search of 2^m encodings for little: frames decoded from fewer levels are not searched.
 
         Returns:
             (B, T, H, W) uint8 colour indices (every video must have the same number of frames).
@@ -255,7 +267,18 @@ class IdeaTokenizer:
             raise UserError(f"videos of different lengths ({sorted({len(d) for d in docs})} frames) in one batch")
         if not docs or not docs[0]:
             return np.zeros((len(docs), 0, self.bpe.height, self.bpe.width), dtype=np.uint8)
-        return np.stack([np.stack(d) for d in docs])
+        videos = np.stack([np.stack(d) for d in docs])
+        m = self.cfg.generation.search_pixels if search_pixels is None else search_pixels
+        if m < 0:
+            raise UserError(f"search_pixels must be >= 0, got {m}")
+        k = codes.levels if levels is None else levels
+        if m == 0 or k < self.levels:
+            return videos
+        if not self.model.decoder.cfg.parallel:
+            raise UserError("searching a frame's pixels needs a decoder that writes a frame at once (parallel)")
+        flat = codes.ids[..., :k][codes.mask]  # (N, k) in the frames' order
+        frames = search_frames(self, flat, videos.reshape(-1, *videos.shape[2:]), m)
+        return frames.reshape(videos.shape)
 
     # -- persistence -----------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> None:

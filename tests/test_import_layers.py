@@ -55,6 +55,7 @@ LAYERS: dict[str, set[str]] = {
         "hiertok.detail_noise",
         "hiertok.encoder",
         "hiertok.evaluate",
+        "hiertok.frame_search",
         "hiertok.idea_losses",
         "hiertok.quantize",
         "hiertok.story_decoding",
@@ -97,6 +98,7 @@ INFERENCE = {
     "hiertok.flat_generate",
     "hiertok.tokenizer",
     "hiertok.story_decoding",
+    "hiertok.frame_search",
 }
 
 

@@ -1,0 +1,81 @@
+"""Analysis by synthesis for frames (hiertok/frame_search.py): a decoded frame that does not encode back to its codes
+is replaced by the most likely near frame that does, and nothing else changes."""
+
+import numpy as np
+import pytest
+import torch
+
+from hiertok import frame_search
+from hiertok.codes import Codes
+from hiertok.errors import UserError
+from hiertok.tokenizer import IdeaTokenizer
+
+from .test_video_tokenizer import video_run  # noqa: F401  (fixture)
+
+
+class _Digits:
+    """A stand-in tokenizer whose code of a 2 x 2 frame is its four pixels read as base-4 digits: one frame a code."""
+
+    def encode_frames(self, videos: np.ndarray):
+        flat = videos.reshape(len(videos), -1).astype(np.int64)
+        ids = (flat * 4 ** np.arange(flat.shape[1])).sum(1)
+        return Codes(torch.as_tensor(ids)[:, None, None], torch.ones(len(videos), 1, dtype=torch.bool), [256])
+
+
+def _log_probs(best: list[int], second: list[int], gaps: list[float]) -> np.ndarray:
+    """(4, 4) pixel log-probabilities with `best` first and `second` `gaps` below it."""
+    logp = np.full((4, 4), -20.0)
+    for p, (b, s, g) in enumerate(zip(best, second, gaps)):
+        logp[p, b], logp[p, s] = -0.1, -0.1 - g
+    return logp
+
+
+def test_a_frame_that_fails_its_check_takes_the_most_likely_near_frame_that_passes(monkeypatch):
+    tok = _Digits()
+    truth = np.array([[[1, 2], [0, 3]], [[2, 2], [1, 1]], [[3, 0], [0, 1]]], dtype=np.uint8)
+    codes = tok.encode_frames(truth[:, None]).ids[:, 0]  # (3, 1)
+    decoded = truth.copy()
+    decoded[0, 1, 1] = 0  # pixel 3 wrong; the decoder's second colour for it is the true one
+    decoded[2, 0, 0] = 2  # wrong, and the true colour is not among the decoder's first two
+    logps = {
+        0: _log_probs([1, 2, 0, 0], [0, 0, 1, 3], [5.0, 0.5, 4.0, 1.0]),  # pixel 1 the least sure, then pixel 3
+        2: _log_probs([2, 0, 0, 1], [1, 1, 1, 0], [0.2, 3.0, 3.0, 3.0]),
+    }
+    monkeypatch.setattr(frame_search, "_pixel_log_probs", lambda _, c: np.stack([logps[i] for i in (0, 2)]))
+    out = frame_search.search_frames(tok, codes, decoded, pixels=2)
+    assert np.array_equal(out[0], truth[0])  # found: pixel 3 at its second colour (pixel 1 kept)
+    assert np.array_equal(out[1], decoded[1])  # it encoded back: untouched
+    assert np.array_equal(out[2], decoded[2])  # no candidate encodes back: kept as decoded
+    monkeypatch.setattr(frame_search, "_pixel_log_probs", lambda _, c: logps[0][None])
+    one = frame_search.search_frames(tok, codes[:1], decoded[:1], pixels=1)  # pixel 1 alone: no candidate passes
+    assert np.array_equal(one[0], decoded[0])
+
+
+def test_decode_frames_searches_by_the_runs_setting_and_keeps_frames_that_encode_back(video_run):  # noqa: F811
+    from hiertok.data.video import VideoWorld
+
+    from .test_video_tokenizer import WORLD
+
+    tok = IdeaTokenizer.from_pretrained(video_run)
+    codes = tok.encode_frames(VideoWorld(WORLD).generate(2, seed=3))
+    plain = tok.decode_frames(codes, search_pixels=0)
+    searched = tok.decode_frames(codes, search_pixels=3)
+    assert searched.shape == plain.shape and searched.dtype == np.uint8
+    back = (tok.encode_frames(plain).ids == codes.ids).all(-1)  # (B, T) frames that already encode back
+    assert np.array_equal(searched[back.numpy()], plain[back.numpy()])
+    changed = ~(searched == plain).all((-2, -1))
+    assert (tok.encode_frames(searched).ids == codes.ids).all(-1)[torch.as_tensor(changed)].all()  # a change passes
+    tok.cfg.generation.search_pixels = 3
+    assert np.array_equal(tok.decode_frames(codes), searched)
+    with pytest.raises(UserError, match="search_pixels"):
+        tok.decode_frames(codes, search_pixels=-1)
+
+
+def test_search_pixels_on_a_text_run_is_a_one_line_error(toy_run):
+    from hiertok.config import load_config
+    from hiertok.data.bpe import BPE
+    from hiertok.tokenizer import TokenizerConfig
+
+    cfg = load_config(TokenizerConfig, None, ["generation.search_pixels=4"])
+    with pytest.raises(UserError, match="trained on text"):
+        IdeaTokenizer(cfg, BPE.load(toy_run / "tokenizer.json"))
