@@ -111,7 +111,10 @@ def planned_frames(
     planned = torch.stack([torch.stack([p.codes for p in per[:k]]) for per in plans]).cpu()  # (B, K, N, levels)
     flat = rearrange(planned, "b k n l -> (b k) n l")
     mask = torch.ones(flat.shape[:2], dtype=torch.bool)
-    decoded = tok.decode_frames(Codes(flat, mask, tok.codebook_sizes), levels=pipe.levels)
+    # Planned codes are decoded as planned, unchecked: a planner's fine codes are often a little off, and a search for
+    # a frame that encodes back to them replaced right frames with wrong ones (seed 0: next frame exact 0.918 -> 0.813;
+    # experiments/README.md, "Analysis by synthesis").
+    decoded = tok.decode_frames(Codes(flat, mask, tok.codebook_sizes), levels=pipe.levels, search_pixels=0)
     frames = rearrange(decoded, "(b k) ... -> b k ...", k=k)
     pick = np.zeros(len(frames), dtype=np.int64)  # the best plan
     if goal is not None:

@@ -10,7 +10,7 @@ from hiertok.codes import Codes
 from hiertok.errors import UserError
 from hiertok.tokenizer import IdeaTokenizer
 
-from .test_video_tokenizer import video_run  # noqa: F401  (fixture)
+from .test_video_tokenizer import video_planner, video_run  # noqa: F401  (fixtures)
 
 
 class _Digits:
@@ -79,3 +79,24 @@ def test_search_pixels_on_a_text_run_is_a_one_line_error(toy_run):
     cfg = load_config(TokenizerConfig, None, ["generation.search_pixels=4"])
     with pytest.raises(UserError, match="trained on text"):
         IdeaTokenizer(cfg, BPE.load(toy_run / "tokenizer.json"))
+
+
+def test_a_planners_frames_are_decoded_unchecked(video_planner, monkeypatch):  # noqa: F811
+    """A planner's fine codes are often a little off: searching for a frame that encodes back to them made right
+    frames wrong, so rollouts never search, whatever the run's setting."""
+    import hiertok.tokenizer
+    from hiertok.data.video import VideoWorld
+    from hiertok.pipeline import Pipeline
+    from hiertok.rollout import rollout
+
+    from .test_video_tokenizer import WORLD
+
+    pipe = Pipeline.from_pretrained(video_planner)
+    pipe.tokenizer.cfg.generation.search_pixels = 3
+
+    def refuse(*_):
+        raise AssertionError("a planned frame was searched")
+
+    monkeypatch.setattr(hiertok.tokenizer, "search_frames", refuse)
+    out = rollout(pipe, VideoWorld(WORLD).generate(2, seed=1)[:, :3], steps=2)
+    assert out.shape == (2, 5, 8, 8)
