@@ -32,6 +32,7 @@ from hiertok.story_decoding import decode_stories
 from hiertok.training import CONFIG_FILE, WEIGHTS_FILE, load_weights, save_weights
 
 BPE_FILE = "tokenizer.json"
+MAX_SEARCH_PIXELS = 16  # generation.search_pixels at most
 # Weights that runs saved by earlier versions hold and this one no longer has (the neighbour design's "no
 # neighbour here" vector): ignored when such a run is loaded.
 RETIRED_WEIGHTS = {"decoder.missing"}
@@ -269,8 +270,8 @@ class IdeaTokenizer:
             return np.zeros((len(docs), 0, self.bpe.height, self.bpe.width), dtype=np.uint8)
         videos = np.stack([np.stack(d) for d in docs])
         m = self.cfg.generation.search_pixels if search_pixels is None else search_pixels
-        if m < 0:
-            raise UserError(f"search_pixels must be >= 0, got {m}")
+        if not 0 <= m <= MAX_SEARCH_PIXELS:  # 2^m candidates a frame: past 16 a search would not end
+            raise UserError(f"search_pixels must be in 0..{MAX_SEARCH_PIXELS}, got {m}")
         k = codes.levels if levels is None else levels
         if m == 0 or k < self.levels:
             return videos

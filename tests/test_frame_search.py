@@ -67,8 +67,9 @@ def test_decode_frames_searches_by_the_runs_setting_and_keeps_frames_that_encode
     assert (tok.encode_frames(searched).ids == codes.ids).all(-1)[torch.as_tensor(changed)].all()  # a change passes
     tok.cfg.generation.search_pixels = 3
     assert np.array_equal(tok.decode_frames(codes), searched)
-    with pytest.raises(UserError, match="search_pixels"):
-        tok.decode_frames(codes, search_pixels=-1)
+    for bad in (-1, 17):
+        with pytest.raises(UserError, match="search_pixels must be in 0..16"):
+            tok.decode_frames(codes, search_pixels=bad)
 
 
 def test_search_pixels_on_a_text_run_is_a_one_line_error(toy_run):
