@@ -11,11 +11,10 @@ Report only: the issue sets no bar here. Writes results.json, results.csv and re
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from harness.ablation import write_table
+from harness.ablation import write_rows
 from omegaconf import OmegaConf
 
 from hiertok.cli import main as hiertok
@@ -88,13 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, OSError) as e:
         print(f"coarse_planning: error: {e}", file=sys.stderr)
         return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
-    columns = [c for c in dict.fromkeys(k for r in rows for k in r) if c != "rollout_exact_per_step"]  # curve: JSON
     title = "Coarse-only planning of videos (one planner per k)"
-    write_table(rows, columns, out / "results.csv", out / "results.md", title)
-    print((out / "results.md").read_text())
+    write_rows(rows, Path(args.out), title, json_only=("rollout_exact_per_step",))  # the curve: JSON only
     return 0
 
 

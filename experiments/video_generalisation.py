@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
-from harness.ablation import write_table
+from harness.ablation import write_rows
 
 from hiertok.data.corpus import eval_seed
 from hiertok.data.video import VideoWorld
@@ -100,13 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, OSError) as e:
         print(f"video_generalisation: error: {e}", file=sys.stderr)
         return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
-    columns = [c for c in dict.fromkeys(k for r in rows for k in r) if c != "rollout_exact_per_step"]  # curve: JSON
     title = "Video generalisation (each test beside its own world)"
-    write_table(rows, columns, out / "results.csv", out / "results.md", title)
-    print((out / "results.md").read_text())
+    write_rows(rows, Path(args.out), title, json_only=("rollout_exact_per_step",))  # the curve: JSON only
     return 0
 
 

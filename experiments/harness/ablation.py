@@ -302,3 +302,13 @@ def write_table(
     lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row, c) for c in columns) + " |" for row in rows]
     md_path.write_text("\n".join(lines) + "\n")
+
+
+def write_rows(rows: list[dict], out: Path, title: str, json_only: tuple[str, ...] = ()) -> None:
+    """A script's rows to OUT/results.json (every field), results.csv and results.md (`write_table`; the fields in
+    `json_only`, such as per-step curves, left out of the table), and the table printed."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
+    columns = [c for c in dict.fromkeys(k for r in rows for k in r) if c not in json_only]
+    write_table(rows, columns, out / "results.csv", out / "results.md", title)
+    print((out / "results.md").read_text())
