@@ -4,9 +4,7 @@ and the experiment scripts write their tables and plots."""
 import argparse
 import csv
 import dataclasses
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,19 +25,8 @@ from experiments.harness.seeds import aggregate
 from tests.conftest import PLANNER_TOY, TOY
 
 from .cli_errors import error_line
+from .experiment_scripts import load_script
 from .runs import metrics
-
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-
-
-def _script(name: str):
-    """An experiment script as a module, importing as it does when run (its directory first on sys.path)."""
-    if str(EXPERIMENTS) not in sys.path:
-        sys.path.insert(0, str(EXPERIMENTS))
-    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _budget() -> Budget:
@@ -88,7 +75,7 @@ def test_grid_cells_train_evaluate_skip_and_resume(tmp_path):
     write_table(rows, ["cell", "code_bits", "bpb_hier"], tmp_path / "r.csv", tmp_path / "r.md", "t")
     md = (tmp_path / "r.md").read_text().splitlines()
     assert md[2] == "| cell | code_bits | bpb_hier |" and md[4].startswith("| fsq | 12.000 |")
-    codebooks = _script("ablate_codebooks")
+    codebooks = load_script("ablate_codebooks")
     codebooks.plot(
         [dict(r, hierarchy="matryoshka", levels=2, codebook_size=64, kind=r["cell"]) for r in rows], tmp_path
     )
@@ -100,7 +87,7 @@ def test_grid_cells_train_evaluate_skip_and_resume(tmp_path):
 
 
 def test_codebook_layouts():
-    codebooks = _script("ablate_codebooks")
+    codebooks = load_script("ablate_codebooks")
     assert codebooks.parse_layout("1x256+3x1024") == [256, 1024, 1024, 1024]
     with pytest.raises(ValueError, match="LEVELSxSIZE"):
         codebooks.parse_layout("4by256")
@@ -115,19 +102,19 @@ def test_codebook_layouts():
 
 
 def test_loss_script_rejects_unknown_cells(capsys):
-    assert _script("ablate_losses").main(["--runs", "unused", "--out", "unused", "--cells", "recon,nope"]) == 2
+    assert load_script("ablate_losses").main(["--runs", "unused", "--out", "unused", "--cells", "recon,nope"]) == 2
     assert "unknown cell 'nope'" in error_line(capsys.readouterr().err, "ablate_losses")
     missing = {"nope": "configs/tokenizer/nope.yaml", "tiny-recon": "configs/planner/tiny-recon.yaml"}
     for name in ("ablate_losses", "ablate_codebooks"):  # a base config that does not exist, or has no planner
         for base, path in missing.items():
-            assert _script(name).main(["--runs", "unused", "--out", "unused", "--base-configs", base]) == 2
+            assert load_script(name).main(["--runs", "unused", "--out", "unused", "--base-configs", base]) == 2
             assert f"no {path}" in error_line(capsys.readouterr().err, name)
 
 
 def test_tinystories_seeds_redoes_an_evaluation_of_another_candidate_count(tmp_path, monkeypatch):
     """`tinystories_seeds.py --decode-candidates N` hands N to `eval planner`, redoes an evaluation that ran with
     another count and reuses one that ran with N (the stages and the CLI are stood in for: the reuse is under test)."""
-    seeds = _script("tinystories_seeds")
+    seeds = load_script("tinystories_seeds")
     calls: list[list[str]] = []
 
     def fake_cli(argv: list[str]) -> int:

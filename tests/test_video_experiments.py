@@ -2,10 +2,8 @@
 and one trained without a colour x size pair scored on videos that each have it, each beside its own world) and
 experiments/coarse_planning.py (one planner per number of planned levels)."""
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,19 +11,8 @@ import pytest
 
 from hiertok.cli import main
 
+from .experiment_scripts import load_script
 from .test_video_tokenizer import VIDEO_TOY, video_planner, video_run  # noqa: F401  (fixtures)
-
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-
-
-def _script(name: str):
-    """An experiment script as a module, importing as it does when run (its directory first on sys.path)."""
-    if str(EXPERIMENTS) not in sys.path:
-        sys.path.insert(0, str(EXPERIMENTS))
-    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +32,7 @@ def test_generalisation_rows_beside_their_own_world(pair_planner, tmp_path):
     out = tmp_path / "gen"
     flags = ["--videos", "3", "--context", "2", "--steps", "3", "--beams", "2", "--out", str(out)]
     runs = ["--planner", str(pair_planner), "--pair-planner", str(pair_planner)]
-    assert _script("video_generalisation").main([*runs, *flags]) == 0
+    assert load_script("video_generalisation").main([*runs, *flags]) == 0
     rows = json.loads((out / "results.json").read_text())
     assert [r["videos"] for r in rows] == [
         "its own world (speed 1)",
@@ -63,7 +50,7 @@ def test_generalisation_rows_beside_their_own_world(pair_planner, tmp_path):
 def test_the_held_out_videos_are_the_planners_world_with_the_knobs_changed(pair_planner):
     from hiertok.pipeline import Pipeline
 
-    script, pipe = _script("video_generalisation"), Pipeline.from_pretrained(pair_planner)
+    script, pipe = load_script("video_generalisation"), Pipeline.from_pretrained(pair_planner)
     own, fast = script.held_out(pipe, 20), script.held_out(pipe, 20, speed=2)
     assert own.shape == fast.shape == (20, 6, 8, 8) and not np.array_equal(own, fast)
     colour_3 = (own[:, 0] == 3).sum((-2, -1))  # colour 3 is painted last, so its square shows whole
@@ -73,7 +60,7 @@ def test_the_held_out_videos_are_the_planners_world_with_the_knobs_changed(pair_
 
 
 def test_runs_the_tests_cannot_score_are_one_line_errors(video_planner, tmp_path, capsys):  # noqa: F811
-    script = _script("video_generalisation")
+    script = load_script("video_generalisation")
     assert script.main(["--planner", str(video_planner), "--out", str(tmp_path)]) == 2  # trained on a .npy file
     assert "not on the built-in video world" in capsys.readouterr().err
     assert script.main(["--pair-planner", str(video_planner), "--out", str(tmp_path)]) == 2
@@ -83,7 +70,7 @@ def test_runs_the_tests_cannot_score_are_one_line_errors(video_planner, tmp_path
 
 
 def test_coarse_planning_trains_one_planner_per_k_and_reuses_it(video_run, tmp_path, capsys):  # noqa: F811
-    script = _script("coarse_planning")
+    script = load_script("coarse_planning")
     tiny = ["model.dim=32", "model.depth=1", "train.batch_size=8", "train.max_steps=4", "train.eval_every=4"]
     runs = tmp_path / "runs"
     argv = ["--levels", "1", "2", "--runs", str(runs), "--out", str(tmp_path / "out"), "--videos", "3"]

@@ -4,7 +4,6 @@ loaded, encoding videos to one idea per frame and decoding frames back."""
 import dataclasses
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from hiertok.tokenizer import IdeaTokenizer
 
 from .cached_runs import cached_run
 from .cli_errors import error_line
+from .experiment_scripts import load_script
 
 WORLD = VideoWorldConfig(height=8, width=8, frames=6)
 # Toy sizes on configs/tokenizer/video.yaml: 8 x 8 frames (64 pixel tokens), a few steps (the wiring is under test).
@@ -346,14 +346,7 @@ def test_a_rollout_asks_the_search_for_exactly_its_frames(video_planner, monkeyp
 
 def test_compress_256_tables_pixel_and_text_runs_against_the_frame_floor(video_run, toy_run, tmp_path, capsys):
     """experiments/compress_256.py on the toy runs: one row per k and kind, bits of k codes, floors of the world."""
-    import importlib.util
-
-    experiments = Path(__file__).parents[1] / "experiments"
-    if str(experiments) not in sys.path:  # as when run: its directory first, for `harness`
-        sys.path.insert(0, str(experiments))
-    spec = importlib.util.spec_from_file_location("compress_256", experiments / "compress_256.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("compress_256")
     out = tmp_path / "c256"
     args = [
         "--pixels",
