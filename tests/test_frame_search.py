@@ -51,6 +51,23 @@ def test_a_frame_that_fails_its_check_takes_the_most_likely_near_frame_that_pass
     assert np.array_equal(one[0], decoded[0])
 
 
+def test_of_candidates_that_encode_back_the_most_likely_is_kept(monkeypatch):
+    class _Blind(_Digits):  # codes that do not see pixel 1: flipping it or not, a candidate encodes back alike
+        def encode_frames(self, videos):
+            seen = videos.copy()
+            seen[..., 0, 1] = 0
+            return super().encode_frames(seen)
+
+    tok = _Blind()
+    truth = np.array([[[1, 2], [0, 3]]], dtype=np.uint8)
+    decoded = truth.copy()
+    decoded[0, 1, 1] = 0
+    logp = _log_probs([1, 2, 0, 0], [0, 0, 1, 3], [5.0, 0.5, 4.0, 1.0])
+    monkeypatch.setattr(frame_search, "_pixel_log_probs", lambda _, c: logp[None])
+    out = frame_search.search_frames(tok, tok.encode_frames(truth[:, None]).ids[:, 0], decoded, pixels=2)
+    assert np.array_equal(out[0], truth[0])  # pixel 3 changed, pixel 1 (both pass) kept at its likelier colour
+
+
 def test_decode_frames_searches_by_the_runs_setting_and_keeps_frames_that_encode_back(video_run):  # noqa: F811
     from hiertok.data.video import VideoWorld
 

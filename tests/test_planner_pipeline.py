@@ -319,3 +319,12 @@ def test_held_out_prompts_and_their_best_plans(toy_pipe):
         assert texts[i][-1].strip() == tok.bpe.decode(prompts.goal_ideas[i]).strip()
     with pytest.raises(UserError, match="two ideas or more"):
         held_out_prompts(toy_pipe, ["Only one sentence here."], 3, synthetic=True)
+
+
+def test_video_code_caches_keep_their_key_for_the_knobs_at_their_defaults():
+    from hiertok.data.video import VideoWorldConfig
+    from planner.shards import _video_key
+
+    before = {"height": 16, "width": 16, "frames": 20, "objects": 2, "turn_prob": 0.0}  # the knobs codes were cached by
+    assert _video_key(VideoWorldConfig()) == before
+    assert _video_key(VideoWorldConfig(speed=2, exclude=[3, 2])) == {**before, "speed": 2, "exclude": [3, 2]}
