@@ -13,6 +13,13 @@ remain a lossless code. x-transformers has no such head: it is written here on t
 states. Training and the codelength need only the targets' probabilities and the argmax: `target_log_prob`
 computes them over the S context positions, without building the (B, T, V) mixture (only the vocabulary's
 log-softmax, which the normaliser needs, stays vocabulary-sized).
+
+The mixture's gradient reaches the pointer only through the gate: where the gate has closed (g ~ 0) the pointer
+learns nothing, and where the pointer looks elsewhere the gate has no reason to open. A small decoder can settle
+there for a whole kind of word (on the synthetic world, one seed never copied a colour: gate 0, pointer on the
+object, the colour guessed from the vocabulary at 2.4 nats). `target_log_prob` therefore also returns the
+pointer's own log-mass on the target where the context holds it, which training may maximise beside the
+mixture (`model.loss.copy_pointer_weight`), as supervised pointer attention.
 """
 
 from __future__ import annotations
@@ -33,14 +40,14 @@ class CopyHead(nn.Module):
         self.scale = dim**-0.5
 
     def _parts(self, hidden: Tensor, context: Tensor, context_ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Copy attention (B, T, S) over the copyable positions, and log(1 - g), log g (B, T, 1) of the gate."""
+        """Log copy attention (B, T, S) over the copyable positions, and log(1 - g), log g (B, T, 1) of the gate."""
         copyable = context_ids >= 0  # (B, S)
         scores = torch.einsum("btw,bsw->bts", self.query(hidden), self.key(context)).float() * self.scale
         # A large negative, not -inf: a row with nothing to copy stays finite (its copy term is gated off below).
-        attn = scores.masked_fill(~copyable[:, None], -1e9).softmax(-1)
+        log_attn = scores.masked_fill(~copyable[:, None], -1e9).log_softmax(-1)
         gate = self.gate(hidden).float()  # (B, T, 1)
         gate = gate.masked_fill(~copyable.any(1)[:, None, None], float("-inf"))  # nothing to copy: vocabulary only
-        return attn, F.logsigmoid(-gate), F.logsigmoid(gate)
+        return log_attn, F.logsigmoid(-gate), F.logsigmoid(gate)
 
     def forward(self, hidden: Tensor, logits: Tensor, context: Tensor, context_ids: Tensor) -> Tensor:
         """Log-probabilities of the next token.
@@ -55,15 +62,17 @@ class CopyHead(nn.Module):
         Returns:
             (B, T, V) log p(x), a normalised distribution at every position (usable as logits).
         """
-        attn, log_vocab, log_copy = self._parts(hidden, context, context_ids)
+        log_attn, log_vocab, log_copy = self._parts(hidden, context, context_ids)
+        attn = log_attn.exp()
         index = context_ids.clamp(min=0)[:, None].expand(-1, hidden.shape[1], -1)
         p_copy = torch.zeros_like(logits, dtype=torch.float32).scatter_add(-1, index, attn)
         return torch.logaddexp(log_vocab + logits.float().log_softmax(-1), log_copy + _log(p_copy))
 
     def target_log_prob(
         self, hidden: Tensor, logits: Tensor, context: Tensor, context_ids: Tensor, target: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        """log p(target) and argmax_x p(x) of the mixture, computed over the context positions only.
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """log p(target) and argmax_x p(x) of the mixture, computed over the context positions only, and the copy
+        attention's own log-mass on the target.
 
         The argmax is the vocabulary's best token or a context token: any token outside the context has only
         its vocabulary term, so none beats the vocabulary's best; a context token's mixture is computed exactly.
@@ -73,13 +82,16 @@ class CopyHead(nn.Module):
             target: (B, T) token ids.
 
         Returns:
-            log p(target) (B, T) and the most likely token (B, T).
+            log p(target) (B, T), the most likely token (B, T) and the pointer's log-mass on the target (B, T;
+            -inf where the context does not hold it).
         """
-        attn, log_vocab, log_copy = self._parts(hidden, context, context_ids)
+        log_attn, log_vocab, log_copy = self._parts(hidden, context, context_ids)
+        attn = log_attn.exp()
         log_p = logits.float().log_softmax(-1)  # (B, T, V): the normaliser needs every logit
         ids = context_ids.clamp(min=0)
         same = context_ids[:, :, None] == context_ids[:, None, :]  # (B, S, S): positions holding one token
-        copy_at_target = (attn * (context_ids[:, None, :] == target[..., None])).sum(-1)  # (B, T)
+        at = context_ids[:, None, :] == target[..., None]  # (B, T, S): the context positions holding the target
+        copy_at_target = (attn * at).sum(-1)  # (B, T)
         at_target = log_vocab[..., 0] + log_p.gather(-1, target[..., None])[..., 0]
         target_lp = torch.logaddexp(at_target, log_copy[..., 0] + _log(copy_at_target))
         with torch.no_grad():  # the argmax: a diagnostic, no gradient
@@ -91,7 +103,9 @@ class CopyHead(nn.Module):
             context_lp, where = mixed.max(-1)
             from_context = ids.gather(1, where)
             predicted = torch.where(context_lp > log_vocab[..., 0] + best_lp, from_context, best)
-        return target_lp, predicted
+        # -1e9, not -inf, before the sum: a row without the target then has a finite sum and no NaN gradient.
+        pointer = log_attn.masked_fill(~at, -1e9).logsumexp(-1).masked_fill(~at.any(-1), float("-inf"))
+        return target_lp, predicted, pointer
 
 
 def _log(p: Tensor) -> Tensor:

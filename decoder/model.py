@@ -142,6 +142,8 @@ class Scored:
     log_prob: Tensor  # (B, T) log p of each target token
     predicted: Tensor  # (B, T) the most likely token at each position
     logits: Tensor | None = None  # (B, T, V) logits of the output distribution, when asked for
+    # (B, T) the copy pointer's log-mass on the target (-inf where the context does not hold it); None without copy
+    pointer_log_mass: Tensor | None = None
 
 
 @dataclass
@@ -309,9 +311,9 @@ class IdeaDecoder(nn.Module):
         if self.copy is None or cond.context is None:
             log_p = logits.float().log_softmax(-1)
             return Scored(log_p.gather(-1, target[..., None])[..., 0], logits.argmax(-1), logits if full else None)
-        log_prob, predicted = self.copy.target_log_prob(hidden, logits, cond.context, cond.context_ids, target)
+        log_prob, predicted, pointer = self.copy.target_log_prob(hidden, logits, cond.context, cond.context_ids, target)
         mixed = self.copy(hidden, logits, cond.context, cond.context_ids) if full else None
-        return Scored(log_prob, predicted, mixed)
+        return Scored(log_prob, predicted, mixed, pointer)
 
     def _hidden(
         self, tokens: Tensor, cond: Condition, cache: LayerIntermediates | None

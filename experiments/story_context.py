@@ -99,6 +99,9 @@ VARIANTS: dict[str, list[str]] = {
         "model.loss.context=1",
         "planner.model.dim_head=32",
     ],
+    # tiny.yaml with the copy pointer trained on the targets the story holds (decoder/copy.py): one seed's decoder
+    # never copied a colour (its gate shut, its pointer on the object), so plans broke the colour (session 29)
+    "pointer": ["model.loss.copy_pointer_weight=0.1"],
 }
 METRICS = [
     "story_valid",
@@ -110,6 +113,7 @@ METRICS = [
     "decoded_story_valid_first_known",
     "decoded_story_valid_first_known_level1",
     "decoded_story_valid_codes",
+    "cast_kept_true_story",
     "exact_match_full",
     "bpb_hier",
     "flat_story_valid",

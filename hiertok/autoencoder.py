@@ -63,6 +63,9 @@ class LossConfig:
     # Every token predicted at once from the code vector and its position (idea_losses.ParallelTokens), so that
     # the codes carry what the autoregressive decoder could take from the idea's earlier tokens (pixel frames).
     parallel_weight: float = 0.0
+    # With a copy head: the pointer's own log-mass on each target token the story context holds, maximised beside
+    # the mixture (decoder/copy.py), so that a closed gate cannot keep the pointer from learning to find it.
+    copy_pointer_weight: float = 0.0
 
 
 def validate_losses(cfg: LossConfig, levels: int, hierarchy: str) -> None:
@@ -74,6 +77,7 @@ def validate_losses(cfg: LossConfig, levels: int, hierarchy: str) -> None:
         "uniformity_weight",
         "next_mse_weight",
         "parallel_weight",
+        "copy_pointer_weight",
     )
     for name in weights:
         if getattr(cfg, name) < 0:
@@ -331,6 +335,9 @@ class IdeaAutoencoder(nn.Module):
         terms = self.idea_terms(z, batch, scored.logits, tokens, mask, needed)
         if self.parallel_head is not None:
             terms["parallel"] = self.parallel_head(target_codes, tokens, mask)
+        if self.cfg.loss.copy_pointer_weight > 0 and scored.pointer_log_mass is not None:
+            held = tmask & scored.pointer_log_mass.isfinite()  # targets the story context holds
+            terms["copy_pointer"] = -scored.pointer_log_mass[held].sum() / held.sum().clamp(min=1)
         w = self.cfg.loss
         loss = recon + w.bow_weight * bow + q.aux_loss
         weights = {
@@ -338,6 +345,7 @@ class IdeaAutoencoder(nn.Module):
             "reencode": w.reencode_weight,
             "next_mse": w.next_mse_weight,
             "parallel": w.parallel_weight,
+            "copy_pointer": w.copy_pointer_weight,
         }
         weights["uniformity"] = -w.uniformity_weight if w.uniformity == "tcr" else w.uniformity_weight  # TCR: maximise
         loss = loss + sum(weights[name] * value for name, value in terms.items())

@@ -18,6 +18,10 @@ Definitions (k = number of levels given to the decoder):
   same from level 1 alone, as a plan of the gist is expanded; "first_known_level{k}" from the k levels a planner
   plans, for a tokenizer trained with quantizer.plan_levels = k), "codes" from the codes alone;
   story_breaks_decoded: where the "first_known" stories that fail break first (`CastChecker.count_breaks`).
+- cast_kept_true_story (synthetic, a decoder with a story context): the decoder alone, with nothing decoded
+  before: the fraction of held-out ideas (after each story's first) that, decoded from their full-depth codes
+  with the TRUE story before them as text, keep that story's cast; cast_breaks_true_story: where the others break
+  ("SLOT@EVENT", `CastChecker.cast_break`).
 - continuous_next_idea (tokenizers trained with model.loss.next_mse_weight > 0): the MSE regressor's
   prediction of each held-out idea (one with a previous idea) from the ideas before it, quantized: top1_level1 /
   top1_full = fraction whose codes equal the true idea's at level 1 / at every level (comparable with the
@@ -64,6 +68,8 @@ class TokenizerEval:
     continuous_next_idea: dict[str, float] | None = None
     story_valid_decoded: dict[str, float] | None = None
     story_breaks_decoded: dict[str, int] | None = None
+    cast_kept_true_story: float | None = None
+    cast_breaks_true_story: dict[str, int] | None = None
     examples: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -225,6 +231,8 @@ def evaluate_tokenizer(
     if labelled:
         decoded = story_valid_decoded(tok, corpus, codes, decoded_by_k[L])
         result.story_valid_decoded, result.story_breaks_decoded = decoded
+        if tok.model.decoder.cfg.context:
+            result.cast_kept_true_story, result.cast_breaks_true_story = cast_kept_true_story(tok, corpus, flat)
     step = max(1, corpus.num_ideas // max(1, max_examples))
     for i in list(range(0, corpus.num_ideas, step))[:max_examples]:
         ex = {"original": texts[i]}
@@ -257,6 +265,40 @@ def story_valid_decoded(
         at_plan = tok.decode_ideas(codes, levels=planned, known=first, passes=0)
         valid[f"first_known_level{planned}"] = float(np.mean([check.story_valid(doc) for doc in at_plan]))
     return valid, check.count_breaks(with_first)
+
+
+def cast_kept_true_story(tok: IdeaTokenizer, corpus: IdeaCorpus, flat: torch.Tensor) -> tuple[float, dict[str, int]]:
+    """How often the decoder keeps the cast when the story before an idea is the true one (the module docstring):
+    each idea after a story's first is decoded once, as the last idea of its story's prefix, the ideas before
+    it known as text, so that no decoding error of an earlier idea is counted again.
+
+    Args:
+        tok: the tokenizer (its decoder reads a story context).
+        corpus: held-out ideas of the synthetic world.
+        flat: (N, L) the ideas' true codes.
+
+    Returns:
+        The fraction of those ideas that keep the cast, and the first breaks of the others, most frequent first.
+    """
+    from hiertok.data.story_state import CastChecker
+
+    check = CastChecker()
+    offsets = corpus.doc_offsets.tolist()
+    ideas = [corpus.idea(i).tolist() for i in range(corpus.num_ideas)]
+    ends = [t for lo, hi in zip(offsets[:-1], offsets[1:]) for t in range(lo + 1, hi)]  # each prefix's last idea
+    starts = [lo for lo, hi in zip(offsets[:-1], offsets[1:]) for _ in range(lo + 1, hi)]
+    if not ends:
+        return 0.0, {}
+    rows = torch.as_tensor([i for lo, t in zip(starts, ends) for i in range(lo, t + 1)])
+    codes = Codes.from_flat(flat[rows], [t - lo + 1 for lo, t in zip(starts, ends)], tok.codebook_sizes)
+    known = [ideas[lo:t] for lo, t in zip(starts, ends)]
+    decoded = tok.decode_ideas(codes, known=known, passes=0)
+    breaks = Counter()
+    for lo, t, doc in zip(starts, ends, decoded):
+        where = check.cast_break([tok.bpe.decode(i) for i in ideas[lo:t]] + [doc[-1]])
+        if where is not None:
+            breaks[where] += 1
+    return 1.0 - sum(breaks.values()) / len(ends), dict(breaks.most_common())
 
 
 def continuous_next_idea(tok: IdeaTokenizer, corpus: IdeaCorpus, codes: torch.Tensor) -> dict[str, float] | None:

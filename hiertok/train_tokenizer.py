@@ -128,6 +128,8 @@ def train(cfg: TokenizerConfig, run_dir: str | Path, resume: bool = False) -> Tr
             "model.decoder.state_dim is learnt after the planner (experiments/planner_state.py), not by the tokenizer"
         )
     validate_losses(cfg.model.loss, cfg.model.quantizer.levels, cfg.model.quantizer.hierarchy)
+    if cfg.model.loss.copy_pointer_weight > 0 and not cfg.model.decoder.copy:
+        raise UserError("model.loss.copy_pointer_weight trains the copy head's pointer: it needs model.decoder.copy")
     if cfg.generation.max_tokens < idea_tokens(cfg):
         limit = "a frame's pixels" if is_video(cfg.data.source) else "data.max_idea_tokens"
         raise UserError(

@@ -226,6 +226,34 @@ def test_scores_equal_the_full_distribution_with_and_without_copying(copy, gate)
     assert torch.allclose(grads[0], grads[1], atol=1e-5)
 
 
+def test_the_pointer_mass_is_the_copy_attention_on_the_target_and_trains_behind_a_closed_gate():
+    """`pointer_log_mass` is log sum of the copy attention over the context positions holding the target (-inf where
+    none does), and its gradient reaches the pointer where the mixture's does not: behind a shut gate."""
+    torch.manual_seed(5)
+    d = IdeaDecoder(DecoderConfig(dim=32, depth=2, heads=2, context=2, copy=True), 40, 8, SPECIAL)
+    with torch.no_grad():
+        d.copy.gate.bias.fill_(-30.0)  # the gate is shut: the mixture is the vocabulary's alone
+    cond = _story_condition(d, 6)  # rows 2 and 5 have no context
+    inp = torch.cat([torch.full((6, 1), SPECIAL.bos), torch.randint(3, 40, (6, 5))], 1)
+    target = torch.cat([inp[:, 1:], torch.full((6, 1), SPECIAL.eos)], 1)
+    target[:, :3] = cond.context_ids[:, :3].clamp(min=3)  # targets the context holds (rows with a context)
+    scored = d.score(inp, cond, target)
+    hidden, _ = d._hidden(inp, cond, None)
+    attn, _, _ = d.copy._parts(hidden, cond.context, cond.context_ids)
+    held = cond.context_ids[:, None, :] == target[..., None]
+    assert torch.equal(scored.pointer_log_mass.isfinite(), held.any(-1))
+    assert not held[2].any() and held[0, :3].any(-1).all()
+    finite = held.any(-1)
+    mass = (attn.exp() * held).sum(-1)
+    assert torch.allclose(scored.pointer_log_mass[finite].exp(), mass[finite], atol=1e-6)
+    for loss, reaches in ((-scored.log_prob.sum(), False), (-scored.pointer_log_mass[finite].sum(), True)):
+        d.zero_grad()
+        loss.backward(retain_graph=True)
+        grad = d.copy.query.weight.grad
+        assert (grad is not None and grad.abs().sum() > 1e-4) == reaches
+        assert all(p.grad is None or p.grad.isfinite().all() for p in d.parameters())
+
+
 def test_dim_head_sets_the_attention_width_and_the_cache_still_holds():
     """`dim_head` is the width of one head: heads x dim_head is the inner width of self- and cross-attention."""
     torch.manual_seed(2)

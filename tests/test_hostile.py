@@ -148,6 +148,12 @@ CASES = [
         ("error", "state_dim", "learnt after the planner"),
     ),
     (
+        "train-pointer-loss-without-copy",
+        {},
+        ["train", "tokenizer", "--out", "{tmp}/x", "model.loss.copy_pointer_weight=0.1", "data.synthetic_docs=200"],
+        ("error", "copy_pointer_weight", "needs model.decoder.copy"),
+    ),
+    (
         "train-negative-state",
         {},
         ["train", "tokenizer", "--out", "{tmp}/x", "model.decoder.state_dim=-1", "data.synthetic_docs=200"],

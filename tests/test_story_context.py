@@ -456,3 +456,37 @@ def test_expansion_hands_a_state_reading_decoder_the_planners_state(state_pipe, 
         del state_pipe.idea_states
     assert len(calls) == 1 and calls[0].num_docs == 1
     assert written != zeroed
+
+
+def test_the_true_story_measure_decodes_each_later_idea_once_after_its_true_story(context_pipe, monkeypatch):
+    """`cast_kept_true_story` decodes every idea after a story's first as the last of its story's prefix, the ideas
+    before it given as text; a decoder that writes the truth keeps the cast, one that renames the friend in a
+    later sentence breaks it there, counted once."""
+    from hiertok.data.ideas import IdeaCorpus
+    from hiertok.evaluate import cast_kept_true_story
+
+    tok = context_pipe.tokenizer
+    second = [
+        "The sun came up and Sam jumped out of bed proudly.",
+        "For a snack, Sam had warm berries and a cup of milk.",
+    ]
+    corpus = IdeaCorpus.build([" ".join(VALID), " ".join(second)], tok.bpe, tok.segmentation)
+    flat = tok.encode_ideas([corpus.idea(i) for i in range(corpus.num_ideas)])
+    truth = [tok.bpe.decode(corpus.idea(i).tolist()) for i in range(corpus.num_ideas)]
+    asked = []
+
+    def decode_ideas(codes, known=None, passes=1, **kw):
+        asked.append((codes.mask.sum(1).tolist(), [len(k) for k in known], passes))
+        out = []
+        for n, k in zip(codes.mask.sum(1).tolist(), known):
+            text = truth[len(VALID) + n - 1] if tok.bpe.decode(k[0]).strip() == second[0] else truth[n - 1]
+            out.append([tok.bpe.decode(i) for i in k] + [text.replace("Leo", write_friend)])
+        return out
+
+    monkeypatch.setattr(tok, "decode_ideas", decode_ideas)
+    write_friend = "Leo"
+    assert cast_kept_true_story(tok, corpus, flat) == (1.0, {})
+    assert asked[0] == ([2, 3, 4, 5, 6, 2], [1, 2, 3, 4, 5, 1], 0)
+    write_friend = "Max"  # met "Leo" at sentence 3: sentences 3, 4 and 6 now name another friend
+    kept, breaks = cast_kept_true_story(tok, corpus, flat)
+    assert breaks == {"friend@play_game": 1, "friend@say_goodbye": 1} and kept == pytest.approx(4 / 6)

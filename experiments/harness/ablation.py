@@ -178,6 +178,7 @@ def evaluate_cell(tok_dir: Path, plan_dir: Path, budget: Budget) -> dict[str, fl
         row[f"continuous_next_{key}"] = value
     for key, value in (tok.story_valid_decoded or {}).items():
         row[f"decoded_story_valid_{key}"] = value
+    row["cast_kept_true_story"] = tok.cast_kept_true_story
     return row
 
 
