@@ -102,6 +102,20 @@ VARIANTS: dict[str, list[str]] = {
     # tiny.yaml with the copy pointer trained on the targets the story holds (decoder/copy.py): one seed's decoder
     # never copied a colour (its gate shut, its pointer on the object), so plans broke the colour (session 29)
     "pointer": ["model.loss.copy_pointer_weight=0.1"],
+    # pointer with a self-attention layer over the story context: pointer-s1's decoder copied the right kinds of
+    # words, but the wrong ones of their kind (the hero's name for the friend's, a place the hero had left), where a
+    # context token's key knows only its word and position, not its role in its sentence
+    "context_pointer": ["model.loss.copy_pointer_weight=0.1", "model.decoder.context_layers=1"],
+    # compact with the pointer trained too: compact's seeds broke the colour (seed 0) and the object (seed 1) the story
+    # had fixed, each where its decoder never copied that slot
+    "compact_pointer": [
+        "model.quantizer.levels=4",
+        "model.encoder.dim_head=32",
+        "model.decoder.dim_head=32",
+        "model.loss.context=1",
+        "planner.model.dim_head=32",
+        "model.loss.copy_pointer_weight=0.1",
+    ],
 }
 METRICS = [
     "story_valid",

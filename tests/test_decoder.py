@@ -239,12 +239,12 @@ def test_the_pointer_mass_is_the_copy_attention_on_the_target_and_trains_behind_
     target[:, :3] = cond.context_ids[:, :3].clamp(min=3)  # targets the context holds (rows with a context)
     scored = d.score(inp, cond, target)
     hidden, _ = d._hidden(inp, cond, None)
-    attn, _, _ = d.copy._parts(hidden, cond.context, cond.context_ids)
+    log_attn, _, _ = d.copy._parts(hidden, cond.context, cond.context_ids)
     held = cond.context_ids[:, None, :] == target[..., None]
     assert torch.equal(scored.pointer_log_mass.isfinite(), held.any(-1))
     assert not held[2].any() and held[0, :3].any(-1).all()
     finite = held.any(-1)
-    mass = (attn.exp() * held).sum(-1)
+    mass = (log_attn.exp() * held).sum(-1)
     assert torch.allclose(scored.pointer_log_mass[finite].exp(), mass[finite], atol=1e-6)
     for loss, reaches in ((-scored.log_prob.sum(), False), (-scored.pointer_log_mass[finite].sum(), True)):
         d.zero_grad()

@@ -235,3 +235,33 @@ def test_parallel_tokens_score_each_place_from_the_code_alone_and_train_the_enco
     z = model.encoder(*batch.rows(batch.targets))
     model.parallel_head(model.quantizer(z).quantized, tokens, mask).backward()
     assert any(p.grad is not None and p.grad.any() for p in model.encoder.parameters())
+
+
+def test_the_copy_pointer_term_is_the_pointers_nats_on_targets_the_story_holds():
+    """With a copy head, `copy_pointer_weight` adds the mean -log mass the pointer puts on each target token that the
+    story context holds (only those), at its weight; without one it is a config error, not a silent no-op."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        encoder=EncoderConfig(dim=32, depth=1),
+        quantizer=QuantizerConfig(levels=4, codebook_sizes=[64, 256], level_dropout=0.0),
+        decoder=DecoderConfig(dim=32, depth=1, max_len=16, context=2, context_dropout=0.0, context_full=1.0, copy=True),
+        loss=LossConfig(copy_pointer_weight=0.3),
+    )
+    model = IdeaAutoencoder(cfg, vocab_size=12, special=SpecialIds(pad=0, bos=1, eos=2)).eval()
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 7, size=12)
+    tokens = rng.integers(3, 12, size=int(lengths.sum())).astype(np.int32)  # 9 words: targets repeat the story's
+    corpus = IdeaCorpus(tokens, np.concatenate([[0], np.cumsum(lengths)]), np.array([0, 5, 9, 12]), None)
+    batch = IdeaCollator(corpus, 0, context=2)([1, 2, 3, 6, 7, 10])  # each has earlier ideas
+    out = model(batch)
+    assert set(out.terms) == {"copy_pointer"} and out.terms["copy_pointer"] > 0
+    assert out.loss.item() == pytest.approx((out.recon + out.aux + 0.3 * out.terms["copy_pointer"]).item(), rel=1e-5)
+    # By hand: the decoder's own scores on the same condition (the whole story shown, nothing dropped).
+    q = model.quantizer(model.encode_rows(batch))
+    known = batch.context >= 0
+    cond = model.decoder_condition(batch.targets, batch.context, q.quantized, batch.tokens, batch.mask, known)
+    inp, target, tmask = model.decoder.teacher_forcing(*batch.rows(batch.targets))
+    pointer = model.decoder.score(inp, cond, target).pointer_log_mass
+    held = tmask & pointer.isfinite()
+    assert 0 < held.sum() < tmask.sum()
+    assert out.terms["copy_pointer"].item() == pytest.approx(-pointer[held].mean().item(), rel=1e-5)
