@@ -69,8 +69,9 @@ class DecoderConfig:
     copy: bool = False  # a pointer over the context's tokens mixed into the output (decoder/copy.py)
     # Self-attention layers over the story context before the decoder reads it (and the copy head points into it):
     # a token then knows its role in its sentence ("Clara" in "met a friend named Clara" is the friend; "the hill"
-    # after "led to" is where the hero went). 0: each context token is its embedding alone. On tiny.yaml one layer cost
-    # 48% more per step and kept the cast no better over 3 seeds (experiments/README.md, session 22).
+    # after "led to" is where the hero went). 0: each context token is its embedding alone. One layer costs tiny.yaml
+    # about 45% more a step; with the copy pointer trained (model.loss.copy_pointer_weight) it is tiny.yaml's
+    # (experiments/README.md, sessions 22 and 29).
     context_layers: int = 0
     context_dropout: float = 0.1  # fraction of training ideas shown no context, so decoding without one stays good
     # Fraction of training ideas shown the text of every earlier idea, as the last decoding pass and the lossless
