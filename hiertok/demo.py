@@ -59,7 +59,7 @@ def run_demo(
     print("[1/5] idea tokenizer on the synthetic story world")
     _train_or_reuse("tiny idea tokenizer", tok_dir, lambda resume: train_tokenizer(tok_cfg, tok_dir, resume=resume))
     print(f"      evaluating on {stories} held-out stories")
-    res = evaluate_run(str(tok_dir), "synthetic", max_docs=stories)
+    res = evaluate_run(str(tok_dir), "synthetic", max_docs=stories, story_measures=False)  # figures it does not show
     print(
         f"      {res.num_ideas} held-out sentences; bits/byte with true codes {res.bpb_true_codes:.3f}, "
         f"with shuffled codes {res.bpb_shuffled_codes:.3f}; level-1 / event NMI {res.event_nmi_level1:.3f}"

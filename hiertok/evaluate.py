@@ -165,6 +165,7 @@ def evaluate_tokenizer(
     train_texts: set[str] | None = None,
     max_examples: int = 5,
     progress: bool = True,
+    story_measures: bool = True,
 ) -> TokenizerEval:
     """Evaluate a tokenizer on held-out ideas.
 
@@ -174,6 +175,8 @@ def evaluate_tokenizer(
         train_texts: idea texts seen in training, for exact_match_unseen.
         max_examples: reconstructions kept for display (original / each prefix).
         progress: show a progress bar over the prefixes.
+        story_measures: decode the synthetic world's stories again for story_valid_decoded and
+            cast_kept_true_story (False: leave them None; the demo does not show them).
 
     Returns:
         TokenizerEval.
@@ -228,7 +231,7 @@ def evaluate_tokenizer(
         if unseen:
             result.exact_match_unseen = float(np.mean([decoded_by_k[L][i] == texts[i] for i in unseen]))
     result.continuous_next_idea = continuous_next_idea(tok, corpus, flat)
-    if labelled:
+    if labelled and story_measures:
         decoded = story_valid_decoded(tok, corpus, codes, decoded_by_k[L])
         result.story_valid_decoded, result.story_breaks_decoded = decoded
         if tok.model.decoder.cfg.context:
@@ -335,7 +338,11 @@ def continuous_next_idea(tok: IdeaTokenizer, corpus: IdeaCorpus, codes: torch.Te
 
 
 def evaluate_run(
-    ckpt: str, data: str | None = None, max_docs: int | None = None, device: str | torch.device = "cpu"
+    ckpt: str,
+    data: str | None = None,
+    max_docs: int | None = None,
+    device: str | torch.device = "cpu",
+    story_measures: bool = True,
 ) -> TokenizerEval | VideoTokenizerEval:
     """Evaluate a saved tokenizer on held-out data (what `hiertok eval tokenizer` runs; a video run's figures are
     `hiertok.video_eval`'s).
@@ -344,6 +351,7 @@ def evaluate_run(
         ckpt: tokenizer run directory.
         data: 'synthetic', a local file/directory or hub dataset; None: the training source's held-out part.
         max_docs: documents to evaluate (None: the config's eval_docs for the training source, all otherwise).
+        story_measures: as for `evaluate_tokenizer`.
     """
     from hiertok.data.corpus import heldout_split, train_split
     from hiertok.data.sources import is_synthetic
@@ -358,4 +366,4 @@ def evaluate_run(
     if is_synthetic(data or data_cfg.source) and is_synthetic(data_cfg.source):
         train = IdeaCorpus.build(train_split(data_cfg).docs(), tok.bpe, tok.segmentation)
         train_texts = {tok.bpe.decode(train.idea(i).tolist()).strip() for i in range(train.num_ideas)}
-    return evaluate_tokenizer(tok, corpus, train_texts)
+    return evaluate_tokenizer(tok, corpus, train_texts, story_measures=story_measures)

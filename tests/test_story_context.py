@@ -490,3 +490,19 @@ def test_the_true_story_measure_decodes_each_later_idea_once_after_its_true_stor
     write_friend = "Max"  # met "Leo" at sentence 3: sentences 3, 4 and 6 now name another friend
     kept, breaks = cast_kept_true_story(tok, corpus, flat)
     assert breaks == {"friend@play_game": 1, "friend@say_goodbye": 1} and kept == pytest.approx(4 / 6)
+
+
+def test_eval_tokenizer_decodes_stories_again_only_when_asked(context_pipe):
+    """`eval tokenizer` reports the story measures of the synthetic world (with a context, the true-story one too);
+    the demo, which does not show them, skips those extra decodings."""
+    from hiertok.data.ideas import IdeaCorpus
+    from hiertok.evaluate import evaluate_tokenizer
+
+    tok = context_pipe.tokenizer
+    stories = StoryWorld().generate(2, seed=3)
+    corpus = IdeaCorpus.build([s.text for s in stories], tok.bpe, tok.segmentation, [s.events for s in stories])
+    full = evaluate_tokenizer(tok, corpus, progress=False)
+    assert set(full.story_valid_decoded) >= {"codes", "first_known"} and full.cast_kept_true_story is not None
+    lean = evaluate_tokenizer(tok, corpus, progress=False, story_measures=False)
+    assert lean.story_valid_decoded is None and lean.cast_kept_true_story is None
+    assert lean.exact_match_by_prefix == full.exact_match_by_prefix
