@@ -288,20 +288,19 @@ def cast_kept_true_story(tok: IdeaTokenizer, corpus: IdeaCorpus, flat: torch.Ten
     check = CastChecker()
     offsets = corpus.doc_offsets.tolist()
     ideas = [corpus.idea(i).tolist() for i in range(corpus.num_ideas)]
-    ends = [t for lo, hi in zip(offsets[:-1], offsets[1:]) for t in range(lo + 1, hi)]  # each prefix's last idea
-    starts = [lo for lo, hi in zip(offsets[:-1], offsets[1:]) for _ in range(lo + 1, hi)]
-    if not ends:
+    # each prefix: its story's first idea and its last idea, the one decoded
+    prefixes = [(lo, t) for lo, hi in zip(offsets[:-1], offsets[1:]) for t in range(lo + 1, hi)]
+    if not prefixes:
         return 0.0, {}
-    rows = torch.as_tensor([i for lo, t in zip(starts, ends) for i in range(lo, t + 1)])
-    codes = Codes.from_flat(flat[rows], [t - lo + 1 for lo, t in zip(starts, ends)], tok.codebook_sizes)
-    known = [ideas[lo:t] for lo, t in zip(starts, ends)]
-    decoded = tok.decode_ideas(codes, known=known, passes=0)
+    rows = torch.as_tensor([i for lo, t in prefixes for i in range(lo, t + 1)])
+    codes = Codes.from_flat(flat[rows], [t - lo + 1 for lo, t in prefixes], tok.codebook_sizes)
+    decoded = tok.decode_ideas(codes, known=[ideas[lo:t] for lo, t in prefixes], passes=0)
     breaks = Counter()
-    for lo, t, doc in zip(starts, ends, decoded):
+    for (lo, t), doc in zip(prefixes, decoded):
         where = check.cast_break([tok.bpe.decode(i) for i in ideas[lo:t]] + [doc[-1]])
         if where is not None:
             breaks[where] += 1
-    return 1.0 - sum(breaks.values()) / len(ends), dict(breaks.most_common())
+    return 1.0 - sum(breaks.values()) / len(prefixes), dict(breaks.most_common())
 
 
 def continuous_next_idea(tok: IdeaTokenizer, corpus: IdeaCorpus, codes: torch.Tensor) -> dict[str, float] | None:
